@@ -1,0 +1,36 @@
+export const HELP = `amplitude-pg: load Amplitude Export API hours into PostgreSQL
+
+Usage:
+  npm run load -- --range START..END [options]
+  npm run migrate [-- --schema NAME]
+
+  START and END are upload hours in the Export API's form YYYYMMDDTHH (UTC), both included.
+  A bare day YYYYMMDD means its 24 hours; a single hour or day loads just that.
+    --range 20240301T00..20240307T23   a week, hour by hour
+    --range 20240301..20240307         the same week
+    --range 20240301T05                one hour
+
+Options (each overrides its environment variable):
+  --range START..END        required for load; at most 365 days
+  --api-key KEY             AMPLITUDE_API_KEY (required)
+  --secret-key SECRET       AMPLITUDE_SECRET_KEY (required; prefer the variable: flags show in ps)
+  --region us|eu            AMPLITUDE_REGION, default us
+  --export-url URL          AMPLITUDE_EXPORT_URL: a full export endpoint replacing the regional one
+  --database-url URL        DATABASE_URL; without it the libpq variables PGHOST, PGPORT, PGUSER,
+                            PGPASSWORD, PGDATABASE apply
+  --schema NAME             schema of the tables, default amplitude
+  --concurrency N           hours in flight at once, default 4 (Amplitude allows about 5 requests)
+  --retries N               attempts after the first for a retryable failure, default 5
+  --retry-delay-ms MS       first backoff step, doubled each attempt, default 1000
+  --insert-id-window DAYS   $insert_id dedup window, default 7; 0 turns the rule off
+  --reload                  fetch loaded and empty hours again and replace their rows exactly
+  --temp-dir DIR            where archives are downloaded, default the system temp folder
+  --help                    this text
+
+A .env file in the working directory is read when present; the environment wins over it.
+
+Exit codes:
+  0  every hour in the range is loaded or empty (or not yet available)
+  1  one or more hours failed; the others stay loaded
+  2  usage or configuration error, database unreachable at start, or credentials refused (401/403)
+`;

@@ -1,0 +1,54 @@
+import { formatHour, type UploadHour } from '../hour.js';
+import type { LoaderError } from '../errors.js';
+import type { HourOutcome } from '../pipeline/load-hour.js';
+import type { RunSummary } from '../pipeline/load-range.js';
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}
+
+/** One line per finished hour. */
+export function describeOutcome(outcome: HourOutcome): string {
+  const hour = formatHour(outcome.hour);
+  const time = `${outcome.seconds.toFixed(1)}s`;
+  if (outcome.status === 'failed') return `${hour} failed after ${outcome.attempts} attempt(s), ${time}: ${outcome.error.message}`;
+  if (outcome.status === 'empty') return `${hour} empty (the Export API has no data for it), ${time}`;
+  const c = outcome.counters;
+  return (
+    `${hour} loaded: ${count(c.eventsRead)} events, ${count(c.rowsInserted)} rows inserted, ` +
+    `${count(c.duplicatesUuid)} duplicate uuids, ${count(c.duplicatesInsertId)} duplicate insert_ids, ` +
+    `${count(c.rejectedLines)} rejected, ${count(c.sanitizedValues)} sanitized, ${megabytes(c.bytesDownloaded)} in ${c.archiveEntries} entries, ${time}`
+  );
+}
+
+export function describeRetry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): string {
+  return `${formatHour(hour)} attempt ${attempt} failed, retrying in ${(delayMs / 1000).toFixed(1)}s: ${error.message}`;
+}
+
+/** The end-of-run summary. */
+export function describeSummary(s: RunSummary): string {
+  const skipped = s.hoursAlreadyDone + s.hoursNotYetAvailable + s.hoursInterrupted;
+  const rate = s.seconds > 0 ? s.eventsRead / s.seconds : 0;
+  const lines = [
+    'Summary',
+    `  hours loaded:          ${count(s.hoursLoaded)}`,
+    `  hours empty:           ${count(s.hoursEmpty)}`,
+    `  hours failed:          ${count(s.hoursFailed)}`,
+    `  hours skipped:         ${count(skipped)} (already loaded or empty: ${count(s.hoursAlreadyDone)}, ` +
+      `not yet available: ${count(s.hoursNotYetAvailable)}, interrupted: ${count(s.hoursInterrupted)})`,
+    `  events read:           ${count(s.eventsRead)}`,
+    `  rows inserted:         ${count(s.rowsInserted)}`,
+    `  duplicates dropped:    ${count(s.duplicatesUuid + s.duplicatesInsertId)} (by uuid: ${count(s.duplicatesUuid)}, by insert_id: ${count(s.duplicatesInsertId)})`,
+    `  earlier rows replaced: ${count(s.rowsSuperseded)}`,
+    `  rejected lines:        ${count(s.rejectedLines)}`,
+    `  sanitized values:      ${count(s.sanitizedValues)}`,
+    `  bytes downloaded:      ${count(s.bytesDownloaded)} (${megabytes(s.bytesDownloaded)})`,
+    `  seconds:               ${s.seconds.toFixed(1)}`,
+    `  events/s:              ${count(Math.round(rate))}`,
+  ];
+  for (const failure of s.failures) lines.push(`  failed ${failure.hour}: ${failure.message}`);
+  if (s.authError) lines.push(`  stopped: ${s.authError.message}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,142 @@
+import { mkdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type pg from 'pg';
+import { databaseConfig, loaderConfig, readEnvironment, type LoaderFlags } from '../config.js';
+import { migrate } from '../db/migrate.js';
+import { createPool } from '../db/pool.js';
+import { classifyDatabaseError, LoaderError, UsageError } from '../errors.js';
+import { ExportClient } from '../extract/export-client.js';
+import { PartitionManager } from '../load/partitions.js';
+import { loadRange } from '../pipeline/load-range.js';
+import { describeOutcome, describeRetry, describeSummary } from './report.js';
+import { HELP } from './help.js';
+
+const EXIT_OK = 0;
+const EXIT_HOURS_FAILED = 1;
+const EXIT_USAGE = 2;
+const EXIT_SIGNAL: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+const OPTIONS = {
+  range: { type: 'string' },
+  concurrency: { type: 'string' },
+  retries: { type: 'string' },
+  'retry-delay-ms': { type: 'string' },
+  schema: { type: 'string' },
+  reload: { type: 'boolean' },
+  'insert-id-window': { type: 'string' },
+  region: { type: 'string' },
+  'export-url': { type: 'string' },
+  'api-key': { type: 'string' },
+  'secret-key': { type: 'string' },
+  'database-url': { type: 'string' },
+  'temp-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function parseFlags(argv: string[]): { command: string; flags: LoaderFlags; help: boolean } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    return { command: positionals[0] ?? 'load', flags: values, help: values.help ?? false };
+  } catch (error) {
+    if (error instanceof LoaderError) throw error;
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** Applies migrations; a database that cannot be reached at start is a configuration problem. */
+async function prepareDatabase(pool: pg.Pool, schema: string): Promise<string[]> {
+  try {
+    return await migrate(pool, schema);
+  } catch (error) {
+    const classified = classifyDatabaseError(error, { doing: 'connecting to the database and applying migrations' });
+    throw new UsageError(classified.message);
+  }
+}
+
+async function runMigrate(flags: LoaderFlags): Promise<number> {
+  const database = databaseConfig(flags, readEnvironment());
+  const pool = createPool({ connectionString: database.connectionString, maxConnections: 2 });
+  try {
+    const applied = await prepareDatabase(pool, database.schema);
+    process.stdout.write(applied.length > 0 ? `applied ${applied.join(', ')}\n` : 'the schema is up to date\n');
+    return EXIT_OK;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function runLoad(flags: LoaderFlags): Promise<number> {
+  const config = loaderConfig(flags, readEnvironment());
+  const pool = createPool({ connectionString: config.database.connectionString, maxConnections: config.concurrency + 2 });
+  const exportClient = new ExportClient({
+    exportUrl: config.exportUrl,
+    apiKey: config.apiKey,
+    secretKey: config.secretKey,
+    tempDir: config.tempDir,
+  });
+  const interrupt = new AbortController();
+  let signalName: string | undefined;
+  const onSignal = (name: string) => {
+    if (signalName !== undefined) process.exit(EXIT_SIGNAL[name] ?? 1);
+    signalName = name;
+    log(`${name}: stopping; hours in flight roll back (send it again to exit at once)`);
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await mkdir(config.tempDir, { recursive: true });
+    await prepareDatabase(pool, config.database.schema);
+    const summary = await loadRange(
+      { range: config.range, concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours, now: new Date() },
+      {
+        pool,
+        exportClient,
+        partitions: new PartitionManager(pool, config.database.schema),
+        schema: config.database.schema,
+        insertIdWindowDays: config.insertIdWindowDays,
+        retries: config.retries,
+        retryDelayMs: config.retryDelayMs,
+        onRetry: (hour, attempt, delayMs, error) => log(describeRetry(hour, attempt, delayMs, error)),
+      },
+      interrupt.signal,
+      (outcome) => log(describeOutcome(outcome)),
+    );
+    process.stdout.write(`${describeSummary(summary)}\n`);
+    if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
+    if (summary.authError) return EXIT_USAGE;
+    return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await exportClient.close();
+    await pool.end();
+  }
+}
+
+/** Runs the CLI and returns its exit code; every error a user can cause ends as a message here. */
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    const { command, flags, help } = parseFlags(argv);
+    if (help) {
+      process.stdout.write(HELP);
+      return EXIT_OK;
+    }
+    if (command === 'migrate') return await runMigrate(flags);
+    if (command === 'load') return await runLoad(flags);
+    throw new UsageError(`unknown command "${command}" (expected load or migrate)`);
+  } catch (error) {
+    if (error instanceof LoaderError && (error.code === 'USAGE' || error.code === 'CONFIG')) {
+      log(`amplitude-pg: ${error.message}`);
+      log('Run with --help for usage.');
+      return EXIT_USAGE;
+    }
+    log(`amplitude-pg: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT_HOURS_FAILED;
+  }
+}

@@ -1,0 +1,29 @@
+import pg from 'pg';
+
+export interface DatabaseSettings {
+  /** A libpq connection URL; when absent, node-postgres reads the PG* variables itself. */
+  readonly connectionString: string | undefined;
+  readonly maxConnections: number;
+}
+
+/**
+ * Every session runs in UTC so that months of event_time, and the timestamps the loader formats,
+ * never depend on the server's TimeZone setting.
+ */
+export function createPool(settings: DatabaseSettings): pg.Pool {
+  const pool = new pg.Pool({
+    ...(settings.connectionString ? { connectionString: settings.connectionString } : {}),
+    max: settings.maxConnections,
+    application_name: 'amplitude-pg',
+    options: '-c TimeZone=UTC -c client_encoding=UTF8',
+  });
+  // An idle client whose connection drops emits here; without a listener the process would exit.
+  // The pool has already discarded the client, and the next checkout reconnects.
+  pool.on('error', () => {});
+  return pool;
+}
+
+/** Quotes an identifier for interpolation into SQL text. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,159 @@
+/**
+ * One error taxonomy for the whole loader. `retryable` alone decides whether an hour is attempted
+ * again; `code` is stable for scripts and tests. Context lives in fields and in the message.
+ */
+export type ErrorCode =
+  | 'USAGE'
+  | 'CONFIG'
+  | 'AUTH_REFUSED'
+  | 'EXPORT_TOO_LARGE'
+  | 'EXPORT_HTTP'
+  | 'DOWNLOAD'
+  | 'ARCHIVE'
+  | 'DATABASE'
+  | 'ABORTED';
+
+export interface ErrorContext {
+  hour?: string;
+  entry?: string;
+  line?: number;
+}
+
+export class LoaderError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly hour: string | undefined;
+  readonly entry: string | undefined;
+  readonly line: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { retryable: boolean; cause?: unknown } & ErrorContext) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable;
+    this.hour = options.hour;
+    this.entry = options.entry;
+    this.line = options.line;
+  }
+}
+
+/** Bad flags, a bad range, missing settings: exit 2 before any request. */
+export class UsageError extends LoaderError {
+  constructor(message: string) {
+    super('USAGE', message, { retryable: false });
+  }
+}
+
+export class ConfigError extends LoaderError {
+  constructor(message: string, cause?: unknown) {
+    super('CONFIG', message, { retryable: false, cause });
+  }
+}
+
+/** 401/403: key, secret or region is wrong. Stops the whole run. */
+export class AuthRefusedError extends LoaderError {
+  constructor(hour: string, status: number) {
+    super(
+      'AUTH_REFUSED',
+      `the Export API refused the credentials (HTTP ${status}) for hour ${hour}: check AMPLITUDE_API_KEY, ` +
+        'AMPLITUDE_SECRET_KEY and AMPLITUDE_REGION (an EU project needs AMPLITUDE_REGION=eu)',
+      { retryable: false, hour },
+    );
+  }
+}
+
+/** 400: one hour is above Amplitude's 4 GB export limit; retrying cannot help. */
+export class ExportTooLargeError extends LoaderError {
+  constructor(hour: string) {
+    super(
+      'EXPORT_TOO_LARGE',
+      `hour ${hour} is larger than the Export API's 4 GB limit (HTTP 400); one hour cannot be split ` +
+        "further, so export it through Amplitude's Amazon S3 export instead",
+      { retryable: false, hour },
+    );
+  }
+}
+
+/** 429 and 5xx answers, retried with backoff; 429 carries the server's Retry-After. */
+export class ExportHttpError extends LoaderError {
+  readonly status: number;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(hour: string, status: number, detail: string, retryAfterMs?: number) {
+    const reason =
+      status === 429
+        ? 'rate limited'
+        : status === 504
+          ? 'the export timed out on Amplitude\'s side'
+          : 'server error';
+    super('EXPORT_HTTP', `the Export API answered HTTP ${status} (${reason}) for hour ${hour}${detail ? `: ${detail}` : ''}`, {
+      retryable: status === 429 || status >= 500,
+      hour,
+    });
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The transfer itself went wrong: network, truncation, a 200 that is not a zip. */
+export class DownloadError extends LoaderError {
+  constructor(hour: string, message: string, cause?: unknown) {
+    super('DOWNLOAD', `hour ${hour}: ${message}`, { retryable: true, hour, cause });
+  }
+}
+
+/** A zip or gzip that cannot be read. Retried: a damaged download is the usual cause. */
+export class ArchiveError extends LoaderError {
+  constructor(hour: string, entry: string | undefined, message: string, cause?: unknown) {
+    super('ARCHIVE', `hour ${hour}${entry ? `, entry ${entry}` : ''}: ${message}`, { retryable: true, hour, entry, cause });
+  }
+}
+
+export class DatabaseError extends LoaderError {
+  readonly sqlState: string | undefined;
+
+  constructor(message: string, options: { retryable: boolean; sqlState?: string; cause?: unknown } & ErrorContext) {
+    super('DATABASE', message, options);
+    this.sqlState = options.sqlState;
+  }
+}
+
+export class AbortedError extends LoaderError {
+  constructor() {
+    super('ABORTED', 'the run was interrupted', { retryable: false });
+  }
+}
+
+/**
+ * SQLSTATE classes that a new attempt can get past: connection loss, serialization failures and
+ * deadlocks, lack of resources, operator intervention (a restarting server). Everything else is
+ * a defect in the data or the schema, and retrying would only repeat it.
+ */
+const RETRYABLE_SQLSTATE_CLASSES = new Set(['08', '40', '53', '57']);
+const RETRYABLE_SQLSTATES = new Set(['55P03']); // lock_not_available
+
+export function isRetryableSqlState(sqlState: string): boolean {
+  return RETRYABLE_SQLSTATES.has(sqlState) || RETRYABLE_SQLSTATE_CLASSES.has(sqlState.slice(0, 2));
+}
+
+/** Errors that are defects in this program; a new attempt would repeat them. */
+function isProgrammingError(error: unknown): boolean {
+  return error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError;
+}
+
+/** Wraps anything thrown while talking to Postgres into a DatabaseError classified by SQLSTATE. */
+export function classifyDatabaseError(error: unknown, context: ErrorContext & { doing: string }): LoaderError {
+  if (error instanceof LoaderError) return error;
+  const sqlState = typeof (error as { code?: unknown })?.code === 'string' ? ((error as { code: string }).code) : undefined;
+  const isSqlState = sqlState !== undefined && /^[0-9A-Z]{5}$/.test(sqlState);
+  const message = error instanceof Error ? error.message : String(error);
+  // Without a SQLSTATE the server never answered: the connection or the socket failed on the way.
+  const retryable = isSqlState ? isRetryableSqlState(sqlState) : !isProgrammingError(error);
+  const where = context.hour ? `hour ${context.hour}: ` : '';
+  return new DatabaseError(`${where}${context.doing} failed${isSqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${message}`, {
+    retryable,
+    ...(isSqlState ? { sqlState } : {}),
+    cause: error,
+    ...context,
+  });
+}

@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import {
+  AbortedError,
+  AuthRefusedError,
+  DownloadError,
+  ExportHttpError,
+  ExportTooLargeError,
+  LoaderError,
+} from '../errors.js';
+import { formatHour, type UploadHour } from '../hour.js';
+
+export interface ExportClientSettings {
+  readonly exportUrl: string;
+  readonly apiKey: string;
+  readonly secretKey: string;
+  readonly tempDir: string;
+}
+
+/** What the Export API had for one hour: nothing (404), or a zip archive now in a temp file. */
+export type HourDownload =
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'archive'; readonly path: string; readonly bytes: number };
+
+/** Temp files of this loader begin with this, so a later run can recognise its own leftovers. */
+export const TEMP_FILE_PREFIX = 'amplitude-pg-';
+
+const ZIP_LOCAL_FILE_HEADER = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+// An archive without entries is only its end-of-central-directory record.
+const ZIP_EMPTY_ARCHIVE = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/** Retry-After in seconds or as an HTTP date, in milliseconds from now. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return undefined;
+  const seconds = /^\s*\d+\s*$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  return Number.isFinite(seconds) ? Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/** A short, printable sample of an answer body for an error message. */
+function describeBody(sample: Buffer): string {
+  const text = sample.toString('utf8').replace(/\s+/g, ' ').replace(/[^\x20-\x7e]/g, '?').trim();
+  return text.length > 120 ? `${text.slice(0, 120)}...` : text;
+}
+
+async function readSample(body: Dispatcher.ResponseData['body'], limit = 512): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length >= limit) break;
+    }
+  } catch {
+    // The sample only decorates an error message; a broken body must not replace that error.
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, limit);
+}
+
+/**
+ * The Export API client: one request per upload hour, on keep-alive connections, the body streamed
+ * to a temp file and checked (length, zip signature) before anyone reads it.
+ */
+export class ExportClient {
+  private readonly agent: Agent;
+  private readonly authorization: string;
+
+  constructor(private readonly settings: ExportClientSettings) {
+    // An hour of a busy project can take minutes before the first byte.
+    this.agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 15 * 60_000, bodyTimeout: 5 * 60_000 });
+    this.authorization = `Basic ${Buffer.from(`${settings.apiKey}:${settings.secretKey}`).toString('base64')}`;
+  }
+
+  /** Downloads one hour. Throws a LoaderError whose `retryable` says whether trying again can help. */
+  async downloadHour(hour: UploadHour, signal: AbortSignal): Promise<HourDownload> {
+    const label = formatHour(hour);
+    const url = new URL(this.settings.exportUrl);
+    url.searchParams.set('start', label);
+    url.searchParams.set('end', label);
+
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        dispatcher: this.agent,
+        method: 'GET',
+        headers: { authorization: this.authorization, accept: 'application/zip' },
+        signal,
+      });
+    } catch (error) {
+      throw this.transferError(label, 'the request failed', error, signal);
+    }
+
+    const { statusCode, headers, body } = response;
+    if (statusCode === 404) {
+      await readSample(body, 0);
+      return { kind: 'empty' };
+    }
+    if (statusCode === 401 || statusCode === 403) {
+      await readSample(body, 0);
+      throw new AuthRefusedError(label, statusCode);
+    }
+    if (statusCode === 400) {
+      await readSample(body, 0);
+      throw new ExportTooLargeError(label);
+    }
+    if (statusCode !== 200) {
+      const sample = describeBody(await readSample(body));
+      throw new ExportHttpError(label, statusCode, sample, statusCode === 429 ? parseRetryAfter(headers['retry-after']) : undefined);
+    }
+    return this.saveArchive(label, headers, body, signal);
+  }
+
+  private async saveArchive(
+    label: string,
+    headers: Dispatcher.ResponseData['headers'],
+    body: Dispatcher.ResponseData['body'],
+    signal: AbortSignal,
+  ): Promise<HourDownload> {
+    const path = join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${label}-${process.pid}-${randomBytes(4).toString('hex')}.zip`);
+    let bytes = 0;
+    let head = Buffer.alloc(0);
+    async function* measure(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      for await (const chunk of source) {
+        if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
+        bytes += chunk.length;
+        yield chunk;
+      }
+    }
+    try {
+      try {
+        await pipeline(body, measure, createWriteStream(path), { signal });
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          throw new DownloadError(label, `the temp folder ${this.settings.tempDir} is full`, error);
+        }
+        throw this.transferError(label, `the download broke off after ${bytes} bytes`, error, signal);
+      }
+      const expected = Number(headers['content-length']);
+      if (headers['content-length'] !== undefined && Number.isFinite(expected) && expected !== bytes) {
+        throw new DownloadError(label, `the download is truncated: ${bytes} of ${expected} bytes arrived`);
+      }
+      if (!head.equals(ZIP_LOCAL_FILE_HEADER) && !head.equals(ZIP_EMPTY_ARCHIVE)) {
+        throw new DownloadError(
+          label,
+          `the answer (HTTP 200, ${bytes} bytes) is not a zip archive; it begins "${describeBody(await this.readHead(path))}"`,
+        );
+      }
+      return { kind: 'archive', path, bytes };
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
+  }
+
+  private async readHead(path: string): Promise<Buffer> {
+    const file = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(120);
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  }
+
+  private transferError(label: string, what: string, error: unknown, signal: AbortSignal): LoaderError {
+    if (signal.aborted) return new AbortedError();
+    if (error instanceof LoaderError) return error;
+    const reason = error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
+    return new DownloadError(label, `${what} (${reason})`, error);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

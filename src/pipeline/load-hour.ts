@@ -1,0 +1,122 @@
+import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { AbortedError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
+import type { ExportClient } from '../extract/export-client.js';
+import { readArchiveEntries } from '../extract/archive-entries.js';
+import { formatHour, hourToDate, type UploadHour } from '../hour.js';
+import { HourLoad } from '../load/hour-load.js';
+import type { PartitionManager } from '../load/partitions.js';
+import type { EntryCounters } from '../transform/entry-lines.js';
+import { recordHourDone, recordHourFailed, type HourCounters } from '../state/hour-records.js';
+
+export interface HourContext {
+  readonly pool: pg.Pool;
+  readonly exportClient: ExportClient;
+  readonly partitions: PartitionManager;
+  readonly schema: string;
+  readonly insertIdWindowDays: number;
+  readonly retries: number;
+  readonly retryDelayMs: number;
+  readonly onRetry: (hour: UploadHour, attempt: number, delayMs: number, error: LoaderError) => void;
+}
+
+export type HourOutcome =
+  | { readonly hour: UploadHour; readonly status: 'loaded' | 'empty'; readonly counters: HourCounters; readonly attempts: number; readonly seconds: number }
+  | { readonly hour: UploadHour; readonly status: 'failed'; readonly error: LoaderError; readonly attempts: number; readonly seconds: number };
+
+const MICROS_PER_DAY = 86_400_000_000;
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** Exponential backoff with equal jitter: half the step is fixed, the other half random. */
+export function backoffDelay(attempt: number, baseMs: number): number {
+  const step = Math.min(baseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+  return Math.round(step / 2 + Math.random() * (step / 2));
+}
+
+function toLoaderError(error: unknown, hourLabel: string): LoaderError {
+  return error instanceof LoaderError ? error : classifyDatabaseError(error, { hour: hourLabel, doing: 'loading' });
+}
+
+/** One attempt: download, stream every entry into the hour's transaction, merge, record, commit. */
+async function attemptHour(
+  hour: UploadHour,
+  attempts: number,
+  startedAt: Date,
+  context: HourContext,
+  signal: AbortSignal,
+): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters }> {
+  const label = formatHour(hour);
+  const download = await context.exportClient.downloadHour(hour, signal);
+  try {
+    const load = await HourLoad.begin(context.pool, {
+      schema: context.schema,
+      hourLabel: label,
+      hourTimestamp: hourToDate(hour).toISOString(),
+      insertIdWindowMicros: context.insertIdWindowDays > 0 ? BigInt(Math.round(context.insertIdWindowDays * MICROS_PER_DAY)) : null,
+      partitions: context.partitions,
+      signal,
+    });
+    try {
+      const entryCounters: EntryCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
+      let archiveEntries = 0;
+      if (download.kind === 'archive') {
+        for await (const entry of readArchiveEntries(download.path, label)) {
+          archiveEntries++;
+          await load.copyEntry(entry, entryCounters);
+        }
+      }
+      const merged = await load.merge();
+      const counters: HourCounters = {
+        ...entryCounters,
+        ...merged,
+        bytesDownloaded: download.kind === 'archive' ? download.bytes : 0,
+        archiveEntries,
+      };
+      const status = download.kind === 'empty' ? 'empty' : 'loaded';
+      await recordHourDone(load, context.schema, { hour: hourToDate(hour).toISOString(), status, attempts, startedAt, counters });
+      await load.commit();
+      return { status, counters };
+    } catch (error) {
+      await load.abort(error);
+      throw error;
+    }
+  } finally {
+    if (download.kind === 'archive') await rm(download.path, { force: true });
+  }
+}
+
+/**
+ * Loads one upload hour end to end, retrying what `retryable` says can pass (429 after its
+ * Retry-After, 5xx, network, truncated or corrupt downloads, lost connections) with exponential
+ * backoff. A failure is recorded in `upload_hours`; AuthRefusedError and aborts propagate.
+ */
+export async function loadHour(hour: UploadHour, context: HourContext, signal: AbortSignal): Promise<HourOutcome> {
+  const label = formatHour(hour);
+  const startedAt = new Date();
+  const seconds = () => (Date.now() - startedAt.getTime()) / 1000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { status, counters } = await attemptHour(hour, attempt, startedAt, context, signal);
+      return { hour, status, counters, attempts: attempt, seconds: seconds() };
+    } catch (thrown) {
+      const error = signal.aborted ? new AbortedError() : toLoaderError(thrown, label);
+      if (error.code === 'AUTH_REFUSED' || error.code === 'ABORTED') throw error;
+      if (!error.retryable || attempt > context.retries) {
+        try {
+          await recordHourFailed(context.pool, context.schema, { hour: hourToDate(hour).toISOString(), attempts: attempt, startedAt, error: error.message });
+        } catch {
+          // The database may be what failed; the outcome below still reports the hour as failed.
+        }
+        return { hour, status: 'failed', error, attempts: attempt, seconds: seconds() };
+      }
+      const delayMs = error instanceof ExportHttpError && error.retryAfterMs !== undefined ? error.retryAfterMs : backoffDelay(attempt, context.retryDelayMs);
+      context.onRetry(hour, attempt, delayMs, error);
+      try {
+        await sleep(delayMs, undefined, { signal });
+      } catch {
+        throw new AbortedError();
+      }
+    }
+  }
+}

@@ -1,0 +1,159 @@
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  sql,
+  type CompiledQuery,
+  type Generated,
+} from 'kysely';
+import { classifyDatabaseError } from '../errors.js';
+
+export type HourStatus = 'loaded' | 'empty' | 'failed';
+
+/** One row of `upload_hours`: what the loader knows of one upload hour. */
+export interface UploadHoursTable {
+  upload_hour: string;
+  status: HourStatus;
+  attempts: Generated<number>;
+  events_read: Generated<number>;
+  rows_inserted: Generated<number>;
+  duplicates_uuid: Generated<number>;
+  duplicates_insert_id: Generated<number>;
+  rows_superseded: Generated<number>;
+  rows_restored: Generated<number>;
+  rejected_lines: Generated<number>;
+  sanitized_values: Generated<number>;
+  bytes_downloaded: Generated<number>;
+  archive_entries: Generated<number>;
+  started_at: string | null;
+  finished_at: string | null;
+  last_error: string | null;
+}
+
+interface Tables {
+  upload_hours: UploadHoursTable;
+}
+
+/** The counters of one successful hour, written with its rows. */
+export interface HourCounters {
+  eventsRead: number;
+  rowsInserted: number;
+  duplicatesUuid: number;
+  duplicatesInsertId: number;
+  rowsSuperseded: number;
+  rowsRestored: number;
+  rejectedLines: number;
+  sanitizedValues: number;
+  bytesDownloaded: number;
+  archiveEntries: number;
+}
+
+// Builds typed SQL only; each query runs on whatever client the caller holds (often mid-transaction).
+const builder = new Kysely<Tables>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+
+/** A pool, a client, or an hour's transaction: anything that runs a parameterised query. */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+async function run<R>(db: Queryable, query: CompiledQuery<R>): Promise<R[]> {
+  const result = await db.query(query.sql, query.parameters as unknown[]);
+  return result.rows as R[];
+}
+
+/** Loaded and empty hours within [first, last], by the hour's ISO timestamp. */
+export async function finishedHours(db: Queryable, schema: string, first: string, last: string): Promise<Set<string>> {
+  try {
+    const rows = await run(
+      db,
+      builder
+        .withSchema(schema)
+        .selectFrom('upload_hours')
+        .select(sql<string>`to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`.as('hour'))
+        .where('upload_hour', '>=', first)
+        .where('upload_hour', '<=', last)
+        .where('status', 'in', ['loaded', 'empty'])
+        .compile(),
+    );
+    return new Set(rows.map((r) => r.hour));
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: 'reading which hours are loaded' });
+  }
+}
+
+/** Records a loaded or empty hour. Runs inside the hour's transaction, so it commits with the rows. */
+export async function recordHourDone(
+  db: Queryable,
+  schema: string,
+  record: { hour: string; status: 'loaded' | 'empty'; attempts: number; startedAt: Date; counters: HourCounters },
+): Promise<void> {
+  const c = record.counters;
+  const values = {
+    status: record.status,
+    events_read: c.eventsRead,
+    rows_inserted: c.rowsInserted,
+    duplicates_uuid: c.duplicatesUuid,
+    duplicates_insert_id: c.duplicatesInsertId,
+    rows_superseded: c.rowsSuperseded,
+    rows_restored: c.rowsRestored,
+    rejected_lines: c.rejectedLines,
+    sanitized_values: c.sanitizedValues,
+    bytes_downloaded: c.bytesDownloaded,
+    archive_entries: c.archiveEntries,
+    started_at: record.startedAt.toISOString(),
+    finished_at: sql<string>`clock_timestamp()`,
+    last_error: null,
+  };
+  await run(
+    db,
+    builder
+      .withSchema(schema)
+      .insertInto('upload_hours')
+      .values({ upload_hour: record.hour, attempts: record.attempts, ...values })
+      .onConflict((oc) => oc.column('upload_hour').doUpdateSet({ ...values, attempts: sql<number>`upload_hours.attempts + ${record.attempts}` }))
+      .compile(),
+  );
+}
+
+/**
+ * Records a failed attempt at an hour, outside any hour transaction (that one rolled back). An hour
+ * already loaded keeps its status and its rows, as a failed reload leaves them; only the error and the
+ * attempts are noted.
+ */
+export async function recordHourFailed(
+  db: Queryable,
+  schema: string,
+  record: { hour: string; attempts: number; startedAt: Date; error: string },
+): Promise<void> {
+  await run(
+    db,
+    builder
+      .withSchema(schema)
+      .insertInto('upload_hours')
+      .values({
+        upload_hour: record.hour,
+        status: 'failed',
+        attempts: record.attempts,
+        started_at: record.startedAt.toISOString(),
+        finished_at: sql<string>`clock_timestamp()`,
+        last_error: record.error,
+      })
+      .onConflict((oc) =>
+        oc.column('upload_hour').doUpdateSet({
+          attempts: sql<number>`upload_hours.attempts + ${record.attempts}`,
+          finished_at: sql<string>`clock_timestamp()`,
+          last_error: record.error,
+        }),
+      )
+      .compile(),
+  );
+}

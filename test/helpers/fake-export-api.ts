@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One scripted answer of the fake Export API. */
+export interface FakeAnswer {
+  readonly status: number;
+  readonly body?: Buffer | string;
+  readonly headers?: Record<string, string>;
+  /** Announce the full length but send only this many bytes, then cut the connection. */
+  readonly truncateAt?: number;
+  /** Wait this long before answering. */
+  readonly delayMs?: number;
+}
+
+export interface RecordedRequest {
+  readonly start: string | null;
+  readonly end: string | null;
+  readonly authorization: string | undefined;
+  readonly at: number;
+}
+
+/**
+ * A real HTTP server on 127.0.0.1 standing in for Amplitude's Export API. Each hour answers from its
+ * script in order, the last answer repeating; an hour without a script answers 404 as Amplitude does.
+ */
+export class FakeExportApi {
+  readonly requests: RecordedRequest[] = [];
+  private readonly scripts = new Map<string, FakeAnswer[]>();
+  private readonly served = new Map<string, number>();
+  private server: Server | undefined;
+  url = '';
+
+  constructor(private readonly credentials = { apiKey: 'test-api-key', secretKey: 'test-secret-key' }) {}
+
+  /** Scripts the answers for one hour (`YYYYMMDDTHH`). */
+  answer(hourLabel: string, ...answers: FakeAnswer[]): this {
+    this.scripts.set(hourLabel, answers);
+    this.served.set(hourLabel, 0);
+    return this;
+  }
+
+  /** Scripts a 200 with this zip archive. */
+  archive(hourLabel: string, zip: Buffer): this {
+    return this.answer(hourLabel, { status: 200, body: zip, headers: { 'content-type': 'application/zip' } });
+  }
+
+  requestsFor(hourLabel: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.start === hourLabel);
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/2/export`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const start = url.searchParams.get('start');
+    this.requests.push({ start, end: url.searchParams.get('end'), authorization: req.headers.authorization, at: Date.now() });
+    const expected = `Basic ${Buffer.from(`${this.credentials.apiKey}:${this.credentials.secretKey}`).toString('base64')}`;
+    if (url.pathname !== '/api/2/export') {
+      res.writeHead(404).end('Not found');
+      return;
+    }
+    if (req.headers.authorization !== expected) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('Invalid API key');
+      return;
+    }
+    const script = start ? this.scripts.get(start) : undefined;
+    if (!script || script.length === 0) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Raw data files were not found.');
+      return;
+    }
+    const index = this.served.get(start!) ?? 0;
+    this.served.set(start!, index + 1);
+    const answer = script[Math.min(index, script.length - 1)]!;
+    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : (answer.body ?? Buffer.alloc(0));
+    res.writeHead(answer.status, { 'content-length': String(body.length), ...answer.headers });
+    if (answer.truncateAt !== undefined) {
+      res.write(body.subarray(0, answer.truncateAt), () => res.socket?.destroy());
+      return;
+    }
+    res.end(body);
+  }
+}
