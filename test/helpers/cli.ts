@@ -30,3 +30,19 @@ export function runCli(args: readonly string[], env: Record<string, string>, opt
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/** Runs `load` against a fake Export API and a test database, with fast retries. */
+export function runLoad(
+  exportUrl: string,
+  databaseUrl: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  return runCli(['load', '--retry-delay-ms', '20', ...args], {
+    AMPLITUDE_API_KEY: 'test-api-key',
+    AMPLITUDE_SECRET_KEY: 'test-secret-key',
+    AMPLITUDE_EXPORT_URL: exportUrl,
+    DATABASE_URL: databaseUrl,
+    ...env,
+  });
+}

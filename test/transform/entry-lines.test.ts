@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { encodeEntryLines, STAGE_COPY_COLUMNS, type EntryCounters } from '../../src/transform/entry-lines.js';
+
+const UUID = '6f1c2a4e-9b7d-4c1e-8a2b-3c4d5e6f7a8b';
+const EVENT = `{"uuid":"${UUID}","event_time":"2024-03-01 05:00:00"}`;
+
+async function encode(chunks: (string | Buffer)[]): Promise<{ rows: string[][]; counters: EntryCounters }> {
+  const counters: EntryCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
+  async function* source() {
+    for (const chunk of chunks) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+  }
+  let text = '';
+  for await (const batch of encodeEntryLines(source(), 'p/p_2024-03-01_5#0.json.gz', counters)) text += batch;
+  const rows = text === '' ? [] : text.replace(/\n$/, '').split('\n').map((r) => r.split('\t'));
+  for (const row of rows) assert.equal(row.length, STAGE_COPY_COLUMNS.length);
+  return { rows, counters };
+}
+
+const at = (name: string) => STAGE_COPY_COLUMNS.indexOf(name);
+
+test('a part without a final newline still yields its last line', async () => {
+  const { rows, counters } = await encode([`${EVENT}\n${EVENT}`]);
+  assert.equal(rows.length, 2);
+  assert.equal(counters.eventsRead, 2);
+});
+
+test('blank lines are skipped but counted in line numbers; CRLF is fine', async () => {
+  const { rows } = await encode([`\n${EVENT}\r\n\n   \n${EVENT}\n`]);
+  assert.deepEqual(
+    rows.map((r) => r[at('line_number')]),
+    ['2', '5'],
+  );
+});
+
+test('lines split across chunks, even inside a multi-byte character, join up', async () => {
+  const bytes = Buffer.from(`${EVENT.replace('}', ',"city":"Zürich 😀"}')}\n${EVENT}\n`);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 7) chunks.push(bytes.subarray(i, i + 7));
+  const { rows, counters } = await encode(chunks);
+  assert.equal(rows.length, 2);
+  assert.equal(counters.sanitizedValues, 0);
+  assert.equal(rows[0]?.[at('city')], 'Zürich 😀');
+});
+
+test('a rejected line keeps its entry, line number, reason and text', async () => {
+  const { rows, counters } = await encode([`${EVENT}\nnot json\t\\\n`]);
+  assert.equal(counters.rejectedLines, 1);
+  const reject = rows[1] as string[];
+  assert.equal(reject[at('uuid')], '\\N');
+  assert.equal(reject[at('entry_name')], 'p/p_2024-03-01_5#0.json.gz');
+  assert.equal(reject[at('line_number')], '2');
+  assert.equal(reject[at('reject_reason')], 'not a JSON object');
+  assert.equal(reject[at('raw_line')], 'not json\\t\\\\');
+});
+
+test('invalid UTF-8 becomes U+FFFD and is counted', async () => {
+  const line = Buffer.concat([Buffer.from(`{"uuid":"${UUID}","event_time":"2024-03-01 05:00:00","city":"a`), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]);
+  const { rows, counters } = await encode([Buffer.from(`${EVENT}\n`), line]);
+  assert.equal(rows.length, 2);
+  assert.equal(counters.sanitizedValues, 1);
+  assert.equal(rows[1]?.[at('city')], 'a\uFFFD(');
+});

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JsonSyntaxError, MAX_NESTING_DEPTH, NotAnObjectError, scanTopLevelObject, toStorableJson } from '../../src/transform/json-scanner.js';
+
+function raw(line: string, key: string): string {
+  const field = scanTopLevelObject(line).find((f) => f.key === key);
+  assert.ok(field, `no field ${key}`);
+  return line.slice(field.valueStart, field.valueEnd);
+}
+
+test('each top-level value keeps its exact source text', () => {
+  const line = '{"a": 12345678901234567890123, "b":1.0,"c" : 1e-7, "d":{"x":[1, 2.50, {"y":null}]}, "e":"s", "f":true}';
+  assert.equal(raw(line, 'a'), '12345678901234567890123');
+  assert.equal(raw(line, 'b'), '1.0');
+  assert.equal(raw(line, 'c'), '1e-7');
+  assert.equal(raw(line, 'd'), '{"x":[1, 2.50, {"y":null}]}');
+  assert.equal(raw(line, 'e'), '"s"');
+  assert.equal(raw(line, 'f'), 'true');
+});
+
+test('strings are decoded, escapes and surrogate pairs included', () => {
+  const [field] = scanTopLevelObject(String.raw`{"k\u00e9y":"a\"b\\c\/d\n\t\ud83d\ude00é"}`);
+  assert.equal(field?.key, 'kéy');
+  assert.equal(field?.text, 'a"b\\c/d\n\t😀é');
+  assert.equal(field?.changed, false);
+  assert.equal(field?.needsRewrite, false);
+});
+
+test('NUL and unpaired surrogates become U+FFFD and mark the field changed', () => {
+  const fields = scanTopLevelObject(String.raw`{"a":"x\u0000y","b":"\ud800z","c":"\udc00","d":{"n":"\u0000"},"e":"ok"}`);
+  assert.deepEqual(
+    fields.map((f) => [f.key, f.text, f.changed, f.needsRewrite]),
+    [
+      ['a', 'x\uFFFDy', true, true],
+      ['b', '\uFFFDz', true, true],
+      ['c', '\uFFFD', true, true],
+      ['d', undefined, true, true],
+      ['e', 'ok', false, false],
+    ],
+  );
+});
+
+test('a raw control character is accepted and marked for rewriting, not as a change', () => {
+  const [field] = scanTopLevelObject('{"a":"tab\there"}');
+  assert.equal(field?.text, 'tab\there');
+  assert.equal(field?.changed, false);
+  assert.equal(field?.needsRewrite, true);
+});
+
+test('toStorableJson escapes what Postgres refuses and leaves everything else as written', () => {
+  assert.equal(toStorableJson(String.raw`{"a":"\u0000","b":"\ud800","n":1.50}`), String.raw`{"a":"\ufffd","b":"\ufffd","n":1.50}`);
+  assert.equal(toStorableJson('["t\tx", "\u0000"]'), String.raw`["t\u0009x", "\ufffd"]`);
+  assert.equal(toStorableJson(String.raw`"\ud83d\ude00 \\u0000"`), String.raw`"\ud83d\ude00 \\u0000"`);
+});
+
+test('lines that are not one JSON object are refused with a reason', () => {
+  assert.throws(() => scanTopLevelObject('[1,2]'), NotAnObjectError);
+  assert.throws(() => scanTopLevelObject('"text"'), NotAnObjectError);
+  for (const bad of ['{"a":1', '{"a":1}}', '{"a":01}', '{"a":1.}', '{"a":tru}', "{'a':1}", '{"a":"\\x"}', '{"a" 1}', '{"a":1,}', '{"a":"unterminated}']) {
+    assert.throws(() => scanTopLevelObject(bad), JsonSyntaxError, bad);
+  }
+});
+
+test('nesting deeper than Postgres can parse is refused', () => {
+  const ok = `{"a":${'['.repeat(MAX_NESTING_DEPTH - 1)}${']'.repeat(MAX_NESTING_DEPTH - 1)}}`;
+  assert.equal(scanTopLevelObject(ok).length, 1);
+  const deep = `{"a":${'['.repeat(MAX_NESTING_DEPTH)}${']'.repeat(MAX_NESTING_DEPTH)}}`;
+  assert.throws(() => scanTopLevelObject(deep), /nesting deeper/);
+});
+
+test('agrees with JSON.parse on which texts are valid', () => {
+  const samples = ['{}', ' {"a" : [ ] } ', '{"a":-0.0e+5}', '{"a":"\\u12"}', '{"a":[1,]}', '{"a":{"b":{}}}\r', '{"a":1} x', '{"":""}'];
+  for (const sample of samples) {
+    let parsed = true;
+    try {
+      JSON.parse(sample);
+    } catch {
+      parsed = false;
+    }
+    let scanned = true;
+    try {
+      scanTopLevelObject(sample);
+    } catch {
+      scanned = false;
+    }
+    assert.equal(scanned, parsed, sample);
+  }
+});
