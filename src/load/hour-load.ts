@@ -247,8 +247,8 @@ export class HourLoad {
     await this.options.partitions.ensure(
       await monthsOf(
         client,
-        `${schema}.duplicates d JOIN changes ch ON ch.new_status = 'kept' AND d.upload_hour = ch.upload_hour
-           AND d.entry_name = ch.entry_name AND d.line_number = ch.line_number`,
+        `(SELECT d.event_time FROM ${schema}.duplicates d JOIN changes ch ON ch.new_status = 'kept'
+            AND d.upload_hour = ch.upload_hour AND d.entry_name = ch.entry_name AND d.line_number = ch.line_number) restoring`,
       ),
     );
     const restored = await client.query(
