@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { FakeExportApi } from '../helpers/fake-export-api.js';
+
+let db: TestDatabase;
+let api: FakeExportApi;
+before(async () => {
+  db = await createTestDatabase();
+  api = await new FakeExportApi().start();
+});
+after(async () => {
+  await api.close();
+  await db.drop();
+});
+
+const env = () => ({
+  AMPLITUDE_API_KEY: 'test-api-key',
+  AMPLITUDE_SECRET_KEY: 'test-secret-key',
+  AMPLITUDE_EXPORT_URL: api.url,
+  DATABASE_URL: db.url,
+});
+
+test('a bad range, a reversed range or more than 365 days exits 2 before any request', async () => {
+  const cases: [string, RegExp][] = [
+    ['2024-03-01', /not an upload hour/],
+    ['20240230T00', /not a real date/],
+    ['20240302..20240301', /ends \(20240301T23\) before it starts \(20240302T00\)/],
+    ['20230101..20240101', /covers 366 days; at most 365/],
+  ];
+  for (const [range, message] of cases) {
+    const result = await runCli(['load', '--range', range], env());
+    assert.equal(result.code, 2, range);
+    assert.match(result.stderr, message);
+  }
+  const longest = await runCli(['load', '--range', '20230101..20231231', '--concurrency', 'many'], env());
+  assert.equal(longest.code, 2);
+  assert.match(longest.stderr, /--concurrency must be a whole number/);
+  assert.equal(api.requests.length, 0);
+});
+
+test('missing credentials, an unknown flag or region exit 2', async () => {
+  const missing = await runCli(['load', '--range', '20240301T00'], { DATABASE_URL: db.url, AMPLITUDE_EXPORT_URL: api.url });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY must be set/);
+  const unknown = await runCli(['load', '--range', '20240301T00', '--fast'], env());
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /Unknown option '--fast'/);
+  const region = await runCli(['load', '--range', '20240301T00'], { ...env(), AMPLITUDE_REGION: 'apac' });
+  assert.equal(region.code, 2);
+  assert.match(region.stderr, /AMPLITUDE_REGION must be "us" or "eu"/);
+  assert.equal(api.requests.length, 0);
+});
+
+test('a database that cannot be reached exits 2 without printing its password', async () => {
+  const result = await runCli(['load', '--range', '20240301T00'], {
+    ...env(),
+    DATABASE_URL: 'postgres://loader:hunter2-pw@127.0.0.1:1/nowhere',
+  });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /connecting to the database/);
+  assert.doesNotMatch(result.stdout + result.stderr, /hunter2-pw/);
+});
+
+test('--help documents every flag and variable', async () => {
+  const result = await runCli(['--help'], {});
+  assert.equal(result.code, 0);
+  for (const word of [
+    '--range', '--api-key', '--secret-key', '--region', '--export-url', '--database-url', '--schema', '--concurrency',
+    '--retries', '--retry-delay-ms', '--insert-id-window', '--reload', '--temp-dir', 'AMPLITUDE_API_KEY', 'AMPLITUDE_SECRET_KEY',
+    'AMPLITUDE_REGION', 'AMPLITUDE_EXPORT_URL', 'DATABASE_URL', 'PGHOST', '.env',
+  ]) {
+    assert.ok(result.stdout.includes(word), word);
+  }
+});
+
+test('a .env file in the working directory is read, and the environment and flags win over it', async () => {
+  const folder = await mkdtemp(join(tmpdir(), 'amplitude-pg-dotenv-'));
+  try {
+    await writeFile(
+      join(folder, '.env'),
+      `AMPLITUDE_API_KEY=test-api-key\nAMPLITUDE_SECRET_KEY=test-secret-key\nAMPLITUDE_EXPORT_URL=${api.url}\nDATABASE_URL=${db.url}\n`,
+    );
+    const fromFile = await runCli(['load', '--range', '20200101T00'], {}, { cwd: folder });
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(api.requestsFor('20200101T00').length, 1);
+    const envWins = await runCli(['load', '--range', '20200101T01'], { AMPLITUDE_SECRET_KEY: 'other' }, { cwd: folder });
+    assert.equal(envWins.code, 2);
+    const flagWins = await runCli(['load', '--range', '20200101T02', '--secret-key', 'test-secret-key'], { AMPLITUDE_SECRET_KEY: 'other' }, { cwd: folder });
+    assert.equal(flagWins.code, 0, flagWins.stderr);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+});
