@@ -143,3 +143,19 @@ test('--insert-id-window 0 turns the insert_id rule off; uuids still deduplicate
   await loadHours('nowindow', [RANGE], ['--insert-id-window', '0']);
   assert.deepEqual(await keptIds('nowindow'), [1, 2, 3, 4, 5, 6, 12, 13, 14, 15, 16, 23, 24].map(id));
 });
+
+test('the summary counts events, rows and each rule\'s duplicates', async () => {
+  const result = await runLoad(api.url, db.url, ['--schema', 'summary', '--range', RANGE, '--concurrency', '1']);
+  assert.equal(result.code, 0, result.stderr);
+  for (const line of [
+    /hours loaded: +3\n/,
+    /events read: +16\n/,
+    /rows inserted: +10\n/,
+    /duplicates dropped by uuid: +3\n/,
+    /duplicates dropped by insert_id: +3\n/,
+    /rejected lines: +0\n/,
+    /bytes downloaded: +\d{3,} /,
+  ]) {
+    assert.match(result.stdout, line);
+  }
+});
