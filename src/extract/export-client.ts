@@ -99,17 +99,12 @@ export class ExportClient {
     }
 
     const { statusCode, headers, body } = response;
-    if (statusCode === 404) {
-      await readSample(body, 0);
-      return { kind: 'empty' };
-    }
-    if (statusCode === 401 || statusCode === 403) {
-      await readSample(body, 0);
+    if (statusCode === 404 || statusCode === 401 || statusCode === 403 || statusCode === 400) {
+      // Read the short answer to its end so the keep-alive connection can serve the next hour.
+      await body.dump({ limit: 64 * 1024 }).catch(() => {});
+      if (statusCode === 404) return { kind: 'empty' };
+      if (statusCode === 400) throw new ExportTooLargeError(label);
       throw new AuthRefusedError(label, statusCode);
-    }
-    if (statusCode === 400) {
-      await readSample(body, 0);
-      throw new ExportTooLargeError(label);
     }
     if (statusCode !== 200) {
       const sample = describeBody(await readSample(body));

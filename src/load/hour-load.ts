@@ -177,11 +177,13 @@ export class HourLoad {
   private async decide(): Promise<Map<EventCopy, CopyStatus>> {
     const client = this.client;
     const schema = this.schema;
+    // Only contested uuids and groups reach Node: those with more than one copy or member, or that lost
+    // one to a reload. A reload of an unchanged hour contests nothing, however large the hour.
     await client.query(
       `CREATE TEMP TABLE affected_uuids ON COMMIT DROP AS
          SELECT uuid FROM stage WHERE reject_reason IS NULL GROUP BY uuid HAVING count(*) > 1
          UNION SELECT s.uuid FROM stage s JOIN ${schema}.event_copies c ON c.uuid = s.uuid WHERE s.reject_reason IS NULL
-         UNION SELECT uuid FROM removed`,
+         UNION SELECT r.uuid FROM removed r JOIN ${schema}.event_copies c ON c.uuid = r.uuid`,
     );
     await client.query('ANALYZE affected_uuids');
     const ruleOn = this.options.insertIdWindowMicros !== null;
@@ -191,7 +193,7 @@ export class HourLoad {
          UNION SELECT s.insert_group FROM stage s JOIN ${schema}.event_copies c ON c.insert_group = s.insert_group
          UNION SELECT s.insert_group FROM stage s JOIN affected_uuids a ON a.uuid = s.uuid WHERE s.insert_group IS NOT NULL
          UNION SELECT c.insert_group FROM ${schema}.event_copies c JOIN affected_uuids a ON a.uuid = c.uuid WHERE c.insert_group IS NOT NULL
-         UNION SELECT insert_group FROM removed WHERE insert_group IS NOT NULL
+         UNION SELECT r.insert_group FROM removed r JOIN ${schema}.event_copies c ON c.insert_group = r.insert_group
          ${ruleOn ? '' : 'LIMIT 0'}`,
     );
     await client.query('ANALYZE affected_groups');

@@ -39,11 +39,14 @@ export async function* encodeEntryLines(
   let lineNumber = 0;
   let batch = '';
 
-  const addLine = (line: string, replacedAt: readonly number[]) => {
+  const addLine = (text: string, replacedAt: readonly number[]) => {
     lineNumber++;
+    // A byte order mark some tools write at the start of a file is not part of the first event.
+    const bom = lineNumber === 1 && text.charCodeAt(0) === 0xfeff;
+    const line = bom ? text.slice(1) : text;
     if (isBlank(line)) return;
     counters.eventsRead++;
-    const encoded = encodeEventLine(line, replacedAt);
+    const encoded = encodeEventLine(line, bom ? replacedAt.map((at) => at - 1) : replacedAt);
     if (encoded.ok) {
       counters.sanitizedValues += encoded.sanitizedValues;
       batch += `${encoded.copyColumns}${entrySuffix}${lineNumber}\t${COPY_NULL}\t${COPY_NULL}\n`;

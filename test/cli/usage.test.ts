@@ -66,6 +66,22 @@ test('a database that cannot be reached exits 2 without printing its password', 
   assert.doesNotMatch(result.stdout + result.stderr, /hunter2-pw/);
 });
 
+test('without DATABASE_URL the libpq PG* variables choose the database', async () => {
+  const url = new URL(db.url);
+  const result = await runCli(['load', '--range', '20200102T00'], {
+    AMPLITUDE_API_KEY: 'test-api-key',
+    AMPLITUDE_SECRET_KEY: 'test-secret-key',
+    AMPLITUDE_EXPORT_URL: api.url,
+    PGHOST: url.hostname,
+    PGPORT: url.port || '5432',
+    PGUSER: decodeURIComponent(url.username),
+    PGDATABASE: url.pathname.slice(1),
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const { rows } = await db.pool.query(`SELECT status FROM amplitude.upload_hours WHERE upload_hour = '2020-01-02 00:00Z'`);
+  assert.deepEqual(rows, [{ status: 'empty' }]);
+});
+
 test('--help documents every flag and variable', async () => {
   const result = await runCli(['--help'], {});
   assert.equal(result.code, 0);

@@ -43,6 +43,12 @@ test('lines split across chunks, even inside a multi-byte character, join up', a
   assert.equal(rows[0]?.[at('city')], 'Zürich 😀');
 });
 
+test('a byte order mark before the first line is not part of the event', async () => {
+  const { rows, counters } = await encode([`\uFEFF${EVENT}\n${EVENT}\n`]);
+  assert.equal(counters.rejectedLines, 0);
+  assert.equal(rows.length, 2);
+});
+
 test('a rejected line keeps its entry, line number, reason and text', async () => {
   const { rows, counters } = await encode([`${EVENT}\nnot json\t\\\n`]);
   assert.equal(counters.rejectedLines, 1);

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EXPORT_URLS, loaderConfig } from '../src/config.js';
+
+const keys = { AMPLITUDE_API_KEY: 'k', AMPLITUDE_SECRET_KEY: 's' };
+
+test('the region picks the endpoint; AMPLITUDE_EXPORT_URL replaces it; flags win over variables', () => {
+  assert.equal(loaderConfig({ range: '20240301' }, keys).exportUrl, EXPORT_URLS.us);
+  assert.equal(loaderConfig({ range: '20240301' }, { ...keys, AMPLITUDE_REGION: 'EU' }).exportUrl, 'https://analytics.eu.amplitude.com/api/2/export');
+  assert.equal(loaderConfig({ range: '20240301', region: 'us' }, { ...keys, AMPLITUDE_REGION: 'eu' }).exportUrl, EXPORT_URLS.us);
+  assert.equal(
+    loaderConfig({ range: '20240301' }, { ...keys, AMPLITUDE_REGION: 'eu', AMPLITUDE_EXPORT_URL: 'http://127.0.0.1:9/x' }).exportUrl,
+    'http://127.0.0.1:9/x',
+  );
+  assert.equal(loaderConfig({ range: '20240301', 'api-key': 'flag' }, keys).apiKey, 'flag');
+});
+
+test('defaults: concurrency 4, retries 5, a 7-day insert_id window, schema amplitude', () => {
+  const config = loaderConfig({ range: '20240301' }, keys);
+  assert.equal(config.concurrency, 4);
+  assert.equal(config.retries, 5);
+  assert.equal(config.insertIdWindowDays, 7);
+  assert.equal(config.database.schema, 'amplitude');
+  assert.equal(config.database.connectionString, undefined);
+  assert.equal(config.reload, false);
+});
+
+test('settings out of range are refused', () => {
+  assert.throws(() => loaderConfig({ range: '20240301', 'insert-id-window': '-1' }, keys), /insert-id-window/);
+  assert.throws(() => loaderConfig({ range: '20240301', schema: 'bad-name' }, keys), /--schema/);
+  assert.throws(() => loaderConfig({ range: '20240301', 'export-url': 'ftp://x' }, keys), /http or https/);
+  assert.throws(() => loaderConfig({ range: '20240301', 'export-url': 'https://k:s@example.com/' }, keys), /must not carry credentials/);
+  assert.throws(() => loaderConfig({ range: '20240301', concurrency: '0' }, keys), /--concurrency/);
+});
