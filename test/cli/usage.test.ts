@@ -2,27 +2,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { FakeExportApi } from '../helpers/fake-export-api.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
 
-let db: TestDatabase;
-let api: FakeExportApi;
-before(async () => {
-  db = await createTestDatabase();
-  api = await new FakeExportApi().start();
-});
-after(async () => {
-  await api.close();
-  await db.drop();
-});
-
+const fixtures = useLoaderFixtures();
 const env = () => ({
   AMPLITUDE_API_KEY: 'test-api-key',
   AMPLITUDE_SECRET_KEY: 'test-secret-key',
-  AMPLITUDE_EXPORT_URL: api.url,
-  DATABASE_URL: db.url,
+  AMPLITUDE_EXPORT_URL: fixtures.api.url,
+  DATABASE_URL: fixtures.db.url,
 });
 
 test('a bad range, a reversed range or more than 365 days exits 2 before any request', async () => {
@@ -40,11 +29,11 @@ test('a bad range, a reversed range or more than 365 days exits 2 before any req
   const longest = await runCli(['load', '--range', '20230101..20231231', '--concurrency', 'many'], env());
   assert.equal(longest.code, 2);
   assert.match(longest.stderr, /--concurrency must be a whole number/);
-  assert.equal(api.requests.length, 0);
+  assert.equal(fixtures.api.requests.length, 0);
 });
 
 test('missing credentials, an unknown flag or region exit 2', async () => {
-  const missing = await runCli(['load', '--range', '20240301T00'], { DATABASE_URL: db.url, AMPLITUDE_EXPORT_URL: api.url });
+  const missing = await runCli(['load', '--range', '20240301T00'], { DATABASE_URL: fixtures.db.url, AMPLITUDE_EXPORT_URL: fixtures.api.url });
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY must be set/);
   const unknown = await runCli(['load', '--range', '20240301T00', '--fast'], env());
@@ -53,7 +42,7 @@ test('missing credentials, an unknown flag or region exit 2', async () => {
   const region = await runCli(['load', '--range', '20240301T00'], { ...env(), AMPLITUDE_REGION: 'apac' });
   assert.equal(region.code, 2);
   assert.match(region.stderr, /AMPLITUDE_REGION must be "us" or "eu"/);
-  assert.equal(api.requests.length, 0);
+  assert.equal(fixtures.api.requests.length, 0);
 });
 
 test('a database that cannot be reached exits 2 without printing its password', async () => {
@@ -67,18 +56,18 @@ test('a database that cannot be reached exits 2 without printing its password', 
 });
 
 test('without DATABASE_URL the libpq PG* variables choose the database', async () => {
-  const url = new URL(db.url);
+  const url = new URL(fixtures.db.url);
   const result = await runCli(['load', '--range', '20200102T00'], {
     AMPLITUDE_API_KEY: 'test-api-key',
     AMPLITUDE_SECRET_KEY: 'test-secret-key',
-    AMPLITUDE_EXPORT_URL: api.url,
+    AMPLITUDE_EXPORT_URL: fixtures.api.url,
     PGHOST: url.hostname,
     PGPORT: url.port || '5432',
     PGUSER: decodeURIComponent(url.username),
     PGDATABASE: url.pathname.slice(1),
   });
   assert.equal(result.code, 0, result.stderr);
-  const { rows } = await db.pool.query(`SELECT status FROM amplitude.upload_hours WHERE upload_hour = '2020-01-02 00:00Z'`);
+  const { rows } = await fixtures.db.pool.query(`SELECT status FROM amplitude.upload_hours WHERE upload_hour = '2020-01-02 00:00Z'`);
   assert.deepEqual(rows, [{ status: 'empty' }]);
 });
 
@@ -99,11 +88,11 @@ test('a .env file in the working directory is read, and the environment and flag
   try {
     await writeFile(
       join(folder, '.env'),
-      `AMPLITUDE_API_KEY=test-api-key\nAMPLITUDE_SECRET_KEY=test-secret-key\nAMPLITUDE_EXPORT_URL=${api.url}\nDATABASE_URL=${db.url}\n`,
+      `AMPLITUDE_API_KEY=test-api-key\nAMPLITUDE_SECRET_KEY=test-secret-key\nAMPLITUDE_EXPORT_URL=${fixtures.api.url}\nDATABASE_URL=${fixtures.db.url}\n`,
     );
     const fromFile = await runCli(['load', '--range', '20200101T00'], {}, { cwd: folder });
     assert.equal(fromFile.code, 0, fromFile.stderr);
-    assert.equal(api.requestsFor('20200101T00').length, 1);
+    assert.equal(fixtures.api.requestsFor('20200101T00').length, 1);
     const envWins = await runCli(['load', '--range', '20200101T01'], { AMPLITUDE_SECRET_KEY: 'other' }, { cwd: folder });
     assert.equal(envWins.code, 2);
     const flagWins = await runCli(['load', '--range', '20200101T02', '--secret-key', 'test-secret-key'], { AMPLITUDE_SECRET_KEY: 'other' }, { cwd: folder });

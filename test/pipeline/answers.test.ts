@@ -5,26 +5,20 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { amplitudeEntryName, buildZip, gzipPart, hourArchive, ndjson } from '../helpers/archive.js';
 import { runLoad } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { makeEvent } from '../helpers/events.js';
-import { FakeExportApi } from '../helpers/fake-export-api.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
 
-let db: TestDatabase;
-let api: FakeExportApi;
+const fixtures = useLoaderFixtures();
 let tempDir: string;
 before(async () => {
-  db = await createTestDatabase();
-  api = await new FakeExportApi().start();
   tempDir = await mkdtemp(join(tmpdir(), 'amplitude-pg-answers-'));
 });
 after(async () => {
-  await api.close();
-  await db.drop();
   await rm(tempDir, { recursive: true, force: true });
 });
 
 function load(args: string[], env: Record<string, string> = {}) {
-  return runLoad(api.url, db.url, ['--temp-dir', tempDir, ...args], env);
+  return runLoad(fixtures.api.url, fixtures.db.url, ['--temp-dir', tempDir, ...args], env);
 }
 
 async function archiveOf(hour: string, count = 3): Promise<Buffer> {
@@ -34,13 +28,13 @@ async function archiveOf(hour: string, count = 3): Promise<Buffer> {
 
 async function hourState(hour: string): Promise<{ status: string; attempts: number; last_error: string | null } | undefined> {
   const at = `${hour.slice(0, 4)}-${hour.slice(4, 6)}-${hour.slice(6, 8)} ${hour.slice(9)}:00Z`;
-  const { rows } = await db.pool.query(`SELECT status, attempts, last_error FROM amplitude.upload_hours WHERE upload_hour = $1`, [at]);
+  const { rows } = await fixtures.db.pool.query(`SELECT status, attempts, last_error FROM amplitude.upload_hours WHERE upload_hour = $1`, [at]);
   return rows[0];
 }
 
 async function rowsOfHour(hour: string): Promise<number> {
   const at = `${hour.slice(0, 4)}-${hour.slice(4, 6)}-${hour.slice(6, 8)} ${hour.slice(9)}:00Z`;
-  const { rows } = await db.pool.query(
+  const { rows } = await fixtures.db.pool.query(
     `SELECT count(*)::int AS n FROM amplitude.events WHERE event_time >= $1::timestamptz AND event_time < $1::timestamptz + interval '1 hour'`,
     [at],
   );
@@ -60,11 +54,11 @@ test('404 records the hour as empty and the run succeeds', async () => {
 });
 
 test('403 stops the run at once with exit 2, and the secret appears nowhere', async () => {
-  const before = api.requests.length;
+  const before = fixtures.api.requests.length;
   const result = await load(['--range', '20240401T01..20240401T05', '--concurrency', '1'], { AMPLITUDE_SECRET_KEY: 'wrong-secret-4f9a' });
   assert.equal(result.code, 2);
   assert.match(result.stdout + result.stderr, /refused the credentials \(HTTP 403\)/);
-  assert.equal(api.requests.length - before, 1);
+  assert.equal(fixtures.api.requests.length - before, 1);
   assert.doesNotMatch(result.stdout + result.stderr, /wrong-secret-4f9a/);
   assert.equal(await hourState('20240401T01'), undefined);
   await assertNoTempFiles();
@@ -72,11 +66,11 @@ test('403 stops the run at once with exit 2, and the secret appears nowhere', as
 
 test('400 fails only that hour, without retrying, and names the S3 export', async () => {
   const hour = '20240401T06';
-  api.answer(hour, { status: 400, body: 'too large' });
-  api.archive('20240401T07', await archiveOf('20240401T07'));
+  fixtures.api.answer(hour, { status: 400, body: 'too large' });
+  fixtures.api.archive('20240401T07', await archiveOf('20240401T07'));
   const result = await load(['--range', '20240401T06..20240401T07']);
   assert.equal(result.code, 1);
-  assert.equal(api.requestsFor(hour).length, 1);
+  assert.equal(fixtures.api.requestsFor(hour).length, 1);
   const state = await hourState(hour);
   assert.equal(state?.status, 'failed');
   assert.match(state?.last_error ?? '', /4 GB.*S3 export/);
@@ -87,10 +81,10 @@ test('400 fails only that hour, without retrying, and names the S3 export', asyn
 
 test('429 waits for Retry-After, then loads', async () => {
   const hour = '20240401T08';
-  api.answer(hour, { status: 429, body: 'slow down', headers: { 'retry-after': '1' } }, { status: 200, body: await archiveOf(hour) });
+  fixtures.api.answer(hour, { status: 429, body: 'slow down', headers: { 'retry-after': '1' } }, { status: 200, body: await archiveOf(hour) });
   const result = await load(['--range', hour]);
   assert.equal(result.code, 0, result.stderr);
-  const [first, second] = api.requestsFor(hour);
+  const [first, second] = fixtures.api.requestsFor(hour);
   assert.ok(first && second, 'two requests');
   assert.ok(second.at - first.at >= 950, `waited ${second.at - first.at} ms`);
   assert.match(result.stderr, /HTTP 429/);
@@ -99,14 +93,14 @@ test('429 waits for Retry-After, then loads', async () => {
 
 test('500 and 504 are retried; an hour that keeps failing fails with its last error after --retries', async () => {
   const recovering = '20240401T09';
-  api.answer(recovering, { status: 500, body: 'oops' }, { status: 504, body: 'timeout' }, { status: 200, body: await archiveOf(recovering) });
+  fixtures.api.answer(recovering, { status: 500, body: 'oops' }, { status: 504, body: 'timeout' }, { status: 200, body: await archiveOf(recovering) });
   const failing = '20240401T10';
-  api.answer(failing, { status: 504, body: '<html>Gateway Timeout</html>' });
+  fixtures.api.answer(failing, { status: 504, body: '<html>Gateway Timeout</html>' });
   const result = await load(['--range', '20240401T09..20240401T10', '--retries', '2']);
   assert.equal(result.code, 1);
-  assert.equal(api.requestsFor(recovering).length, 3);
+  assert.equal(fixtures.api.requestsFor(recovering).length, 3);
   assert.equal(await rowsOfHour(recovering), 3);
-  assert.equal(api.requestsFor(failing).length, 3);
+  assert.equal(fixtures.api.requestsFor(failing).length, 3);
   const state = await hourState(failing);
   assert.equal(state?.status, 'failed');
   assert.equal(state?.attempts, 3);
@@ -117,13 +111,13 @@ test('500 and 504 are retried; an hour that keeps failing fails with its last er
 test('a truncated body and a 200 that is not a zip are retried', async () => {
   const truncated = '20240401T11';
   const zip = await archiveOf(truncated);
-  api.answer(truncated, { status: 200, body: zip, truncateAt: 100 }, { status: 200, body: zip });
+  fixtures.api.answer(truncated, { status: 200, body: zip, truncateAt: 100 }, { status: 200, body: zip });
   const notZip = '20240401T12';
-  api.answer(notZip, { status: 200, body: '<html>rate limit exceeded</html>' }, { status: 200, body: await archiveOf(notZip) });
+  fixtures.api.answer(notZip, { status: 200, body: '<html>rate limit exceeded</html>' }, { status: 200, body: await archiveOf(notZip) });
   const result = await load(['--range', '20240401T11..20240401T12']);
   assert.equal(result.code, 0, result.stdout + result.stderr);
-  assert.equal(api.requestsFor(truncated).length, 2);
-  assert.equal(api.requestsFor(notZip).length, 2);
+  assert.equal(fixtures.api.requestsFor(truncated).length, 2);
+  assert.equal(fixtures.api.requestsFor(notZip).length, 2);
   assert.match(result.stderr, /not a zip archive; it begins "<html>rate limit exceeded<\/html>"/);
   assert.equal(await rowsOfHour(truncated), 3);
   assert.equal(await rowsOfHour(notZip), 3);
@@ -135,17 +129,17 @@ test('a corrupt gzip part fails the whole hour: no row of it stays, the other ho
   const good = gzipPart(ndjson(Array.from({ length: 50 }, () => makeEvent({ event_time: '2024-04-01 13:30:00' }))));
   const corrupt = Buffer.from(gzipPart(ndjson(Array.from({ length: 50 }, () => makeEvent({ event_time: '2024-04-01 13:30:00' })))));
   corrupt.fill(0x41, 20, 60);
-  api.archive(
+  fixtures.api.archive(
     hour,
     await buildZip([
       { name: amplitudeEntryName(1, hour, 0), data: good },
       { name: amplitudeEntryName(1, hour, 1), data: corrupt },
     ]),
   );
-  api.archive('20240401T14', await archiveOf('20240401T14'));
+  fixtures.api.archive('20240401T14', await archiveOf('20240401T14'));
   const result = await load(['--range', '20240401T13..20240401T14', '--retries', '1']);
   assert.equal(result.code, 1);
-  assert.equal(api.requestsFor(hour).length, 2);
+  assert.equal(fixtures.api.requestsFor(hour).length, 2);
   assert.equal(await rowsOfHour(hour), 0);
   const state = await hourState(hour);
   assert.equal(state?.status, 'failed');
@@ -156,28 +150,28 @@ test('a corrupt gzip part fails the whole hour: no row of it stays, the other ho
 
 test('a failed hour is retried by the next run, and loaded hours are not requested again', async () => {
   const hour = '20240401T15';
-  api.answer(hour, { status: 500, body: 'down' });
+  fixtures.api.answer(hour, { status: 500, body: 'down' });
   const first = await load(['--range', hour, '--retries', '0']);
   assert.equal(first.code, 1);
-  api.archive(hour, await archiveOf(hour));
+  fixtures.api.archive(hour, await archiveOf(hour));
   const second = await load(['--range', hour]);
   assert.equal(second.code, 0, second.stderr);
   assert.equal((await hourState(hour))?.status, 'loaded');
-  const requests = api.requestsFor(hour).length;
+  const requests = fixtures.api.requestsFor(hour).length;
   const third = await load(['--range', '20240401T15']);
   assert.equal(third.code, 0);
   assert.match(third.stdout, /already loaded or empty: 1/);
-  assert.equal(api.requestsFor(hour).length, requests);
+  assert.equal(fixtures.api.requestsFor(hour).length, requests);
 });
 
 test('hours that ended less than two hours ago are neither requested nor recorded', async () => {
   const now = new Date();
   const label = (d: Date) => d.toISOString().slice(0, 13).replace(/[-]/g, '').replace(/(\d{8})T?(\d{2})/, '$1T$2');
   const current = label(now);
-  const before = api.requests.length;
+  const before = fixtures.api.requests.length;
   const result = await load(['--range', current]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /not yet available: 1/);
-  assert.equal(api.requests.length, before);
+  assert.equal(fixtures.api.requests.length, before);
   assert.equal(await hourState(current), undefined);
 });

@@ -1,23 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { hourArchive, ndjson } from '../helpers/archive.js';
 import { runLoad } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { makeEvent } from '../helpers/events.js';
-import { FakeExportApi } from '../helpers/fake-export-api.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
 
-let db: TestDatabase;
-let api: FakeExportApi;
-before(async () => {
-  db = await createTestDatabase();
-  api = await new FakeExportApi().start();
-  for (const [hour, events] of Object.entries(HOURS)) api.archive(hour, await hourArchive(hour, [ndjson(events)]));
-});
-after(async () => {
-  await api.close();
-  await db.drop();
-});
-
+const fixtures = useLoaderFixtures();
 /** An event uploaded in the given hour (`YYYY-MM-DD HH`), at `minute`. */
 function uploaded(hour: string, minute: number, overrides: Record<string, unknown>): Record<string, unknown> {
   const at = `${hour}:${String(minute).padStart(2, '0')}:00.000000`;
@@ -53,23 +41,27 @@ const HOURS: Record<string, Record<string, unknown>[]> = {
 };
 const RANGE = '20240501T01..20240501T03';
 
+before(async () => {
+  for (const [hour, events] of Object.entries(HOURS)) fixtures.api.archive(hour, await hourArchive(hour, [ndjson(events)]));
+});
+
 /** The uuids the three hours leave in the table, whatever the order they are loaded in. */
 const EXPECTED_KEPT = [1, 2, 3, 4, 5, 6, 14, 16, 23, 24].map(id);
 
 
 async function snapshot(schema: string): Promise<string[]> {
-  const { rows } = await db.pool.query(`SELECT to_jsonb(e)::text AS row FROM "${schema}".events e ORDER BY uuid`);
+  const { rows } = await fixtures.db.pool.query(`SELECT to_jsonb(e)::text AS row FROM "${schema}".events e ORDER BY uuid`);
   return rows.map((r) => r.row);
 }
 
 async function keptIds(schema: string): Promise<string[]> {
-  const { rows } = await db.pool.query(`SELECT uuid::text FROM "${schema}".events ORDER BY uuid`);
+  const { rows } = await fixtures.db.pool.query(`SELECT uuid::text FROM "${schema}".events ORDER BY uuid`);
   return rows.map((r) => r.uuid);
 }
 
 async function loadHours(schema: string, ranges: string[], extra: string[] = []) {
   for (const range of ranges) {
-    const result = await runLoad(api.url, db.url, ['--schema', schema, '--range', range, ...extra]);
+    const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', schema, '--range', range, ...extra]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
   }
 }
@@ -77,9 +69,9 @@ async function loadHours(schema: string, ranges: string[], extra: string[] = [])
 test('forwards: duplicates by uuid and by insert_id are dropped, the earlier upload stays', async () => {
   await loadHours('forward', ['20240501T01', '20240501T02', '20240501T03']);
   assert.deepEqual(await keptIds('forward'), EXPECTED_KEPT);
-  const { rows } = await db.pool.query(`SELECT city FROM forward.events WHERE uuid = $1`, [id(4)]);
+  const { rows } = await fixtures.db.pool.query(`SELECT city FROM forward.events WHERE uuid = $1`, [id(4)]);
   assert.equal(rows[0].city, 'first copy');
-  const { rows: hours } = await db.pool.query(
+  const { rows: hours } = await fixtures.db.pool.query(
     `SELECT to_char(upload_hour, 'HH24') AS h, events_read::int, rows_inserted::int, duplicates_uuid::int, duplicates_insert_id::int
        FROM forward.upload_hours ORDER BY upload_hour`,
   );
@@ -97,27 +89,27 @@ test('backwards and all at once, the table ends exactly the same', async () => {
   assert.equal(forward.length, EXPECTED_KEPT.length);
   assert.deepEqual(await snapshot('backward'), forward);
   assert.deepEqual(await snapshot('parallel'), forward);
-  const { rows } = await db.pool.query(`SELECT sum(rows_superseded)::int AS superseded FROM backward.upload_hours`);
+  const { rows } = await fixtures.db.pool.query(`SELECT sum(rows_superseded)::int AS superseded FROM backward.upload_hours`);
   assert.ok(rows[0].superseded > 0, 'loading backwards replaced rows of later uploads');
 });
 
 test('a rerun changes nothing and requests nothing', async () => {
   const before = await snapshot('forward');
-  const requests = api.requests.length;
-  const result = await runLoad(api.url, db.url, ['--schema', 'forward', '--range', RANGE]);
+  const requests = fixtures.api.requests.length;
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'forward', '--range', RANGE]);
   assert.equal(result.code, 0);
   assert.match(result.stdout, /already loaded or empty: 3/);
-  assert.equal(api.requests.length, requests);
+  assert.equal(fixtures.api.requests.length, requests);
   assert.deepEqual(await snapshot('forward'), before);
 });
 
 test('--reload of every hour leaves the same table', async () => {
   const before = await snapshot('backward');
-  const result = await runLoad(api.url, db.url, ['--schema', 'backward', '--range', RANGE, '--reload']);
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'backward', '--range', RANGE, '--reload']);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /hours loaded: +3/);
   assert.deepEqual(await snapshot('backward'), before);
-  const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM backward.event_copies`);
+  const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM backward.event_copies`);
   assert.equal(rows[0].n, 16);
 });
 
@@ -126,16 +118,16 @@ test('--reload replaces an hour\'s rows exactly, bringing back what they had dis
   // Hour 01 again, without id(2) and id(4), and with a new event: id(12) and the second copy of id(4) return.
   const changed = HOURS['20240501T01']!.filter((e) => e.uuid !== id(2) && e.uuid !== id(4));
   changed.push(uploaded('2024-05-01 01', 30, { uuid: id(31) }));
-  api.archive('20240501T01', await hourArchive('20240501T01', [ndjson(changed)]));
+  fixtures.api.archive('20240501T01', await hourArchive('20240501T01', [ndjson(changed)]));
   try {
-    const result = await runLoad(api.url, db.url, ['--schema', 'reload', '--range', '20240501T01', '--reload']);
+    const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'reload', '--range', '20240501T01', '--reload']);
     assert.equal(result.code, 0, result.stderr);
     const expected = [...EXPECTED_KEPT.filter((u) => u !== id(2)), id(12), id(31)].sort();
     assert.deepEqual(await keptIds('reload'), expected);
-    const { rows } = await db.pool.query(`SELECT city FROM reload.events WHERE uuid = $1`, [id(4)]);
+    const { rows } = await fixtures.db.pool.query(`SELECT city FROM reload.events WHERE uuid = $1`, [id(4)]);
     assert.equal(rows[0].city, 'second copy');
   } finally {
-    api.archive('20240501T01', await hourArchive('20240501T01', [ndjson(HOURS['20240501T01']!)]));
+    fixtures.api.archive('20240501T01', await hourArchive('20240501T01', [ndjson(HOURS['20240501T01']!)]));
   }
 });
 
@@ -145,7 +137,7 @@ test('--insert-id-window 0 turns the insert_id rule off; uuids still deduplicate
 });
 
 test('the summary counts events, rows and each rule\'s duplicates', async () => {
-  const result = await runLoad(api.url, db.url, ['--schema', 'summary', '--range', RANGE, '--concurrency', '1']);
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'summary', '--range', RANGE, '--concurrency', '1']);
   assert.equal(result.code, 0, result.stderr);
   for (const line of [
     /hours loaded: +3\n/,

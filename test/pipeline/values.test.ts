@@ -1,31 +1,20 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { amplitudeEntryName, buildZip, gzipPart, hourArchive, ndjson } from '../helpers/archive.js';
 import { runLoad } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { makeEvent } from '../helpers/events.js';
-import { FakeExportApi } from '../helpers/fake-export-api.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
 
-let db: TestDatabase;
-let api: FakeExportApi;
-before(async () => {
-  db = await createTestDatabase();
-  api = await new FakeExportApi().start();
-});
-after(async () => {
-  await api.close();
-  await db.drop();
-});
-
+const fixtures = useLoaderFixtures();
 async function load(hour: string, parts: (string | Buffer)[]) {
-  api.archive(hour, await hourArchive(hour, parts));
-  const result = await runLoad(api.url, db.url, ['--range', hour]);
+  fixtures.api.archive(hour, await hourArchive(hour, parts));
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', hour]);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   return result;
 }
 
 async function row(uuid: string, select: string): Promise<Record<string, unknown>> {
-  const { rows } = await db.pool.query(`SELECT ${select} FROM amplitude.events WHERE uuid = $1`, [uuid]);
+  const { rows } = await fixtures.db.pool.query(`SELECT ${select} FROM amplitude.events WHERE uuid = $1`, [uuid]);
   assert.equal(rows.length, 1, `one row for ${uuid}`);
   return rows[0];
 }
@@ -172,7 +161,7 @@ test('NUL, lone surrogates and invalid UTF-8 become U+FFFD, the event loads and 
   assert.match(result.stdout, /sanitized values: +3/);
   const r = await row(uuid, `user_id, event_properties = '{"s":"\\ufffdx","n":"\\ufffd"}'::jsonb AS props, city`);
   assert.deepEqual(r, { user_id: 'a\uFFFDb', props: true, city: 'bad \uFFFD\uFFFD' });
-  const { rows } = await db.pool.query(`SELECT sanitized_values FROM amplitude.upload_hours WHERE upload_hour = '2024-03-01 08:00Z'`);
+  const { rows } = await fixtures.db.pool.query(`SELECT sanitized_values FROM amplitude.upload_hours WHERE upload_hour = '2024-03-01 08:00Z'`);
   assert.equal(rows[0].sanitized_values, '3');
 });
 
@@ -188,7 +177,7 @@ test('a rejected line goes to rejects with hour, entry, line and text; the rest 
   const good = makeEvent({ uuid: '66666666-6666-4666-8666-666666666666', event_time: '2024-03-01 10:00:00' });
   const result = await load('20240301T10', [ndjson([good, '{"broken": ', '{"event_time":"2024-03-01 10:00:00"}'])]);
   assert.match(result.stdout, /rejected lines: +2/);
-  const { rows } = await db.pool.query(
+  const { rows } = await fixtures.db.pool.query(
     `SELECT upload_hour = '2024-03-01 10:00Z' AS hour_ok, entry_name, line_number, reason, raw_line
        FROM amplitude.rejects WHERE upload_hour = '2024-03-01 10:00Z' ORDER BY line_number`,
   );
@@ -214,12 +203,12 @@ test('parts without a final newline, plain .json entries, and non-event files al
     ],
     ['1/'],
   );
-  api.archive(hour, zip);
-  const result = await runLoad(api.url, db.url, ['--range', hour]);
+  fixtures.api.archive(hour, zip);
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', hour]);
   assert.equal(result.code, 0, result.stderr);
-  const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM amplitude.events WHERE event_time = '2024-03-01 11:00Z'`);
+  const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM amplitude.events WHERE event_time = '2024-03-01 11:00Z'`);
   assert.equal(rows[0].n, 3);
-  const { rows: state } = await db.pool.query(`SELECT archive_entries, events_read::int FROM amplitude.upload_hours WHERE upload_hour = '2024-03-01 11:00Z'`);
+  const { rows: state } = await fixtures.db.pool.query(`SELECT archive_entries, events_read::int FROM amplitude.upload_hours WHERE upload_hour = '2024-03-01 11:00Z'`);
   assert.deepEqual(state, [{ archive_entries: 3, events_read: 3 }]);
 });
 
@@ -227,7 +216,7 @@ test('events in 1970 and 2099 get partitions of their own', async () => {
   const old = makeEvent({ uuid: '88888888-8888-4888-8888-888888888881', event_time: '1970-01-01 00:00:00.000000' });
   const future = makeEvent({ uuid: '88888888-8888-4888-8888-888888888882', event_time: '2099-12-31 23:59:59.999999' });
   await load('20240301T12', [ndjson([old, future])]);
-  const { rows } = await db.pool.query(
+  const { rows } = await fixtures.db.pool.query(
     `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
       WHERE i.inhparent = 'amplitude.events'::regclass AND c.relname IN ('events_p1970_01', 'events_p2099_12') ORDER BY 1`,
   );

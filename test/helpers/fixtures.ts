@@ -1,0 +1,35 @@
+import { after, before } from 'node:test';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { FakeExportApi } from './fake-export-api.js';
+
+export interface LoaderFixtures {
+  readonly db: TestDatabase;
+  readonly api: FakeExportApi;
+}
+
+/**
+ * Registers hooks that give the calling test file a database of its own and a fake Export API,
+ * torn down after its last test. Read the fields inside tests, once `before` has run.
+ */
+export function useLoaderFixtures(): LoaderFixtures {
+  let db: TestDatabase | undefined;
+  let api: FakeExportApi | undefined;
+  before(async () => {
+    db = await createTestDatabase();
+    api = await new FakeExportApi().start();
+  });
+  after(async () => {
+    await api?.close();
+    await db?.drop();
+  });
+  return {
+    get db() {
+      if (!db) throw new Error('the database exists once before() has run');
+      return db;
+    },
+    get api() {
+      if (!api) throw new Error('the fake Export API runs once before() has run');
+      return api;
+    },
+  };
+}
