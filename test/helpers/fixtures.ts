@@ -9,20 +9,22 @@ export interface LoaderFixtures {
 
 /**
  * Registers hooks that give the calling test file a database of its own and a fake Export API,
- * torn down after its last test. Read the fields inside tests, once `before` has run.
+ * torn down after its last test. Read the fields inside tests, once `before` has run. Top-level
+ * `before` hooks do not wait for each other, so further setup goes in `setup`, which runs after.
  */
-export function useLoaderFixtures(): LoaderFixtures {
+export function useLoaderFixtures(setup?: (fixtures: LoaderFixtures) => Promise<void>): LoaderFixtures {
   let db: TestDatabase | undefined;
   let api: FakeExportApi | undefined;
   before(async () => {
     db = await createTestDatabase();
     api = await new FakeExportApi().start();
+    await setup?.(fixtures);
   });
   after(async () => {
     await api?.close();
     await db?.drop();
   });
-  return {
+  const fixtures: LoaderFixtures = {
     get db() {
       if (!db) throw new Error('the database exists once before() has run');
       return db;
@@ -32,4 +34,5 @@ export function useLoaderFixtures(): LoaderFixtures {
       return api;
     },
   };
+  return fixtures;
 }

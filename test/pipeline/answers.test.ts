@@ -2,15 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { amplitudeEntryName, buildZip, gzipPart, hourArchive, ndjson } from '../helpers/archive.js';
 import { runLoad } from '../helpers/cli.js';
 import { makeEvent } from '../helpers/events.js';
 import { useLoaderFixtures } from '../helpers/fixtures.js';
 
-const fixtures = useLoaderFixtures();
 let tempDir: string;
-before(async () => {
+const fixtures = useLoaderFixtures(async () => {
   tempDir = await mkdtemp(join(tmpdir(), 'amplitude-pg-answers-'));
 });
 after(async () => {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import { hourArchive, ndjson } from '../helpers/archive.js';
 import { runLoad } from '../helpers/cli.js';
 import { makeEvent } from '../helpers/events.js';
 import { useLoaderFixtures } from '../helpers/fixtures.js';
 
-const fixtures = useLoaderFixtures();
+const fixtures = useLoaderFixtures(async ({ api }) => {
+  for (const [hour, events] of Object.entries(HOURS)) api.archive(hour, await hourArchive(hour, [ndjson(events)]));
+});
 /** An event uploaded in the given hour (`YYYY-MM-DD HH`), at `minute`. */
 function uploaded(hour: string, minute: number, overrides: Record<string, unknown>): Record<string, unknown> {
   const at = `${hour}:${String(minute).padStart(2, '0')}:00.000000`;
@@ -41,9 +43,6 @@ const HOURS: Record<string, Record<string, unknown>[]> = {
 };
 const RANGE = '20240501T01..20240501T03';
 
-before(async () => {
-  for (const [hour, events] of Object.entries(HOURS)) fixtures.api.archive(hour, await hourArchive(hour, [ndjson(events)]));
-});
 
 /** The uuids the three hours leave in the table, whatever the order they are loaded in. */
 const EXPECTED_KEPT = [1, 2, 3, 4, 5, 6, 14, 16, 23, 24].map(id);
