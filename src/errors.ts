@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'DOWNLOAD'
   | 'ARCHIVE'
   | 'DATABASE'
+  | 'CLAIM_LOST'
   | 'ABORTED';
 
 export interface ErrorContext {
@@ -115,6 +116,13 @@ export class DatabaseError extends LoaderError {
   constructor(message: string, options: { retryable: boolean; sqlState?: string; cause?: unknown } & ErrorContext) {
     super('DATABASE', message, options);
     this.sqlState = options.sqlState;
+  }
+}
+
+/** Another loader took the hour over (this one stalled past its lease); it must not commit. */
+export class ClaimLostError extends LoaderError {
+  constructor(hour: string) {
+    super('CLAIM_LOST', `hour ${hour} was taken over by another loader; this one rolled back`, { retryable: false, hour });
   }
 }
 

@@ -30,7 +30,7 @@ export function describeRetry(hour: UploadHour, attempt: number, delayMs: number
 
 /** The end-of-run summary. */
 export function describeSummary(s: RunSummary): string {
-  const skipped = s.hoursAlreadyDone + s.hoursNotYetAvailable + s.hoursInterrupted;
+  const skipped = s.hoursAlreadyDone + s.hoursDoneElsewhere + s.hoursNotYetAvailable + s.hoursInterrupted;
   const rate = s.seconds > 0 ? s.eventsRead / s.seconds : 0;
   const lines = [
     'Summary',
@@ -38,7 +38,8 @@ export function describeSummary(s: RunSummary): string {
     `  hours empty:                      ${count(s.hoursEmpty)}`,
     `  hours failed:                     ${count(s.hoursFailed)}`,
     `  hours skipped:                    ${count(skipped)} (already loaded or empty: ${count(s.hoursAlreadyDone)}, ` +
-      `not yet available: ${count(s.hoursNotYetAvailable)}, interrupted: ${count(s.hoursInterrupted)})`,
+      `done by another loader: ${count(s.hoursDoneElsewhere)}, not yet available: ${count(s.hoursNotYetAvailable)}, ` +
+      `interrupted: ${count(s.hoursInterrupted)})`,
     `  events read:                      ${count(s.eventsRead)}`,
     `  rows inserted:                    ${count(s.rowsInserted)}`,
     `  duplicates dropped by uuid:       ${count(s.duplicatesUuid)}`,

@@ -7,6 +7,7 @@ import { createPool } from '../db/pool.js';
 import { classifyDatabaseError, LoaderError, UsageError } from '../errors.js';
 import { ExportClient } from '../extract/export-client.js';
 import { PartitionManager } from '../load/partitions.js';
+import { ClaimSession } from '../state/hour-claims.js';
 import { loadRange } from '../pipeline/load-range.js';
 import { describeOutcome, describeRetry, describeSummary } from './report.js';
 import { HELP } from './help.js';
@@ -15,6 +16,8 @@ const EXIT_OK = 0;
 const EXIT_HOURS_FAILED = 1;
 const EXIT_USAGE = 2;
 const EXIT_SIGNAL: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+// Renewed every third of this; a loader that stalls longer loses its hours to the others.
+const CLAIM_LEASE_SECONDS = 120;
 
 const OPTIONS = {
   range: { type: 'string' },
@@ -89,9 +92,11 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const claims = new ClaimSession({ connectionString: config.database.connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS });
   try {
     await mkdir(config.tempDir, { recursive: true });
     await prepareDatabase(pool, config.database.schema);
+    claims.start();
     const summary = await loadRange(
       { range: config.range, concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours, now: new Date() },
       {
@@ -99,11 +104,13 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
         exportClient,
         partitions: new PartitionManager(pool, config.database.schema),
         schema: config.database.schema,
+        claimOwnerId: claims.ownerId,
         insertIdWindowDays: config.insertIdWindowDays,
         retries: config.retries,
         retryDelayMs: config.retryDelayMs,
         onRetry: (hour, attempt, delayMs, error) => log(describeRetry(hour, attempt, delayMs, error)),
       },
+      claims,
       interrupt.signal,
       (outcome) => log(describeOutcome(outcome)),
     );
@@ -114,6 +121,7 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await claims.close();
     await exportClient.close();
     await pool.end();
   }

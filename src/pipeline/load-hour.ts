@@ -1,13 +1,14 @@
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { AbortedError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
+import { AbortedError, ClaimLostError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
 import type { ExportClient } from '../extract/export-client.js';
 import { readArchiveEntries } from '../extract/archive-entries.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { HourLoad } from '../load/hour-load.js';
 import type { PartitionManager } from '../load/partitions.js';
 import type { EntryCounters } from '../transform/entry-lines.js';
+import { completeClaim } from '../state/hour-claims.js';
 import { recordHourDone, recordHourFailed, type HourCounters } from '../state/hour-records.js';
 
 export interface HourContext {
@@ -15,6 +16,8 @@ export interface HourContext {
   readonly exportClient: ExportClient;
   readonly partitions: PartitionManager;
   readonly schema: string;
+  /** The loader's claim owner id: an hour commits only while this loader still holds its claim. */
+  readonly claimOwnerId: number;
   readonly insertIdWindowDays: number;
   readonly retries: number;
   readonly retryDelayMs: number;
@@ -74,7 +77,9 @@ async function attemptHour(
         archiveEntries,
       };
       const status = download.kind === 'empty' ? 'empty' : 'loaded';
-      await recordHourDone(load, context.schema, { hour: hourToDate(hour).toISOString(), status, attempts, startedAt, counters });
+      const hourIso = hourToDate(hour).toISOString();
+      if (!(await completeClaim(load, context.schema, hourIso, context.claimOwnerId))) throw new ClaimLostError(label);
+      await recordHourDone(load, context.schema, { hour: hourIso, status, attempts, startedAt, counters });
       await load.commit();
       return { status, counters };
     } catch (error) {
@@ -89,7 +94,8 @@ async function attemptHour(
 /**
  * Loads one upload hour end to end, retrying what `retryable` says can pass (429 after its
  * Retry-After, 5xx, network, truncated or corrupt downloads, lost connections) with exponential
- * backoff. A failure is recorded in `upload_hours`; AuthRefusedError and aborts propagate.
+ * backoff. A failure is recorded in `upload_hours`; refused credentials, a lost claim and aborts
+ * propagate.
  */
 export async function loadHour(hour: UploadHour, context: HourContext, signal: AbortSignal): Promise<HourOutcome> {
   const label = formatHour(hour);
@@ -101,7 +107,7 @@ export async function loadHour(hour: UploadHour, context: HourContext, signal: A
       return { hour, status, counters, attempts: attempt, seconds: seconds() };
     } catch (thrown) {
       const error = signal.aborted ? new AbortedError() : toLoaderError(thrown, label);
-      if (error.code === 'AUTH_REFUSED' || error.code === 'ABORTED') throw error;
+      if (error.code === 'AUTH_REFUSED' || error.code === 'ABORTED' || error.code === 'CLAIM_LOST') throw error;
       if (!error.retryable || attempt > context.retries) {
         try {
           await recordHourFailed(context.pool, context.schema, { hour: hourToDate(hour).toISOString(), attempts: attempt, startedAt, error: error.message });

@@ -1,7 +1,9 @@
-import { AbortedError, AuthRefusedError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AbortedError, AuthRefusedError, ClaimLostError, type LoaderError } from '../errors.js';
 import { formatHour, hourToDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
+import type { ClaimResult, ClaimSession } from '../state/hour-claims.js';
 import { finishedHours } from '../state/hour-records.js';
-import { loadHour, type HourContext, type HourOutcome } from './load-hour.js';
+import { backoffDelay, loadHour, type HourContext, type HourOutcome } from './load-hour.js';
 
 export interface RangeOptions {
   readonly range: HourRange;
@@ -19,6 +21,8 @@ export interface RunSummary {
   hoursAlreadyDone: number;
   /** Ended too recently to be complete on Amplitude's side; not requested, not recorded. */
   hoursNotYetAvailable: number;
+  /** Loaded, found empty, or taken over by another loader while this run was at it. */
+  hoursDoneElsewhere: number;
   /** Not finished because the run stopped (refused credentials, interruption). */
   hoursInterrupted: number;
   eventsRead: number;
@@ -42,6 +46,7 @@ export function emptySummary(): RunSummary {
     hoursFailed: 0,
     hoursAlreadyDone: 0,
     hoursNotYetAvailable: 0,
+    hoursDoneElsewhere: 0,
     hoursInterrupted: 0,
     eventsRead: 0,
     rowsInserted: 0,
@@ -76,13 +81,19 @@ function addOutcome(summary: RunSummary, outcome: HourOutcome): void {
   summary.bytesDownloaded += c.bytesDownloaded;
 }
 
+/** How long a run waits before asking again about an hour another loader holds. */
+const HELD_HOUR_POLL_MS = 1000;
+
 /**
  * Loads every hour of the range that is available and not yet done, up to `concurrency` at a time,
- * oldest first. Hours fail independently; refused credentials stop the whole run at once.
+ * oldest first. Each hour is claimed first, so several loaders can share a range: an hour another
+ * live loader holds is passed over, and asked about again once nothing unclaimed is left, until it
+ * is finished there or free to take. Hours fail independently; refused credentials stop the run.
  */
 export async function loadRange(
   options: RangeOptions,
   context: HourContext,
+  claims: ClaimSession,
   signal: AbortSignal,
   onOutcome: (outcome: HourOutcome) => void,
 ): Promise<RunSummary> {
@@ -93,7 +104,7 @@ export async function loadRange(
   const available = candidates.filter((h) => h <= lastAvailable);
   summary.hoursNotYetAvailable = candidates.length - available.length;
 
-  let queue: UploadHour[] = available;
+  const pending: UploadHour[] = [...available];
   if (!options.reload && available.length > 0) {
     const done = await finishedHours(
       context.pool,
@@ -101,34 +112,77 @@ export async function loadRange(
       hourToDate(available[0] as UploadHour).toISOString(),
       hourToDate(available[available.length - 1] as UploadHour).toISOString(),
     );
-    queue = available.filter((h) => !done.has(hourToDate(h).toISOString()));
-    summary.hoursAlreadyDone = available.length - queue.length;
+    pending.splice(0, pending.length, ...available.filter((h) => !done.has(hourToDate(h).toISOString())));
+    summary.hoursAlreadyDone = available.length - pending.length;
   }
 
   // Refused credentials stop hours already in flight too: they would only be refused as well.
   const stop = new AbortController();
   const runSignal = AbortSignal.any([signal, stop.signal]);
-  let next = 0;
-  const worker = async () => {
-    while (next < queue.length && !runSignal.aborted) {
-      const hour = queue[next++] as UploadHour;
+  const held = new Set<UploadHour>();
+  const queued = pending.length;
+
+  /** The next hour to try: unclaimed ones first, then, after a pause, one another loader held. */
+  const nextHour = async (): Promise<UploadHour | undefined> => {
+    const fresh = pending.shift();
+    if (fresh !== undefined) return fresh;
+    while (held.size > 0 && !runSignal.aborted) {
+      const [hour] = held;
+      held.delete(hour as UploadHour);
+      await sleep(HELD_HOUR_POLL_MS, undefined, { signal: runSignal }).catch(() => {});
+      return hour;
+    }
+    return undefined;
+  };
+
+  const claim = async (hour: UploadHour): Promise<ClaimResult | 'failed'> => {
+    for (let attempt = 1; ; attempt++) {
       try {
+        return await claims.tryClaim(hourToDate(hour).toISOString(), options.reload);
+      } catch (error) {
+        if (runSignal.aborted) throw new AbortedError();
+        const loaderError = error as LoaderError;
+        if (!loaderError.retryable || attempt > context.retries) {
+          summary.hoursFailed++;
+          summary.failures.push({ hour: formatHour(hour), message: loaderError.message });
+          return 'failed';
+        }
+        context.onRetry(hour, attempt, 0, loaderError);
+        await sleep(backoffDelay(attempt, context.retryDelayMs), undefined, { signal: runSignal });
+      }
+    }
+  };
+
+  const worker = async () => {
+    for (let hour = await nextHour(); hour !== undefined && !runSignal.aborted; hour = await nextHour()) {
+      try {
+        const claimed = await claim(hour);
+        if (claimed === 'held') {
+          held.add(hour);
+          continue;
+        }
+        if (claimed === 'finished') summary.hoursDoneElsewhere++;
+        if (claimed !== 'claimed') continue;
         const outcome = await loadHour(hour, context, runSignal);
+        if (outcome.status === 'failed') await claims.release(hourToDate(hour).toISOString()).catch(() => {});
         addOutcome(summary, outcome);
         onOutcome(outcome);
       } catch (error) {
         if (error instanceof AuthRefusedError) {
           summary.authError ??= error;
           stop.abort();
+        } else if (error instanceof ClaimLostError) {
+          summary.hoursDoneElsewhere++;
+          continue;
         } else if (!(error instanceof AbortedError)) {
           throw error;
         }
-        summary.hoursInterrupted++;
+        await claims.release(hourToDate(hour).toISOString()).catch(() => {});
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency, Math.max(queue.length, 1)) }, worker));
-  summary.hoursInterrupted += queue.length - next;
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, Math.max(pending.length, 1)) }, worker));
+  summary.hoursInterrupted = queued - summary.hoursLoaded - summary.hoursEmpty - summary.hoursFailed - summary.hoursDoneElsewhere;
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
 }
