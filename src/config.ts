@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError, UsageError } from './errors.js';
-import { hourCount, HourSyntaxError, parseHourRange, type HourRange } from './hour.js';
+import { hourCount, HourSyntaxError, parseHourRange, type HourRange, type UploadHour } from './hour.js';
 
 export const EXPORT_URLS = {
   us: 'https://amplitude.com/api/2/export',
@@ -18,6 +18,10 @@ export const MAX_RANGE_DAYS = 365;
 /** Flags as the CLI parsed them; every one overrides its environment variable. */
 export interface LoaderFlags {
   range?: string | undefined;
+  since?: string | undefined;
+  'since-last'?: boolean | undefined;
+  follow?: boolean | undefined;
+  'log-format'?: string | undefined;
   concurrency?: string | undefined;
   retries?: string | undefined;
   'retry-delay-ms'?: string | undefined;
@@ -30,6 +34,10 @@ export interface LoaderFlags {
   'secret-key'?: string | undefined;
   'database-url'?: string | undefined;
   'temp-dir'?: string | undefined;
+  'max-archive-bytes'?: string | undefined;
+  'max-entry-bytes'?: string | undefined;
+  'max-hour-bytes'?: string | undefined;
+  'max-line-bytes'?: string | undefined;
 }
 
 export interface DatabaseConfig {
@@ -38,8 +46,15 @@ export interface DatabaseConfig {
   readonly schema: string;
 }
 
+/** Which hours a run covers: a fixed range, or from a start (or where the last run stopped) to now. */
+export type HourSelection =
+  | { readonly kind: 'range'; readonly range: HourRange }
+  | { readonly kind: 'since'; readonly since: UploadHour | undefined; readonly follow: boolean };
+
 export interface LoaderConfig {
-  readonly range: HourRange;
+  readonly hours: HourSelection;
+  /** Undefined: text with a progress bar on a terminal, JSON lines elsewhere. */
+  readonly logFormat: 'text' | 'json' | undefined;
   readonly apiKey: string;
   readonly secretKey: string;
   readonly exportUrl: string;
@@ -50,9 +65,27 @@ export interface LoaderConfig {
   readonly insertIdWindowDays: number;
   readonly reload: boolean;
   readonly tempDir: string;
+  readonly limits: Limits;
   /** Hours that ended less than this many hours ago are not requested: their data may be arriving. */
   readonly availabilityLagHours: number;
 }
+
+/** Bounds against broken or hostile archives; each exceeded one fails its hour only. */
+export interface Limits {
+  readonly maxArchiveBytes: number;
+  readonly maxEntryBytes: number;
+  readonly maxHourBytes: number;
+  readonly maxLineBytes: number;
+}
+
+const GIB = 1024 ** 3;
+export const DEFAULT_LIMITS: Limits = {
+  // Amplitude refuses exports over 4 GB; anything much larger is not an export.
+  maxArchiveBytes: 6 * GIB,
+  maxEntryBytes: 32 * GIB,
+  maxHourBytes: 64 * GIB,
+  maxLineBytes: 64 * 1024 ** 2,
+};
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -88,18 +121,37 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   return Object.freeze({ connectionString: nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL), schema });
 }
 
-/** Validates flags and environment into the frozen configuration of one load run. */
-export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig {
-  if (flags.range === undefined) throw new UsageError('--range is required, e.g. --range 20240301T00..20240307T23');
-  let range: HourRange;
+function parseRange(flag: string, text: string): HourRange {
   try {
-    range = parseHourRange(flags.range);
+    return parseHourRange(text);
   } catch (error) {
-    if (error instanceof HourSyntaxError) throw new UsageError(`--range: ${error.message}`);
+    if (error instanceof HourSyntaxError) throw new UsageError(`${flag}: ${error.message}`);
     throw error;
   }
-  if (hourCount(range) > MAX_RANGE_DAYS * 24) {
-    throw new UsageError(`--range covers ${Math.ceil(hourCount(range) / 24)} days; at most ${MAX_RANGE_DAYS} days in one run`);
+}
+
+function hourSelection(flags: LoaderFlags): HourSelection {
+  const open = flags.since !== undefined || flags['since-last'] === true || flags.follow === true;
+  if (flags.range !== undefined) {
+    if (open) throw new UsageError('--range cannot be combined with --since, --since-last or --follow');
+    const range = parseRange('--range', flags.range);
+    if (hourCount(range) > MAX_RANGE_DAYS * 24) {
+      throw new UsageError(`--range covers ${Math.ceil(hourCount(range) / 24)} days; at most ${MAX_RANGE_DAYS} days in one run`);
+    }
+    return { kind: 'range', range };
+  }
+  if (!open) throw new UsageError('say which hours: --range START..END, --since START, --since-last or --follow');
+  if (flags.since !== undefined && flags.since.includes('..')) throw new UsageError('--since takes one hour or day, not a range');
+  const since = flags.since === undefined ? undefined : parseRange('--since', flags.since).first;
+  return { kind: 'since', since, follow: flags.follow === true };
+}
+
+/** Validates flags and environment into the frozen configuration of one load run. */
+export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig {
+  const hours = hourSelection(flags);
+  const logFormat = flags['log-format'];
+  if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') {
+    throw new UsageError(`--log-format must be "text" or "json", not "${logFormat}"`);
   }
 
   const apiKey = nonEmpty(flags['api-key']) ?? nonEmpty(env.AMPLITUDE_API_KEY);
@@ -130,7 +182,8 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
   }
 
   return Object.freeze({
-    range,
+    hours,
+    logFormat,
     apiKey: apiKey as string,
     secretKey: secretKey as string,
     exportUrl,
@@ -141,6 +194,13 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
     insertIdWindowDays,
     reload: flags.reload ?? false,
     tempDir: nonEmpty(flags['temp-dir']) ?? tmpdir(),
+    limits: Object.freeze({
+      maxArchiveBytes: integerSetting('--max-archive-bytes', flags['max-archive-bytes'], DEFAULT_LIMITS.maxArchiveBytes, 1, Number.MAX_SAFE_INTEGER),
+      maxEntryBytes: integerSetting('--max-entry-bytes', flags['max-entry-bytes'], DEFAULT_LIMITS.maxEntryBytes, 1, Number.MAX_SAFE_INTEGER),
+      maxHourBytes: integerSetting('--max-hour-bytes', flags['max-hour-bytes'], DEFAULT_LIMITS.maxHourBytes, 1, Number.MAX_SAFE_INTEGER),
+      // A line becomes one JS string; V8 caps strings at about 512 MB.
+      maxLineBytes: integerSetting('--max-line-bytes', flags['max-line-bytes'], DEFAULT_LIMITS.maxLineBytes, 1, 256 * 1024 ** 2),
+    }),
     availabilityLagHours: 2,
   });
 }

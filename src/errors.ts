@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'DOWNLOAD'
   | 'ARCHIVE'
   | 'DATABASE'
+  | 'LIMIT_EXCEEDED'
   | 'CLAIM_LOST'
   | 'ABORTED';
 
@@ -107,6 +108,22 @@ export class DownloadError extends LoaderError {
 export class ArchiveError extends LoaderError {
   constructor(hour: string, entry: string | undefined, message: string, cause?: unknown) {
     super('ARCHIVE', `hour ${hour}${entry ? `, entry ${entry}` : ''}: ${message}`, { retryable: true, hour, entry, cause });
+  }
+}
+
+/**
+ * An archive beyond a configured bound (its size, an entry's or the hour's decompressed bytes, a
+ * line's length). Fails the hour: the same archive would exceed it again.
+ */
+export class LimitExceededError extends LoaderError {
+  constructor(context: ErrorContext & { hour: string }, what: string, flag: string, limit: number) {
+    const where = [`hour ${context.hour}`, context.entry ? `entry ${context.entry}` : '', context.line ? `line ${context.line}` : '']
+      .filter(Boolean)
+      .join(', ');
+    super('LIMIT_EXCEEDED', `${where}: ${what} exceeds ${flag} (${limit} bytes); raise it if the archive is genuine`, {
+      retryable: false,
+      ...context,
+    });
   }
 }
 

@@ -2,6 +2,7 @@ export const HELP = `amplitude-pg: load Amplitude Export API hours into PostgreS
 
 Usage:
   npm run load -- --range START..END [options]
+  npm run load -- --since START | --since-last [--follow] [options]
   npm run migrate [-- --schema NAME]
 
   START and END are upload hours in the Export API's form YYYYMMDDTHH (UTC), both included.
@@ -10,8 +11,15 @@ Usage:
     --range 20240301..20240307         the same week
     --range 20240301T05                one hour
 
+Which hours (one of):
+  --range START..END        these hours; at most 365 days
+  --since START             from START to the last available hour (now - 2 h)
+  --since-last              from the hour after the last loaded one (or the earliest failed one)
+                            to the last available hour; with --since, that is the first run's start
+  --follow                  keep running: load each new hour once available, retry failed hours
+                            with backoff, ride out network and database outages (stop: Ctrl-C)
+
 Options (each overrides its environment variable):
-  --range START..END        required for load; at most 365 days
   --api-key KEY             AMPLITUDE_API_KEY (required)
   --secret-key SECRET       AMPLITUDE_SECRET_KEY (required; prefer the variable: flags show in ps)
   --region us|eu            AMPLITUDE_REGION, default us
@@ -25,12 +33,18 @@ Options (each overrides its environment variable):
   --insert-id-window DAYS   $insert_id dedup window, default 7; 0 turns the rule off
   --reload                  fetch loaded and empty hours again and replace their rows exactly
   --temp-dir DIR            where archives are downloaded, default the system temp folder
+  --max-archive-bytes N     an hour's archive may be at most this large, default 6 GiB
+  --max-entry-bytes N       one archive entry may decompress to at most this, default 32 GiB
+  --max-hour-bytes N        an hour's entries may decompress to at most this, default 64 GiB
+  --max-line-bytes N        one NDJSON line may be at most this long, default 64 MiB
+  --log-format text|json   text with a progress bar on a terminal, JSON lines otherwise (default)
   --help                    this text
 
 A .env file in the working directory is read when present; the environment wins over it.
 
 Exit codes:
-  0  every hour in the range is loaded or empty (or not yet available)
-  1  one or more hours failed; the others stay loaded
-  2  usage or configuration error, database unreachable at start, or credentials refused (401/403)
+  0    every hour in the range is loaded or empty (or not yet available)
+  1    one or more hours failed; the others stay loaded
+  2    usage or configuration error, database unreachable at start, or credentials refused (401/403)
+  130  stopped by SIGINT, 143 by SIGTERM (hours in flight rolled back or finished)
 `;

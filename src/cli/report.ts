@@ -1,6 +1,3 @@
-import { formatHour, type UploadHour } from '../hour.js';
-import type { LoaderError } from '../errors.js';
-import type { HourOutcome } from '../pipeline/load-hour.js';
 import type { RunSummary } from '../pipeline/load-range.js';
 
 // Plain digits, no separators: scripts read these numbers.
@@ -8,24 +5,6 @@ const count = (n: number) => String(n);
 
 function megabytes(bytes: number): string {
   return `${(bytes / 1_000_000).toFixed(1)} MB`;
-}
-
-/** One line per finished hour. */
-export function describeOutcome(outcome: HourOutcome): string {
-  const hour = formatHour(outcome.hour);
-  const time = `${outcome.seconds.toFixed(1)}s`;
-  if (outcome.status === 'failed') return `${hour} failed after ${outcome.attempts} attempt(s), ${time}: ${outcome.error.message}`;
-  if (outcome.status === 'empty') return `${hour} empty (the Export API has no data for it), ${time}`;
-  const c = outcome.counters;
-  return (
-    `${hour} loaded: ${count(c.eventsRead)} events, ${count(c.rowsInserted)} rows inserted, ` +
-    `${count(c.duplicatesUuid)} duplicate uuids, ${count(c.duplicatesInsertId)} duplicate insert_ids, ` +
-    `${count(c.rejectedLines)} rejected, ${count(c.sanitizedValues)} sanitized, ${megabytes(c.bytesDownloaded)} in ${c.archiveEntries} entries, ${time}`
-  );
-}
-
-export function describeRetry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): string {
-  return `${formatHour(hour)} attempt ${attempt} failed, retrying in ${(delayMs / 1000).toFixed(1)}s: ${error.message}`;
 }
 
 /** The end-of-run summary. */

@@ -1,15 +1,19 @@
 import { mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { databaseConfig, loaderConfig, readEnvironment, type LoaderFlags } from '../config.js';
+import { databaseConfig, loaderConfig, readEnvironment, type LoaderConfig, type LoaderFlags } from '../config.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { classifyDatabaseError, LoaderError, UsageError } from '../errors.js';
-import { ExportClient } from '../extract/export-client.js';
+import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js';
 import { PartitionManager } from '../load/partitions.js';
 import { ClaimSession } from '../state/hour-claims.js';
-import { loadRange } from '../pipeline/load-range.js';
-import { describeOutcome, describeRetry, describeSummary } from './report.js';
+import type { HourRange, UploadHour } from '../hour.js';
+import { follow, dueRange } from '../pipeline/follow.js';
+import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
+import { emptySummary, loadRange, type RunSummary } from '../pipeline/load-range.js';
+import { describeSummary } from './report.js';
+import { createRunLog } from './run-log.js';
 import { HELP } from './help.js';
 
 const EXIT_OK = 0;
@@ -21,6 +25,10 @@ const CLAIM_LEASE_SECONDS = 120;
 
 const OPTIONS = {
   range: { type: 'string' },
+  since: { type: 'string' },
+  'since-last': { type: 'boolean' },
+  follow: { type: 'boolean' },
+  'log-format': { type: 'string' },
   concurrency: { type: 'string' },
   retries: { type: 'string' },
   'retry-delay-ms': { type: 'string' },
@@ -33,6 +41,10 @@ const OPTIONS = {
   'secret-key': { type: 'string' },
   'database-url': { type: 'string' },
   'temp-dir': { type: 'string' },
+  'max-archive-bytes': { type: 'string' },
+  'max-entry-bytes': { type: 'string' },
+  'max-hour-bytes': { type: 'string' },
+  'max-line-bytes': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -73,21 +85,30 @@ async function runMigrate(flags: LoaderFlags): Promise<number> {
   }
 }
 
+/** The hours a `--since`/`--since-last` run covers, decided from the state table. */
+async function sinceRange(context: HourContext, config: LoaderConfig, since: UploadHour | undefined): Promise<HourRange | undefined> {
+  const range = await dueRange(context, { since, concurrency: config.concurrency, availabilityLagHours: config.availabilityLagHours }, new Date());
+  if (range === 'no start') throw new UsageError('nothing is loaded yet: the first run needs a start, e.g. --since 20240301T00');
+  return range;
+}
+
 async function runLoad(flags: LoaderFlags): Promise<number> {
   const config = loaderConfig(flags, readEnvironment());
+  const runLog = createRunLog(config.logFormat, process.stderr);
   const pool = createPool({ connectionString: config.database.connectionString, maxConnections: config.concurrency + 2 });
   const exportClient = new ExportClient({
     exportUrl: config.exportUrl,
     apiKey: config.apiKey,
     secretKey: config.secretKey,
     tempDir: config.tempDir,
+    maxArchiveBytes: config.limits.maxArchiveBytes,
   });
   const interrupt = new AbortController();
   let signalName: string | undefined;
   const onSignal = (name: string) => {
     if (signalName !== undefined) process.exit(EXIT_SIGNAL[name] ?? 1);
     signalName = name;
-    log(`${name}: stopping; hours in flight roll back (send it again to exit at once)`);
+    runLog.notice(`${name}: stopping; hours in flight finish or roll back (send it again to exit at once)`);
     interrupt.abort();
   };
   process.on('SIGINT', onSignal);
@@ -95,30 +116,45 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
   const claims = new ClaimSession({ connectionString: config.database.connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS });
   try {
     await mkdir(config.tempDir, { recursive: true });
+    const stale = await removeStaleTempFiles(config.tempDir);
+    if (stale > 0) runLog.notice(`removed ${stale} archive(s) a stopped loader left in ${config.tempDir}`);
     await prepareDatabase(pool, config.database.schema);
     claims.start();
-    const summary = await loadRange(
-      { range: config.range, concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours, now: new Date() },
-      {
-        pool,
-        exportClient,
-        partitions: new PartitionManager(pool, config.database.schema),
-        schema: config.database.schema,
-        claimOwnerId: claims.ownerId,
-        insertIdWindowDays: config.insertIdWindowDays,
-        retries: config.retries,
-        retryDelayMs: config.retryDelayMs,
-        onRetry: (hour, attempt, delayMs, error) => log(describeRetry(hour, attempt, delayMs, error)),
-      },
-      claims,
-      interrupt.signal,
-      (outcome) => log(describeOutcome(outcome)),
-    );
+    const context: HourContext = {
+      pool,
+      exportClient,
+      partitions: new PartitionManager(pool, config.database.schema),
+      schema: config.database.schema,
+      claimOwnerId: claims.ownerId,
+      insertIdWindowDays: config.insertIdWindowDays,
+      retries: config.retries,
+      retryDelayMs: config.retryDelayMs,
+      limits: config.limits,
+      onRetry: (hour, attempt, delayMs, error) => runLog.retry(hour, attempt, delayMs, error),
+    };
+    const observer = { onPlanned: (hours: number) => runLog.planned(hours), onOutcome: (outcome: HourOutcome) => runLog.hour(outcome) };
+    const rangeOptions = { concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours };
+    let summary: RunSummary;
+    const hours = config.hours;
+    if (hours.kind === 'since' && hours.follow) {
+      const options = { since: hours.since, concurrency: config.concurrency, availabilityLagHours: config.availabilityLagHours };
+      // Refuse a first run without a start before settling into the loop.
+      await sinceRange(context, config, hours.since);
+      summary = await follow(context, claims, options, interrupt.signal, { ...observer, onPause: (message) => runLog.notice(message) });
+    } else {
+      const range = hours.kind === 'range' ? hours.range : await sinceRange(context, config, hours.since);
+      summary = range
+        ? await loadRange({ ...rangeOptions, range, now: new Date() }, context, claims, interrupt.signal, observer)
+        : emptySummary();
+    }
+    runLog.summary(summary);
+    runLog.close();
     process.stdout.write(`${describeSummary(summary)}\n`);
     if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
     if (summary.authError) return EXIT_USAGE;
     return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
   } finally {
+    runLog.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await claims.close();

@@ -1,12 +1,18 @@
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import yauzl from 'yauzl';
-import { ArchiveError } from '../errors.js';
+import { ArchiveError, LimitExceededError } from '../errors.js';
 
 /** One part file of an hour's archive; its chunks are the decompressed NDJSON bytes. */
 export interface ArchiveEntry {
   readonly name: string;
   chunks(): AsyncIterable<Buffer>;
+}
+
+/** Bounds on what one archive may decompress to: a zip bomb fails its hour, not the machine. */
+export interface DecompressionLimits {
+  readonly maxEntryBytes: number;
+  readonly maxHourBytes: number;
 }
 
 function entryKind(name: string): 'gzip' | 'plain' | 'skip' {
@@ -25,7 +31,8 @@ function describe(error: unknown): string {
  * entry's stream, never the archive. `.gz` entries are gunzipped, `.json` entries read as they are,
  * folders and anything else skipped. Each entry must be consumed before the next is requested.
  */
-export async function* readArchiveEntries(path: string, hourLabel: string): AsyncGenerator<ArchiveEntry> {
+export async function* readArchiveEntries(path: string, hourLabel: string, limits: DecompressionLimits): AsyncGenerator<ArchiveEntry> {
+  const hourTotal = { bytes: 0 };
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: true });
@@ -47,7 +54,7 @@ export async function* readArchiveEntries(path: string, hourLabel: string): Asyn
       if (kind === 'skip') continue;
       yield {
         name: entry.fileName,
-        chunks: () => readEntry(zip, entry, kind === 'gzip', hourLabel),
+        chunks: () => readEntry(zip, entry, kind === 'gzip', hourLabel, limits, hourTotal),
       };
     }
   } finally {
@@ -55,7 +62,14 @@ export async function* readArchiveEntries(path: string, hourLabel: string): Asyn
   }
 }
 
-async function* readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, gunzip: boolean, hourLabel: string): AsyncGenerator<Buffer> {
+async function* readEntry(
+  zip: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  gunzip: boolean,
+  hourLabel: string,
+  limits: DecompressionLimits,
+  hourTotal: { bytes: number },
+): AsyncGenerator<Buffer> {
   let source: NodeJS.ReadableStream & { destroy(): void };
   try {
     const raw = await zip.openReadStreamPromise(entry);
@@ -64,9 +78,22 @@ async function* readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, gunzip: boolea
   } catch (error) {
     throw new ArchiveError(hourLabel, entry.fileName, `the entry cannot be opened: ${describe(error)}`, error);
   }
+  let entryBytes = 0;
+  const context = { hour: hourLabel, entry: entry.fileName };
   try {
-    for await (const chunk of source) yield chunk as Buffer;
+    for await (const chunk of source) {
+      entryBytes += (chunk as Buffer).length;
+      hourTotal.bytes += (chunk as Buffer).length;
+      if (entryBytes > limits.maxEntryBytes) {
+        throw new LimitExceededError(context, 'the decompressed entry', '--max-entry-bytes', limits.maxEntryBytes);
+      }
+      if (hourTotal.bytes > limits.maxHourBytes) {
+        throw new LimitExceededError(context, "the hour's decompressed entries", '--max-hour-bytes', limits.maxHourBytes);
+      }
+      yield chunk as Buffer;
+    }
   } catch (error) {
+    if (error instanceof LimitExceededError) throw error;
     throw new ArchiveError(hourLabel, entry.fileName, `the entry is corrupt: ${describe(error)}`, error);
   } finally {
     source.destroy();

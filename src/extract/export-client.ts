@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -10,6 +10,7 @@ import {
   DownloadError,
   ExportHttpError,
   ExportTooLargeError,
+  LimitExceededError,
   LoaderError,
 } from '../errors.js';
 import { formatHour, type UploadHour } from '../hour.js';
@@ -19,6 +20,8 @@ export interface ExportClientSettings {
   readonly apiKey: string;
   readonly secretKey: string;
   readonly tempDir: string;
+  /** Larger archives fail their hour (Amplitude itself stops at 4 GB). */
+  readonly maxArchiveBytes: number;
 }
 
 /** What the Export API had for one hour: nothing (404), or a zip archive now in a temp file. */
@@ -33,6 +36,41 @@ const ZIP_LOCAL_FILE_HEADER = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 // An archive without entries is only its end-of-central-directory record.
 const ZIP_EMPTY_ARCHIVE = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
 const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+const STALE_AFTER_MS = 24 * 3_600_000;
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes archives a killed loader left in the temp folder: those whose process is gone, and any older
+ * than a day. Returns how many it removed.
+ */
+export async function removeStaleTempFiles(tempDir: string): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(tempDir)) {
+    const match = /^amplitude-pg-\d{8}T\d{2}-(\d+)-[0-9a-f]+\.zip$/.exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    const path = join(tempDir, name);
+    try {
+      const stale = pid !== process.pid && (!isRunning(pid) || Date.now() - (await stat(path)).mtimeMs > STALE_AFTER_MS);
+      if (stale) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    } catch {
+      // Removed meanwhile by its own loader.
+    }
+  }
+  return removed;
+}
 
 /** Retry-After in seconds or as an HTTP date, in milliseconds from now. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
@@ -119,6 +157,12 @@ export class ExportClient {
     body: Dispatcher.ResponseData['body'],
     signal: AbortSignal,
   ): Promise<HourDownload> {
+    const limit = this.settings.maxArchiveBytes;
+    const announced = Number(headers['content-length']);
+    if (announced > limit) {
+      body.destroy();
+      throw new LimitExceededError({ hour: label }, `the archive (${announced} bytes announced)`, '--max-archive-bytes', limit);
+    }
     const path = join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${label}-${process.pid}-${randomBytes(4).toString('hex')}.zip`);
     let bytes = 0;
     let head = Buffer.alloc(0);
@@ -126,6 +170,7 @@ export class ExportClient {
       for await (const chunk of source) {
         if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
         bytes += chunk.length;
+        if (bytes > limit) throw new LimitExceededError({ hour: label }, 'the archive', '--max-archive-bytes', limit);
         yield chunk;
       }
     }

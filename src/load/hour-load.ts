@@ -91,12 +91,13 @@ export class HourLoad {
   }
 
   /** COPYs one archive entry into the staging table, streaming with backpressure. */
-  async copyEntry(entry: ArchiveEntry, counters: EntryCounters): Promise<void> {
+  async copyEntry(entry: ArchiveEntry, maxLineBytes: number, counters: EntryCounters): Promise<void> {
     const columns = STAGE_COPY_COLUMNS.map(quoteIdentifier).join(', ');
     await this.run(`loading entry ${entry.name}`, async () => {
       await pipeline(
         entry.chunks(),
-        (lines: AsyncIterable<Buffer>) => encodeEntryLines(lines, entry.name, counters),
+        (lines: AsyncIterable<Buffer>) =>
+          encodeEntryLines(lines, { hourLabel: this.options.hourLabel, entryName: entry.name, maxLineBytes }, counters),
         this.client.query(copyFrom(`COPY stage (${columns}) FROM STDIN`)),
         { signal: this.options.signal },
       );

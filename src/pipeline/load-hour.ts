@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { AbortedError, ClaimLostError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
 import type { ExportClient } from '../extract/export-client.js';
-import { readArchiveEntries } from '../extract/archive-entries.js';
+import { readArchiveEntries, type DecompressionLimits } from '../extract/archive-entries.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { HourLoad } from '../load/hour-load.js';
 import type { PartitionManager } from '../load/partitions.js';
@@ -21,6 +21,7 @@ export interface HourContext {
   readonly insertIdWindowDays: number;
   readonly retries: number;
   readonly retryDelayMs: number;
+  readonly limits: DecompressionLimits & { readonly maxLineBytes: number };
   readonly onRetry: (hour: UploadHour, attempt: number, delayMs: number, error: LoaderError) => void;
 }
 
@@ -64,9 +65,9 @@ async function attemptHour(
       const entryCounters: EntryCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
       let archiveEntries = 0;
       if (download.kind === 'archive') {
-        for await (const entry of readArchiveEntries(download.path, label)) {
+        for await (const entry of readArchiveEntries(download.path, label, context.limits)) {
           archiveEntries++;
-          await load.copyEntry(entry, entryCounters);
+          await load.copyEntry(entry, context.limits.maxLineBytes, entryCounters);
         }
       }
       const merged = await load.merge();

@@ -39,6 +39,12 @@ export interface RunSummary {
   authError: AuthRefusedError | undefined;
 }
 
+/** Told of a pass's plan and of each hour as it finishes. */
+export interface RangeObserver {
+  onPlanned(hours: number): void;
+  onOutcome(outcome: HourOutcome): void;
+}
+
 export function emptySummary(): RunSummary {
   return {
     hoursLoaded: 0,
@@ -95,7 +101,7 @@ export async function loadRange(
   context: HourContext,
   claims: ClaimSession,
   signal: AbortSignal,
-  onOutcome: (outcome: HourOutcome) => void,
+  observer: RangeObserver,
 ): Promise<RunSummary> {
   const started = Date.now();
   const summary = emptySummary();
@@ -116,6 +122,7 @@ export async function loadRange(
     summary.hoursAlreadyDone = available.length - pending.length;
   }
 
+  observer.onPlanned(pending.length);
   // Refused credentials stop hours already in flight too: they would only be refused as well.
   const stop = new AbortController();
   const runSignal = AbortSignal.any([signal, stop.signal]);
@@ -166,7 +173,7 @@ export async function loadRange(
         const outcome = await loadHour(hour, context, runSignal);
         if (outcome.status === 'failed') await claims.release(hourToDate(hour).toISOString()).catch(() => {});
         addOutcome(summary, outcome);
-        onOutcome(outcome);
+        observer.onOutcome(outcome);
       } catch (error) {
         if (error instanceof AuthRefusedError) {
           summary.authError ??= error;

@@ -157,3 +157,30 @@ export async function recordHourFailed(
       .compile(),
   );
 }
+
+/**
+ * Where a `--since-last` run starts: after the latest loaded or empty hour, or at the earliest failed
+ * hour if that is sooner, never before `since`. Undefined when nothing is recorded and no `since`
+ * was given.
+ */
+export async function resumeHour(db: Queryable, schema: string, since: string | undefined): Promise<string | undefined> {
+  try {
+    const rows = await run(
+      db,
+      builder
+        .withSchema(schema)
+        .selectFrom('upload_hours')
+        .select([
+          sql<string | null>`to_char((max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty')) + interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`.as('after_last_done'),
+          sql<string | null>`to_char(min(upload_hour) FILTER (WHERE status = 'failed' AND upload_hour >= coalesce(${since ?? null}::timestamptz, '-infinity')) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`.as('first_failed'),
+        ])
+        .compile(),
+    );
+    const { after_last_done: afterLastDone, first_failed: firstFailed } = rows[0] ?? { after_last_done: null, first_failed: null };
+    const resumeAt = [afterLastDone, firstFailed].filter((h): h is string => h !== null).sort()[0];
+    if (resumeAt === undefined) return since;
+    return since !== undefined && since > resumeAt ? since : resumeAt;
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: 'reading where the last run stopped' });
+  }
+}

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { LimitExceededError } from '../errors.js';
 import { COPY_NULL, escapeCopyText, toStorableText } from './copy-text.js';
 import { EVENTS_TABLE_COLUMNS } from './event-columns.js';
 import { encodeEventLine } from './event-line.js';
@@ -25,25 +26,40 @@ function isBlank(line: string): boolean {
   return line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '');
 }
 
+/** Where the lines come from, for messages, and how long one may be. */
+export interface EntrySource {
+  readonly hourLabel: string;
+  readonly entryName: string;
+  readonly maxLineBytes: number;
+}
+
 /**
  * Reads an entry's decompressed bytes and yields COPY text for the staging table in batches of about
  * 256 KB. Lines are split on LF (no readline: a missing final newline and blank lines are normal);
- * every non-blank line becomes one row, either an event or a reject with its line number.
+ * every non-blank line becomes one row, either an event or a reject with its line number. A line
+ * longer than `maxLineBytes` throws LimitExceededError before it is held whole.
  */
 export async function* encodeEntryLines(
   chunks: AsyncIterable<Buffer>,
-  entryName: string,
+  { hourLabel, entryName, maxLineBytes }: EntrySource,
   counters: EntryCounters,
 ): AsyncGenerator<string> {
   const entrySuffix = `\t${escapeCopyText(toStorableText(entryName))}\t`;
   let lineNumber = 0;
   let batch = '';
+  const checkLineLength = (bytes: number, line = lineNumber + 1) => {
+    if (bytes > maxLineBytes) {
+      throw new LimitExceededError({ hour: hourLabel, entry: entryName, line }, 'a line', '--max-line-bytes', maxLineBytes);
+    }
+  };
 
   const addLine = (text: string, replacedAt: readonly number[]) => {
     lineNumber++;
     // A byte order mark some tools write at the start of a file is not part of the first event.
     const bom = lineNumber === 1 && text.charCodeAt(0) === 0xfeff;
     const line = bom ? text.slice(1) : text;
+    // Characters never outnumber bytes, so this only catches lines over the limit.
+    if (line.length > maxLineBytes) checkLineLength(line.length, lineNumber);
     if (isBlank(line)) return;
     counters.eventsRead++;
     const encoded = encodeEventLine(line, bom ? replacedAt.map((at) => at - 1) : replacedAt);
@@ -78,15 +94,21 @@ export async function* encodeEntryLines(
 
   // The tail of the last chunk that is not yet a complete line; a list so a long line is joined once.
   let pending: Buffer[] = [];
+  let pendingBytes = 0;
   for await (const chunk of chunks) {
     const lastNewline = chunk.lastIndexOf(NEWLINE);
     if (lastNewline < 0) {
       pending.push(chunk);
+      pendingBytes += chunk.length;
+      checkLineLength(pendingBytes);
       continue;
     }
+    const firstNewline = chunk.indexOf(NEWLINE);
+    checkLineLength(pendingBytes + firstNewline);
     const head = chunk.subarray(0, lastNewline);
     addLines(pending.length === 0 ? head : Buffer.concat([...pending, head]));
     pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : [];
+    pendingBytes = chunk.length - lastNewline - 1;
     if (batch.length >= BATCH_CHARS) {
       yield batch;
       batch = '';

@@ -117,7 +117,9 @@ test('a truncated body and a 200 that is not a zip are retried', async () => {
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.equal(fixtures.api.requestsFor(truncated).length, 2);
   assert.equal(fixtures.api.requestsFor(notZip).length, 2);
-  assert.match(result.stderr, /not a zip archive; it begins "<html>rate limit exceeded<\/html>"/);
+  const retries = result.stderr.split('\n').filter(Boolean).map((line) => JSON.parse(line)).filter((entry) => entry.event === 'retry');
+  assert.ok(retries.some((r) => r.hour === notZip && r.code === 'DOWNLOAD' && r.error.includes('not a zip archive; it begins "<html>rate limit exceeded</html>"')));
+  assert.ok(retries.some((r) => r.hour === truncated && r.code === 'DOWNLOAD'));
   assert.equal(await rowsOfHour(truncated), 3);
   assert.equal(await rowsOfHour(notZip), 3);
   await assertNoTempFiles();

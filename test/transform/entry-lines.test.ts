@@ -5,13 +5,14 @@ import { encodeEntryLines, STAGE_COPY_COLUMNS, type EntryCounters } from '../../
 const UUID = '6f1c2a4e-9b7d-4c1e-8a2b-3c4d5e6f7a8b';
 const EVENT = `{"uuid":"${UUID}","event_time":"2024-03-01 05:00:00"}`;
 
-async function encode(chunks: (string | Buffer)[]): Promise<{ rows: string[][]; counters: EntryCounters }> {
+async function encode(chunks: (string | Buffer)[], maxLineBytes = 1 << 20): Promise<{ rows: string[][]; counters: EntryCounters }> {
   const counters: EntryCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
   async function* source() {
     for (const chunk of chunks) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
   }
   let text = '';
-  for await (const batch of encodeEntryLines(source(), 'p/p_2024-03-01_5#0.json.gz', counters)) text += batch;
+  const entry = { hourLabel: '20240301T05', entryName: 'p/p_2024-03-01_5#0.json.gz', maxLineBytes };
+  for await (const batch of encodeEntryLines(source(), entry, counters)) text += batch;
   const rows = text === '' ? [] : text.replace(/\n$/, '').split('\n').map((r) => r.split('\t'));
   for (const row of rows) assert.equal(row.length, STAGE_COPY_COLUMNS.length);
   return { rows, counters };
@@ -66,4 +67,13 @@ test('invalid UTF-8 becomes U+FFFD and is counted', async () => {
   assert.equal(rows.length, 2);
   assert.equal(counters.sanitizedValues, 1);
   assert.equal(rows[1]?.[at('city')], 'a\uFFFD(');
+});
+
+test('a line longer than the limit fails with the hour, entry and line, whether it spans chunks or not', async () => {
+  const long = `{"uuid":"${UUID}","event_time":"2024-03-01 05:00:00","pad":"${'x'.repeat(500)}"}`;
+  await assert.rejects(encode([`${EVENT}\n${long}\n`], 300), /hour 20240301T05, entry p\/p_2024-03-01_5#0\.json\.gz, line 2: a line exceeds --max-line-bytes \(300 bytes\)/);
+  const pieces = [`${EVENT}\n`, ...long.match(/.{1,100}/g)!];
+  await assert.rejects(encode(pieces, 300), /line 2: a line exceeds --max-line-bytes/);
+  const { rows } = await encode([`${EVENT}\n${long}\n`], long.length);
+  assert.equal(rows.length, 2);
 });

@@ -1,0 +1,163 @@
+import { formatHour, type UploadHour } from '../hour.js';
+import type { LoaderError } from '../errors.js';
+import type { HourOutcome } from '../pipeline/load-hour.js';
+import type { RunSummary } from '../pipeline/load-range.js';
+
+export type LogFormat = 'text' | 'json';
+
+/** What a run tells its operator while it works (on stderr; the summary also goes to stdout). */
+export interface RunLog {
+  /** A pass over a range begins with this many hours to load. */
+  planned(hours: number): void;
+  hour(outcome: HourOutcome): void;
+  retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void;
+  notice(message: string): void;
+  summary(summary: RunSummary): void;
+  close(): void;
+}
+
+function describeOutcome(outcome: HourOutcome): string {
+  const hour = formatHour(outcome.hour);
+  const time = `${outcome.seconds.toFixed(1)}s`;
+  if (outcome.status === 'failed') return `${hour} failed after ${outcome.attempts} attempt(s), ${time}: ${outcome.error.message}`;
+  if (outcome.status === 'empty') return `${hour} empty (the Export API has no data for it), ${time}`;
+  const c = outcome.counters;
+  return (
+    `${hour} loaded: ${c.eventsRead} events, ${c.rowsInserted} rows inserted, ${c.duplicatesUuid} duplicate uuids, ` +
+    `${c.duplicatesInsertId} duplicate insert_ids, ${c.rejectedLines} rejected, ${c.sanitizedValues} sanitized, ` +
+    `${(c.bytesDownloaded / 1e6).toFixed(1)} MB in ${c.archiveEntries} entries, ${time}`
+  );
+}
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** Progress of the current pass, for the terminal's bar. */
+class Progress {
+  total = 0;
+  done = 0;
+  events = 0;
+  started = Date.now();
+
+  plan(hours: number): void {
+    this.total = hours;
+    this.done = 0;
+    this.events = 0;
+    this.started = Date.now();
+  }
+
+  render(width = 30): string {
+    const fraction = this.total > 0 ? this.done / this.total : 1;
+    const filled = Math.round(fraction * width);
+    const seconds = (Date.now() - this.started) / 1000;
+    const rate = seconds > 0 ? this.events / seconds : 0;
+    const eta = this.done > 0 ? (seconds / this.done) * (this.total - this.done) : Number.NaN;
+    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.total} hours  ${Math.round(rate)} events/s  ETA ${duration(eta)}`;
+  }
+}
+
+class TextLog implements RunLog {
+  private readonly progress = new Progress();
+  private barShown = false;
+
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    private readonly bar: boolean,
+  ) {}
+
+  private line(text: string): void {
+    this.stream.write(`${this.barShown ? '\r\x1b[2K' : ''}${text}\n`);
+    this.barShown = false;
+    this.drawBar();
+  }
+
+  private drawBar(): void {
+    if (!this.bar || this.progress.total === 0) return;
+    this.stream.write(`\r\x1b[2K${this.progress.render()}`);
+    this.barShown = true;
+  }
+
+  planned(hours: number): void {
+    this.progress.plan(hours);
+    this.drawBar();
+  }
+
+  hour(outcome: HourOutcome): void {
+    this.progress.done++;
+    if (outcome.status !== 'failed') this.progress.events += outcome.counters.eventsRead;
+    this.line(describeOutcome(outcome));
+  }
+
+  retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void {
+    this.line(`${formatHour(hour)} attempt ${attempt} failed, retrying in ${(delayMs / 1000).toFixed(1)}s: ${error.message}`);
+  }
+
+  notice(message: string): void {
+    this.line(message);
+  }
+
+  summary(): void {
+    // The text summary goes to stdout; nothing more here.
+  }
+
+  close(): void {
+    if (this.barShown) this.stream.write('\n');
+    this.barShown = false;
+  }
+}
+
+function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** JSON lines: one object per line, `event` says which kind; numbers are plain JSON numbers. */
+class JsonLog implements RunLog {
+  constructor(private readonly stream: NodeJS.WritableStream) {}
+
+  private write(level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>): void {
+    this.stream.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+  }
+
+  planned(hours: number): void {
+    this.write('info', 'planned', { hours });
+  }
+
+  hour(outcome: HourOutcome): void {
+    const base = { hour: formatHour(outcome.hour), status: outcome.status, attempts: outcome.attempts, seconds: outcome.seconds };
+    if (outcome.status === 'failed') {
+      this.write('error', 'hour_failed', { ...base, code: outcome.error.code, error: outcome.error.message });
+      return;
+    }
+    const counters = Object.fromEntries(Object.entries(outcome.counters).map(([k, v]) => [snakeCase(k), v]));
+    this.write('info', 'hour', { ...base, ...counters });
+  }
+
+  retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void {
+    this.write('warn', 'retry', { hour: formatHour(hour), attempt, delay_ms: delayMs, code: error.code, error: error.message });
+  }
+
+  notice(message: string): void {
+    this.write('info', 'notice', { message });
+  }
+
+  summary(summary: RunSummary): void {
+    const { failures, authError, ...counts } = summary;
+    const fields = Object.fromEntries(Object.entries(counts).map(([k, v]) => [snakeCase(k), v]));
+    this.write(summary.hoursFailed > 0 || authError ? 'error' : 'info', 'summary', {
+      ...fields,
+      failures,
+      ...(authError ? { stopped: authError.message } : {}),
+    });
+  }
+
+  close(): void {}
+}
+
+/** Text with a progress bar on a terminal; JSON lines elsewhere, or whenever asked for. */
+export function createRunLog(format: LogFormat | undefined, stream: NodeJS.WriteStream): RunLog {
+  const chosen = format ?? (stream.isTTY ? 'text' : 'json');
+  return chosen === 'json' ? new JsonLog(stream) : new TextLog(stream, stream.isTTY === true);
+}

@@ -1,0 +1,82 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LoaderError } from '../errors.js';
+import { hourFromDate, hourToDate, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
+import type { ClaimSession } from '../state/hour-claims.js';
+import { resumeHour } from '../state/hour-records.js';
+import { backoffDelay, type HourContext } from './load-hour.js';
+import { emptySummary, loadRange, type RangeObserver, type RunSummary } from './load-range.js';
+
+const MS_PER_HOUR = 3_600_000;
+// Once a new hour is due, ask a little after it turns, not on the dot.
+const AFTER_HOUR_TURNS_MS = 15_000;
+
+export interface SinceOptions {
+  /** Where the first run starts; later runs resume from the state table. */
+  readonly since: UploadHour | undefined;
+  readonly concurrency: number;
+  readonly availabilityLagHours: number;
+}
+
+/** The range a `--since`/`--since-last` run covers now, or undefined when nothing is due. */
+export async function dueRange(context: HourContext, options: SinceOptions, now: Date): Promise<HourRange | 'no start' | undefined> {
+  const start = await resumeHour(context.pool, context.schema, options.since === undefined ? undefined : hourToDate(options.since).toISOString());
+  if (start === undefined) return 'no start';
+  const first = hourFromDate(new Date(start));
+  const last = lastAvailableHour(now, options.availabilityLagHours);
+  return first <= last ? { first, last } : undefined;
+}
+
+function addSummary(total: RunSummary, pass: RunSummary): void {
+  for (const key of Object.keys(total) as (keyof RunSummary)[]) {
+    const value = pass[key];
+    if (typeof value === 'number') (total[key] as number) += value;
+  }
+  total.failures.push(...pass.failures);
+  total.authError ??= pass.authError;
+}
+
+/**
+ * Keeps loading: each new hour once it is past the availability lag, failed hours again with backoff,
+ * through network and database outages, until `signal` stops it or the credentials are refused.
+ */
+export async function follow(
+  context: HourContext,
+  claims: ClaimSession,
+  options: SinceOptions,
+  signal: AbortSignal,
+  observer: RangeObserver & { onPause(message: string): void },
+): Promise<RunSummary> {
+  const total = emptySummary();
+  const started = Date.now();
+  let troubledPasses = 0;
+  while (!signal.aborted) {
+    let trouble: string | undefined;
+    try {
+      const range = await dueRange(context, options, new Date());
+      if (range === 'no start') throw new Error('unreachable: follow requires a start');
+      if (range) {
+        const pass = await loadRange(
+          { range, concurrency: options.concurrency, reload: false, availabilityLagHours: options.availabilityLagHours, now: new Date() },
+          context,
+          claims,
+          signal,
+          observer,
+        );
+        addSummary(total, pass);
+        if (pass.authError) break;
+        if (pass.hoursFailed > 0) trouble = `${pass.hoursFailed} hour(s) failed`;
+      }
+    } catch (error) {
+      trouble = (error as LoaderError).message;
+    }
+    troubledPasses = trouble === undefined ? 0 : troubledPasses + 1;
+    const untilNextHour = MS_PER_HOUR - (Date.now() % MS_PER_HOUR) + AFTER_HOUR_TURNS_MS;
+    const waitMs = trouble === undefined ? untilNextHour : Math.min(untilNextHour, backoffDelay(troubledPasses, context.retryDelayMs));
+    observer.onPause(
+      `${trouble ? `${trouble}; ` : ''}next pass in ${Math.round(waitMs / 1000)}s` + (trouble ? '' : ' (when the next hour becomes available)'),
+    );
+    await sleep(waitMs, undefined, { signal }).catch(() => {});
+  }
+  total.seconds = (Date.now() - started) / 1000;
+  return total;
+}
