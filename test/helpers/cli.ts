@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -10,25 +10,45 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+export interface RunningCli {
+  readonly child: ChildProcess;
+  readonly result: Promise<CliResult>;
+}
+
 /**
- * Runs the real CLI (`npm run load` runs the same file) as a child process with only the given
+ * Starts the real CLI (`npm run load` runs the same file) as a child process with only the given
  * environment plus PATH, so nothing of the test runner's environment leaks in.
  */
-export function runCli(args: readonly string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
-      cwd: options.cwd,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 120_000,
-    });
+export function startCli(args: readonly string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: options.timeoutMs ?? 120_000,
+  });
+  const result = new Promise<CliResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+  return { child, result };
+}
+
+export function runCli(args: readonly string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return startCli(args, env, options).result;
+}
+
+/** The environment `load` needs against a fake Export API and a test database. */
+export function loaderEnv(exportUrl: string, databaseUrl: string): Record<string, string> {
+  return {
+    AMPLITUDE_API_KEY: 'test-api-key',
+    AMPLITUDE_SECRET_KEY: 'test-secret-key',
+    AMPLITUDE_EXPORT_URL: exportUrl,
+    DATABASE_URL: databaseUrl,
+  };
 }
 
 /** Runs `load` against a fake Export API and a test database, with fast retries. */
@@ -38,11 +58,5 @@ export function runLoad(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  return runCli(['load', '--retry-delay-ms', '20', ...args], {
-    AMPLITUDE_API_KEY: 'test-api-key',
-    AMPLITUDE_SECRET_KEY: 'test-secret-key',
-    AMPLITUDE_EXPORT_URL: exportUrl,
-    DATABASE_URL: databaseUrl,
-    ...env,
-  });
+  return runCli(['load', '--retry-delay-ms', '20', ...args], { ...loaderEnv(exportUrl, databaseUrl), ...env });
 }

@@ -10,6 +10,9 @@ export interface FakeAnswer {
   readonly truncateAt?: number;
   /** Wait this long before answering. */
   readonly delayMs?: number;
+  /** Send the body in this many pieces, `pieceDelayMs` apart: a slow download. */
+  readonly pieces?: number;
+  readonly pieceDelayMs?: number;
 }
 
 export interface RecordedRequest {
@@ -88,6 +91,13 @@ export class FakeExportApi {
       res.write(body.subarray(0, answer.truncateAt), () => res.socket?.destroy());
       return;
     }
-    res.end(body);
+    if (answer.pieces && answer.pieces > 1) {
+      const size = Math.ceil(body.length / answer.pieces);
+      for (let at = 0; at < body.length && !res.destroyed; at += size) {
+        res.write(body.subarray(at, at + size));
+        await new Promise((resolve) => setTimeout(resolve, answer.pieceDelayMs ?? 100));
+      }
+    }
+    res.end(answer.pieces && answer.pieces > 1 ? undefined : body);
   }
 }

@@ -1,0 +1,57 @@
+import type pg from 'pg';
+import { hourArchive, ndjson } from './archive.js';
+import { makeEvent } from './events.js';
+import type { FakeExportApi } from './fake-export-api.js';
+
+/**
+ * A few hours of events that overlap the way real exports do: each hour repeats some uuids of the
+ * hour before and re-sends some insert_ids, and one hour has a rejected line.
+ */
+export async function serveWorkload(api: FakeExportApi, options: { day: string; hours: number; eventsPerHour: number; slowHours?: number }): Promise<string> {
+  const { day, hours, eventsPerHour } = options;
+  let previous: Record<string, unknown>[] = [];
+  for (let h = 0; h < hours; h++) {
+    const hh = String(h).padStart(2, '0');
+    const label = `${day}T${hh}`;
+    const at = (minute: number) => `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6, 8)} ${hh}:${String(minute % 60).padStart(2, '0')}:00.${String(minute).padStart(6, '0')}`;
+    const events: (Record<string, unknown> | string)[] = Array.from({ length: eventsPerHour }, (_, i) =>
+      makeEvent({
+        uuid: `${String(h).padStart(8, '0')}-0000-4000-8000-${String(i).padStart(12, '0')}`,
+        event_time: at(i),
+        server_upload_time: at(i),
+        device_id: `device-${i % 50}`,
+        $insert_id: `insert-${h}-${i}`,
+        event_properties: { i, h, big: 123456789012345678901234567890n.toString() },
+      }),
+    );
+    // Repeats of the previous hour by uuid, and by insert_id under new uuids.
+    for (const repeat of previous.slice(0, 20)) events.push(repeat);
+    for (const [i, repeat] of previous.slice(20, 40).entries()) {
+      events.push({ ...repeat, uuid: `${String(h).padStart(8, '0')}-1111-4000-8000-${String(i).padStart(12, '0')}`, server_upload_time: at(59) });
+    }
+    if (h === 1) events.push('{"not": "an event"');
+    previous = events.filter((e): e is Record<string, unknown> => typeof e !== 'string');
+    const half = Math.ceil(events.length / 2);
+    const zip = await hourArchive(label, [ndjson(events.slice(0, half)), ndjson(events.slice(half))]);
+    if (h < (options.slowHours ?? 0)) api.answer(label, { status: 200, body: zip, pieces: 8, pieceDelayMs: 60 });
+    else api.archive(label, zip);
+  }
+  return `${day}T00..${day}T${String(hours - 1).padStart(2, '0')}`;
+}
+
+/** Everything a load decides, in a form two schemas can be compared by. */
+export async function snapshotSchema(pool: pg.Pool, schema: string): Promise<Record<string, string[]>> {
+  const q = async (sql: string) => (await pool.query(sql)).rows.map((r) => JSON.stringify(r));
+  const s = `"${schema}"`;
+  return {
+    events: await q(`SELECT to_jsonb(e) AS row FROM ${s}.events e ORDER BY uuid`),
+    duplicates: await q(`SELECT to_jsonb(d) AS row FROM ${s}.duplicates d ORDER BY upload_hour, entry_name, line_number`),
+    copies: await q(`SELECT upload_hour, entry_name, line_number, uuid, status FROM ${s}.event_copies ORDER BY 1, 2, 3`),
+    rejects: await q(`SELECT upload_hour, entry_name, line_number, reason, raw_line FROM ${s}.rejects ORDER BY 1, 2, 3`),
+    hours: await q(
+      `SELECT upload_hour, status, events_read, rejected_lines, sanitized_values, bytes_downloaded, archive_entries
+         FROM ${s}.upload_hours ORDER BY 1`,
+    ),
+    claims: await q(`SELECT upload_hour FROM ${s}.hour_claims ORDER BY 1`),
+  };
+}

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loaderEnv, startCli } from '../helpers/cli.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
+import { serveWorkload, snapshotSchema } from '../helpers/workload.js';
+
+let range = '';
+let tempDir = '';
+const fixtures = useLoaderFixtures(async ({ api }) => {
+  range = await serveWorkload(api, { day: '20240601', hours: 6, eventsPerHour: 1500, slowHours: 2 });
+  tempDir = await mkdtemp(join(tmpdir(), 'amplitude-pg-crash-'));
+});
+after(async () => rm(tempDir, { recursive: true, force: true }));
+
+function load(schema: string) {
+  return startCli(['load', '--range', range, '--schema', schema, '--concurrency', '2', '--retry-delay-ms', '20', '--temp-dir', tempDir], loaderEnv(fixtures.api.url, fixtures.db.url));
+}
+
+test('killed with SIGKILL at any moment, a rerun ends with exactly the rows of a clean run', async () => {
+  const clean = await load('clean').result;
+  assert.equal(clean.code, 0, clean.stderr);
+  const expected = await snapshotSchema(fixtures.db.pool, 'clean');
+  assert.ok(expected.events!.length > 8000);
+
+  // Each iteration kills a fresh load twice, at different points, then lets a third run finish.
+  const killPoints = [
+    [150, 900],
+    [400, 1600],
+    [700, 250],
+    [1200, 2200],
+  ];
+  const loadedAtKill: number[] = [];
+  for (const [iteration, delays] of killPoints.entries()) {
+    const schema = `crash_${iteration}`;
+    for (const delay of delays) {
+      const run = load(schema);
+      await sleep(delay);
+      run.child.kill('SIGKILL');
+      const killed = await run.result;
+      assert.equal(killed.signal, 'SIGKILL', `run of ${schema} ended before the kill at ${delay} ms`);
+    }
+    const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM "${schema}".upload_hours WHERE status = 'loaded'`);
+    loadedAtKill.push(rows[0].n);
+    const rerun = await load(schema).result;
+    assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+    assert.deepEqual(await snapshotSchema(fixtures.db.pool, schema), expected, `schema ${schema}`);
+  }
+  assert.deepEqual(await readdir(tempDir), [], 'no archive is left behind');
+  // The kills landed mid-range, not only before the first or after the last hour.
+  assert.ok(loadedAtKill.some((n) => n > 0 && n < 6), `hours loaded when killed: ${loadedAtKill}`);
+});
+
+test('a killed run leaves its temp file, and the next run removes it', async () => {
+  const run = load('temp_files');
+  // The first hours download slowly: wait until one is on disk, then kill.
+  for (let i = 0; i < 100 && (await readdir(tempDir)).length === 0; i++) await sleep(20);
+  run.child.kill('SIGKILL');
+  await run.result;
+  assert.ok((await readdir(tempDir)).length > 0, 'the killed run left an archive');
+  const rerun = await load('temp_files').result;
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.match(rerun.stderr, /removed \d+ archive\(s\) a stopped loader left/);
+  assert.deepEqual(await readdir(tempDir), []);
+});
