@@ -154,9 +154,8 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
     if (summary.authError) return EXIT_USAGE;
     return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
   } finally {
+    // The signal handlers stay: a second signal during this cleanup still exits at once.
     runLog.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await claims.close();
     await exportClient.close();
     await pool.end();

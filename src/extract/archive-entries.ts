@@ -35,7 +35,9 @@ export async function* readArchiveEntries(path: string, hourLabel: string, limit
   const hourTotal = { bytes: 0 };
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: true });
+    // Names are decoded here without yauzl's path checks: they only label rows and are never used as
+    // paths, so an entry called "../x.json.gz" loads like any other instead of failing the archive.
+    zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: true, decodeStrings: false });
   } catch (error) {
     throw new ArchiveError(hourLabel, undefined, `the archive cannot be read: ${describe(error)}`, error);
   }
@@ -50,11 +52,12 @@ export async function* readArchiveEntries(path: string, hourLabel: string, limit
       }
       if (next.done) return;
       const entry = next.value;
-      const kind = entryKind(entry.fileName);
+      const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+      const kind = entryKind(name);
       if (kind === 'skip') continue;
       yield {
-        name: entry.fileName,
-        chunks: () => readEntry(zip, entry, kind === 'gzip', hourLabel, limits, hourTotal),
+        name,
+        chunks: () => readEntry(zip, entry, name, kind === 'gzip', hourLabel, limits, hourTotal),
       };
     }
   } finally {
@@ -65,6 +68,7 @@ export async function* readArchiveEntries(path: string, hourLabel: string, limit
 async function* readEntry(
   zip: yauzl.ZipFile,
   entry: yauzl.Entry,
+  name: string,
   gunzip: boolean,
   hourLabel: string,
   limits: DecompressionLimits,
@@ -76,10 +80,10 @@ async function* readEntry(
     // The callback form hands back the last stream; a failure anywhere destroys it with the error.
     source = gunzip ? pipeline(raw, createGunzip({ chunkSize: 64 * 1024 }), () => {}) : raw;
   } catch (error) {
-    throw new ArchiveError(hourLabel, entry.fileName, `the entry cannot be opened: ${describe(error)}`, error);
+    throw new ArchiveError(hourLabel, name, `the entry cannot be opened: ${describe(error)}`, error);
   }
   let entryBytes = 0;
-  const context = { hour: hourLabel, entry: entry.fileName };
+  const context = { hour: hourLabel, entry: name };
   try {
     for await (const chunk of source) {
       entryBytes += (chunk as Buffer).length;
@@ -94,7 +98,7 @@ async function* readEntry(
     }
   } catch (error) {
     if (error instanceof LimitExceededError) throw error;
-    throw new ArchiveError(hourLabel, entry.fileName, `the entry is corrupt: ${describe(error)}`, error);
+    throw new ArchiveError(hourLabel, name, `the entry is corrupt: ${describe(error)}`, error);
   } finally {
     source.destroy();
   }
