@@ -86,6 +86,12 @@ function describeBody(sample: Buffer): string {
   return text.length > 120 ? `${text.slice(0, 120)}...` : text;
 }
 
+/** Drops an answer body unread; undici reports the abort as an error nobody needs. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.once('error', () => {});
+  body.destroy();
+}
+
 async function readSample(body: Dispatcher.ResponseData['body'], limit = 512): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let length = 0;
@@ -98,7 +104,7 @@ async function readSample(body: Dispatcher.ResponseData['body'], limit = 512): P
   } catch {
     // The sample only decorates an error message; a broken body must not replace that error.
   } finally {
-    body.destroy();
+    discard(body);
   }
   return Buffer.concat(chunks).subarray(0, limit);
 }
@@ -160,7 +166,7 @@ export class ExportClient {
     const limit = this.settings.maxArchiveBytes;
     const announced = Number(headers['content-length']);
     if (announced > limit) {
-      body.destroy();
+      discard(body);
       throw new LimitExceededError({ hour: label }, `the archive (${announced} bytes announced)`, '--max-archive-bytes', limit);
     }
     const path = join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${label}-${process.pid}-${randomBytes(4).toString('hex')}.zip`);
