@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loaderEnv, runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { databaseUrl } from '../helpers/database.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { serveWorkload } from '../helpers/workload.js';
+
+const API_SECRET = 'test-secret-key';
+const DB_PASSWORD = 'db-password-7Qz';
+
+let range = '';
+let proxy: TcpProxy;
+const fixtures = useLoaderFixtures(async ({ api, db }) => {
+  range = await serveWorkload(api, { day: '20241101', hours: 4, eventsPerHour: 2000 });
+  const target = new URL(db.url);
+  proxy = await new TcpProxy(target.hostname, Number(target.port || 5432)).start();
+});
+after(async () => proxy?.close());
+
+/** The database URL through the proxy, with a password (trust authentication ignores it). */
+function urlWithPassword(): string {
+  const url = new URL(databaseUrl(fixtures.db.name));
+  url.host = `127.0.0.1:${proxy.port}`;
+  url.password = DB_PASSWORD;
+  return url.toString();
+}
+
+function assertNoSecrets(result: CliResult, secrets: string[]): void {
+  const output = result.stdout + result.stderr;
+  for (const secret of secrets) {
+    assert.ok(!output.includes(secret), `output contains ${secret}`);
+    assert.ok(!output.includes(Buffer.from(secret).toString('base64')), `output contains ${secret} in base64`);
+  }
+  assert.ok(!output.includes(Buffer.from(`test-api-key:${API_SECRET}`).toString('base64')), 'output contains the Authorization header');
+  assert.doesNotMatch(output, /^\s+at .+:\d+:\d+\)?$/m, 'no stack trace');
+}
+
+for (const format of ['json', 'text']) {
+  test(`refused credentials (${format} logs): the secret appears nowhere`, async () => {
+    const wrong = 'wrong-secret-Zx81';
+    const result = await runCli(['load', '--range', range, '--log-format', format], {
+      ...loaderEnv(fixtures.api.url, urlWithPassword()),
+      AMPLITUDE_SECRET_KEY: wrong,
+    });
+    assert.equal(result.code, 2);
+    assertNoSecrets(result, [wrong, DB_PASSWORD]);
+  });
+
+  test(`an unreachable Export API (${format} logs): retries and failures carry no secret`, async () => {
+    const result = await runCli(['load', '--range', range, '--retries', '1', '--retry-delay-ms', '10', '--log-format', format], {
+      ...loaderEnv('http://127.0.0.1:1/api/2/export', urlWithPassword()),
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stdout + result.stderr, /ECONNREFUSED/);
+    assertNoSecrets(result, [API_SECRET, DB_PASSWORD]);
+  });
+}
+
+test('a database failing mid-run: its errors carry neither password nor secret', async () => {
+  const run = startCli(['load', '--range', range, '--schema', 'secrets_db', '--retries', '1', '--retry-delay-ms', '10'], loaderEnv(fixtures.api.url, urlWithPassword()));
+  await sleep(1000);
+  const outage = proxy.outage(3000);
+  const result = await run.result;
+  await outage;
+  assert.notEqual(result.code, 0, 'the outage outlasted the retries');
+  assert.match(result.stderr, /"event":"(retry|hour_failed)".*"code":"DATABASE"/);
+  assertNoSecrets(result, [API_SECRET, DB_PASSWORD]);
+});
+
+test('a database that refuses at start: no password in the message', async () => {
+  const url = new URL(urlWithPassword());
+  url.port = '1';
+  const result = await runCli(['load', '--range', range], loaderEnv(fixtures.api.url, url.toString()));
+  assert.equal(result.code, 2);
+  assertNoSecrets(result, [API_SECRET, DB_PASSWORD]);
+});
