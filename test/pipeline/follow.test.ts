@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hourArchive, ndjson } from '../helpers/archive.js';
+import { loaderEnv, runLoad, startCli } from '../helpers/cli.js';
+import { databaseUrl } from '../helpers/database.js';
+import { makeEvent } from '../helpers/events.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+let proxy: TcpProxy;
+const fixtures = useLoaderFixtures(async ({ db }) => {
+  const target = new URL(db.url);
+  proxy = await new TcpProxy(target.hostname, Number(target.port || 5432)).start();
+});
+after(async () => proxy?.close());
+
+/** The upload hour `n` hours before the current one, as `YYYYMMDDTHH`. */
+function hoursAgo(n: number): string {
+  const at = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - n * 3_600_000).toISOString();
+  return `${at.slice(0, 4)}${at.slice(5, 7)}${at.slice(8, 10)}T${at.slice(11, 13)}`;
+}
+
+function iso(label: string): string {
+  return `${label.slice(0, 4)}-${label.slice(4, 6)}-${label.slice(6, 8)}T${label.slice(9)}:00:00.000Z`;
+}
+
+async function serve(label: string) {
+  const time = `${label.slice(0, 4)}-${label.slice(4, 6)}-${label.slice(6, 8)} ${label.slice(9)}:20:00`;
+  fixtures.api.archive(label, await hourArchive(label, [ndjson([makeEvent({ event_time: time, server_upload_time: time })])]));
+}
+
+async function statuses(schema: string): Promise<Record<string, string>> {
+  const { rows } = await fixtures.db.pool.query(`SELECT upload_hour, status FROM "${schema}".upload_hours`);
+  return Object.fromEntries(rows.map((r) => [(r.upload_hour as Date).toISOString(), r.status]));
+}
+
+test('--since-last needs a start on the first run', async () => {
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'first', '--since-last']);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /the first run needs a start, e\.g\. --since/);
+});
+
+test('--since loads up to the last available hour; --since-last then resumes after it and retries failures', async () => {
+  const [h5, h4, h3] = [hoursAgo(5), hoursAgo(4), hoursAgo(3)];
+  await serve(h5);
+  fixtures.api.answer(h4, { status: 500, body: 'down' });
+  await serve(h3);
+  const first = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'since', '--since', h5, '--retries', '0']);
+  assert.equal(first.code, 1);
+  let state = await statuses('since');
+  assert.equal(state[iso(h5)], 'loaded');
+  assert.equal(state[iso(h4)], 'failed');
+  assert.equal(state[iso(h3)], 'loaded');
+  assert.equal(state[iso(hoursAgo(2))], undefined, 'an hour within the availability lag is not requested');
+
+  await serve(h4);
+  const requests = fixtures.api.requestsFor(h5).length;
+  const resumed = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'since', '--since-last']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  state = await statuses('since');
+  assert.equal(state[iso(h4)], 'loaded');
+  assert.equal(fixtures.api.requestsFor(h5).length, requests, 'loaded hours are not requested again');
+});
+
+test('--follow loads new hours, retries failed ones with backoff, rides out a database outage, and stops on SIGTERM', async () => {
+  const [h4, h3] = [hoursAgo(4), hoursAgo(3)];
+  await serve(h4);
+  fixtures.api.answer(h3, { status: 503, body: 'busy' });
+  const url = new URL(databaseUrl(fixtures.db.name));
+  url.host = `127.0.0.1:${proxy.port}`;
+  const run = startCli(
+    ['load', '--schema', 'follow', '--follow', '--since', h4, '--retries', '0', '--retry-delay-ms', '100'],
+    loaderEnv(fixtures.api.url, url.toString()),
+  );
+  const waitFor = async (what: string, check: () => Promise<boolean>) => {
+    for (let i = 0; i < 300; i++) {
+      if (await check().catch(() => false)) return;
+      assert.equal(run.child.exitCode, null, `the follower exited while waiting for ${what}`);
+      await sleep(50);
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  };
+  await waitFor('the failing hour to be retried', async () => fixtures.api.requestsFor(h3).length >= 3);
+  await proxy.outage(1500);
+  await serve(h3);
+  await waitFor('the hour to load after the outage', async () => (await statuses('follow'))[iso(h3)] === 'loaded');
+  assert.equal((await statuses('follow'))[iso(h4)], 'loaded');
+  run.child.kill('SIGTERM');
+  const result = await run.result;
+  assert.equal(result.code, 143, result.stderr);
+  assert.match(result.stdout, /Summary/);
+  assert.match(result.stderr, /"event":"notice".*next pass in/);
+});
