@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { createRunLog } from '../../src/cli/run-log.js';
+import { ExportHttpError } from '../../src/errors.js';
+import { parseHourRange, type UploadHour } from '../../src/hour.js';
+import type { HourOutcome } from '../../src/pipeline/load-hour.js';
+import { emptySummary } from '../../src/pipeline/load-range.js';
+
+function stream(isTTY: boolean): Writable & { isTTY: boolean; text: () => string } {
+  let text = '';
+  const s = new Writable({
+    write(chunk, _encoding, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  return Object.assign(s, { isTTY, text: () => text });
+}
+
+const hour = parseHourRange('20240301T05').first as UploadHour;
+const loaded: HourOutcome = {
+  hour,
+  status: 'loaded',
+  attempts: 1,
+  seconds: 1.5,
+  counters: {
+    eventsRead: 100,
+    rowsInserted: 98,
+    duplicatesUuid: 1,
+    duplicatesInsertId: 1,
+    rowsSuperseded: 0,
+    rowsRestored: 0,
+    rejectedLines: 0,
+    sanitizedValues: 2,
+    bytesDownloaded: 5000,
+    archiveEntries: 2,
+  },
+};
+
+test('off a terminal the log is JSON lines: one per hour, retry and failure, and the summary', () => {
+  const out = stream(false);
+  const log = createRunLog(undefined, out as unknown as NodeJS.WriteStream);
+  log.planned(2);
+  log.hour(loaded);
+  log.retry(hour, 1, 250, new ExportHttpError('20240301T06', 503, 'busy'));
+  log.hour({ hour: (hour + 1) as UploadHour, status: 'failed', attempts: 6, seconds: 9, error: new ExportHttpError('20240301T06', 504, '') });
+  log.summary({ ...emptySummary(), hoursLoaded: 1, hoursFailed: 1 });
+  const lines = out.text().trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.event), ['planned', 'hour', 'retry', 'hour_failed', 'summary']);
+  assert.equal(lines[1].hour, '20240301T05');
+  assert.equal(lines[1].rows_inserted, 98);
+  assert.equal(lines[1].sanitized_values, 2);
+  assert.equal(lines[2].delay_ms, 250);
+  assert.equal(lines[3].code, 'EXPORT_HTTP');
+  assert.match(lines[3].error, /HTTP 504/);
+  assert.equal(lines[4].hours_failed, 1);
+  assert.equal(lines[4].level, 'error');
+});
+
+test('on a terminal the log is a progress bar with a line per finished hour', () => {
+  const out = stream(true);
+  const log = createRunLog(undefined, out as unknown as NodeJS.WriteStream);
+  log.planned(4);
+  log.hour(loaded);
+  log.close();
+  const text = out.text();
+  assert.match(text, /\[\.{30}\] 0\/4 hours/);
+  assert.match(text, /20240301T05 loaded: 100 events, 98 rows inserted/);
+  assert.match(text, /\[#{8}\.{22}\] 1\/4 hours +\d+ events\/s +ETA \dm\d\ds/);
+});
+
+test('--log-format text off a terminal gives plain lines without a bar', () => {
+  const out = stream(false);
+  const log = createRunLog('text', out as unknown as NodeJS.WriteStream);
+  log.planned(4);
+  log.hour(loaded);
+  assert.equal(out.text(), '20240301T05 loaded: 100 events, 98 rows inserted, 1 duplicate uuids, 1 duplicate insert_ids, 0 rejected, 2 sanitized, 0.0 MB in 2 entries, 1.5s\n');
+});
