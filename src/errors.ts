@@ -169,8 +169,11 @@ function isProgrammingError(error: unknown): boolean {
 /** Wraps anything thrown while talking to Postgres into a DatabaseError classified by SQLSTATE. */
 export function classifyDatabaseError(error: unknown, context: ErrorContext & { doing: string }): LoaderError {
   if (error instanceof LoaderError) return error;
-  const sqlState = typeof (error as { code?: unknown })?.code === 'string' ? ((error as { code: string }).code) : undefined;
-  const isSqlState = sqlState !== undefined && /^[0-9A-Z]{5}$/.test(sqlState);
+  // Only the server's ErrorResponse carries a severity; Node's socket errors have codes like EPIPE.
+  const fromServer = typeof (error as { severity?: unknown })?.severity === 'string';
+  const code = (error as { code?: unknown })?.code;
+  const sqlState = fromServer && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  const isSqlState = sqlState !== undefined;
   const message = error instanceof Error ? error.message : String(error);
   // Without a SQLSTATE the server never answered: the connection or the socket failed on the way.
   const retryable = isSqlState ? isRetryableSqlState(sqlState) : !isProgrammingError(error);

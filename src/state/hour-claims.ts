@@ -96,7 +96,8 @@ export class ClaimSession {
   }
 
   /**
-   * Claims an hour if no live loader holds it. Without `includeFinished`, an hour already loaded or
+   * Claims an hour if no other live loader holds it (a claim of this loader's own, left by a release
+   * that failed during an outage, is taken back). Without `includeFinished`, an hour already loaded or
    * empty is never claimed: the check runs after the claim, in a statement of its own, so it sees an
    * hour another loader committed while this one was claiming.
    */
@@ -106,7 +107,8 @@ export class ClaimSession {
        VALUES ($1, $2, $3, now() + make_interval(secs => $4))
        ON CONFLICT (upload_hour) DO UPDATE
          SET owner_id = EXCLUDED.owner_id, owner = EXCLUDED.owner, claimed_at = now(), lease_until = EXCLUDED.lease_until
-       WHERE c.lease_until < now()
+       WHERE c.owner_id = EXCLUDED.owner_id
+          OR c.lease_until < now()
           OR NOT EXISTS (SELECT 1 FROM pg_locks l
                           WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                             AND l.classid = ${OWNER_LOCK_NAMESPACE} AND l.objid = c.owner_id AND l.objsubid = 2 AND l.granted)`,

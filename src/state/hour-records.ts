@@ -7,6 +7,7 @@ import {
   sql,
   type CompiledQuery,
   type Generated,
+  type RawBuilder,
 } from 'kysely';
 import { classifyDatabaseError } from '../errors.js';
 
@@ -70,6 +71,11 @@ async function run<R>(db: Queryable, query: CompiledQuery<R>): Promise<R[]> {
   return result.rows as R[];
 }
 
+/** An hour-valued timestamptz as the text `Date.prototype.toISOString` gives for it. */
+function isoHour<T extends string | null>(expression: RawBuilder<unknown>): RawBuilder<T> {
+  return sql<T>`to_char((${expression}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`;
+}
+
 /** Loaded and empty hours within [first, last], by the hour's ISO timestamp. */
 export async function finishedHours(db: Queryable, schema: string, first: string, last: string): Promise<Set<string>> {
   try {
@@ -78,7 +84,7 @@ export async function finishedHours(db: Queryable, schema: string, first: string
       builder
         .withSchema(schema)
         .selectFrom('upload_hours')
-        .select(sql<string>`to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`.as('hour'))
+        .select(isoHour<string>(sql.ref('upload_hour')).as('hour'))
         .where('upload_hour', '>=', first)
         .where('upload_hour', '<=', last)
         .where('status', 'in', ['loaded', 'empty'])
@@ -171,8 +177,10 @@ export async function resumeHour(db: Queryable, schema: string, since: string | 
         .withSchema(schema)
         .selectFrom('upload_hours')
         .select([
-          sql<string | null>`to_char((max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty')) + interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`.as('after_last_done'),
-          sql<string | null>`to_char(min(upload_hour) FILTER (WHERE status = 'failed' AND upload_hour >= coalesce(${since ?? null}::timestamptz, '-infinity')) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`.as('first_failed'),
+          isoHour<string | null>(sql`max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty')) + interval '1 hour'`).as('after_last_done'),
+          isoHour<string | null>(
+            sql`min(upload_hour) FILTER (WHERE status = 'failed' AND upload_hour >= coalesce(${since ?? null}::timestamptz, '-infinity'))`,
+          ).as('first_failed'),
         ])
         .compile(),
     );

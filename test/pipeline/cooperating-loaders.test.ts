@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { ClaimSession } from '../../src/state/hour-claims.js';
 import { loaderEnv, runCli, startCli } from '../helpers/cli.js';
 import { useLoaderFixtures } from '../helpers/fixtures.js';
 import { hourArchive, ndjson } from '../helpers/archive.js';
@@ -83,5 +84,21 @@ test('a claim whose lease ran out is taken over even while its owner still holds
     assert.equal(rows[0].n, 0);
   } finally {
     await hung.end();
+  }
+});
+
+test('a loader takes back its own claim, left behind when releasing it failed', async () => {
+  const session = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60 });
+  try {
+    assert.equal(await session.tryClaim('2024-07-03T00:00:00.000Z', false), 'claimed');
+    assert.equal(await session.tryClaim('2024-07-03T00:00:00.000Z', false), 'claimed');
+    const other = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60 });
+    try {
+      assert.equal(await other.tryClaim('2024-07-03T00:00:00.000Z', false), 'held');
+    } finally {
+      await other.close();
+    }
+  } finally {
+    await session.close();
   }
 });

@@ -79,7 +79,9 @@ test('--follow loads new hours, retries failed ones with backoff, rides out a da
       assert.equal(run.child.exitCode, null, `the follower exited while waiting for ${what}`);
       await sleep(50);
     }
-    assert.fail(`timed out waiting for ${what}`);
+    run.child.kill('SIGKILL');
+    const { stderr } = await run.result;
+    assert.fail(`timed out waiting for ${what}:\n${stderr}`);
   };
   await waitFor('the failing hour to be retried', async () => fixtures.api.requestsFor(h3).length >= 3);
   await proxy.outage(1500);
