@@ -132,7 +132,8 @@ class JsonLog implements RunLog {
       return;
     }
     const counters = Object.fromEntries(Object.entries(outcome.counters).map(([k, v]) => [snakeCase(k), v]));
-    this.write('info', 'hour', { ...base, ...counters });
+    const stages = Object.fromEntries(Object.entries(outcome.stages).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
+    this.write('info', 'hour', { ...base, ...counters, stage_seconds: stages });
   }
 
   retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void {
@@ -146,8 +147,13 @@ class JsonLog implements RunLog {
   summary(summary: RunSummary): void {
     const { failures, authError, ...counts } = summary;
     const fields = Object.fromEntries(Object.entries(counts).map(([k, v]) => [snakeCase(k), v]));
+    const usage = process.resourceUsage();
     this.write(summary.hoursFailed > 0 || authError ? 'error' : 'info', 'summary', {
       ...fields,
+      // What this process used, for measuring the loader apart from the database.
+      cpu_user_seconds: usage.userCPUTime / 1e6,
+      cpu_system_seconds: usage.systemCPUTime / 1e6,
+      max_rss_bytes: usage.maxRSS * 1024,
       failures,
       ...(authError ? { stopped: authError.message } : {}),
     });

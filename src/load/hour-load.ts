@@ -8,6 +8,7 @@ import { EVENTS_TABLE_COLUMNS } from '../transform/event-columns.js';
 import { encodeEntryLines, STAGE_COPY_COLUMNS, type EntryCounters } from '../transform/entry-lines.js';
 import { decideCopies, type CopyStatus, type EventCopy } from './dedup-decisions.js';
 import { monthsOf, type PartitionManager } from './partitions.js';
+import type { StageClock } from '../pipeline/stage-clock.js';
 
 /** What the merge of one hour did to the table. */
 export interface MergeCounts {
@@ -26,6 +27,7 @@ export interface HourLoadOptions {
   /** The insert_id window in microseconds; null turns the rule off. */
   readonly insertIdWindowMicros: bigint | null;
   readonly partitions: PartitionManager;
+  readonly clock: StageClock;
   readonly signal: AbortSignal;
 }
 
@@ -113,13 +115,21 @@ export class HourLoad {
    * Files rejects, deduplicates and inserts the staged rows. Rows an earlier load of this hour left
    * (a reload) are removed first, so the hour ends exactly as this archive says.
    */
-  async merge(): Promise<MergeCounts> {
+  async merge(rejectedLines: number): Promise<MergeCounts> {
     return this.run('merging the hour into events', async () => {
       const client = this.client;
       const schema = this.schema;
       const hour = this.options.hourTimestamp;
-      await client.query('ANALYZE stage');
-      await this.options.partitions.ensure(await monthsOf(client, 'stage WHERE reject_reason IS NULL'));
+      const clock = this.options.clock;
+      await clock.time('partitions', async () => {
+        // Dedup reads only the keys: a narrow copy spares every later query a scan of the wide rows.
+        await client.query(
+          `CREATE TEMP TABLE stage_keys ON COMMIT DROP AS
+             SELECT entry_name, line_number, uuid, event_time, server_upload_time, insert_group FROM stage WHERE reject_reason IS NULL`,
+        );
+        await client.query('ANALYZE stage_keys');
+        await this.options.partitions.ensure(await monthsOf(client, 'stage_keys'));
+      });
 
       // Dedup decides against everything stored, so hours merge one at a time, loader-wide.
       await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('amplitude-pg merge ' || $1, 0))`, [this.options.schema]);
@@ -135,14 +145,16 @@ export class HourLoad {
       );
       await client.query(`DELETE FROM ${schema}.duplicates WHERE upload_hour = $1`, [hour]);
       await client.query(`DELETE FROM ${schema}.rejects WHERE upload_hour = $1`, [hour]);
-      await client.query(
-        `INSERT INTO ${schema}.rejects (upload_hour, entry_name, line_number, reason, raw_line)
-         SELECT $1, entry_name, line_number, reject_reason, raw_line FROM stage WHERE reject_reason IS NOT NULL`,
-        [hour],
-      );
+      if (rejectedLines > 0) {
+        await client.query(
+          `INSERT INTO ${schema}.rejects (upload_hour, entry_name, line_number, reason, raw_line)
+           SELECT $1, entry_name, line_number, reject_reason, raw_line FROM stage WHERE reject_reason IS NOT NULL`,
+          [hour],
+        );
+      }
 
-      const decisions = await this.decide();
-      const counts = await this.applyStoredChanges(decisions);
+      const decisions = await clock.time('dedup', () => this.decide());
+      const counts = await clock.time('dedup', () => this.applyStoredChanges(decisions));
       const staged = [...decisions].filter(([copy, status]) => copy.staged && status !== 'kept');
       await client.query(`CREATE TEMP TABLE staged_duplicates (entry_name text, line_number integer, rule text) ON COMMIT DROP`);
       if (staged.length > 0) {
@@ -153,25 +165,28 @@ export class HourLoad {
         ]);
         await client.query('ANALYZE staged_duplicates');
       }
-      const inserted = await client.query(
-        `INSERT INTO ${schema}.events (${EVENT_COLUMN_LIST})
-         SELECT ${EVENT_COLUMN_LIST} FROM stage s
-          WHERE s.reject_reason IS NULL
-            AND NOT EXISTS (SELECT 1 FROM staged_duplicates d WHERE d.entry_name = s.entry_name AND d.line_number = s.line_number)`,
+      const inserted = await clock.time('insert', () =>
+        client.query(
+          `INSERT INTO ${schema}.events (${EVENT_COLUMN_LIST})
+           SELECT ${EVENT_COLUMN_LIST} FROM stage s
+            WHERE s.reject_reason IS NULL
+              AND NOT EXISTS (SELECT 1 FROM staged_duplicates d WHERE d.entry_name = s.entry_name AND d.line_number = s.line_number)`,
+        ),
       );
-      await client.query(
-        `INSERT INTO ${schema}.duplicates (${EVENT_COLUMN_LIST}, upload_hour, entry_name, line_number, rule)
-         SELECT ${EVENTS_TABLE_COLUMNS.map((c) => `s.${quoteIdentifier(c)}`).join(', ')}, $1, s.entry_name, s.line_number, d.rule
-           FROM stage s JOIN staged_duplicates d ON d.entry_name = s.entry_name AND d.line_number = s.line_number`,
-        [hour],
-      );
-      await client.query(
-        `INSERT INTO ${schema}.event_copies (upload_hour, entry_name, line_number, uuid, event_time, server_upload_time, insert_group, status)
-         SELECT $1, s.entry_name, s.line_number, s.uuid, s.event_time, s.server_upload_time, s.insert_group, coalesce(d.rule, 'kept')
-           FROM stage s LEFT JOIN staged_duplicates d ON d.entry_name = s.entry_name AND d.line_number = s.line_number
-          WHERE s.reject_reason IS NULL`,
-        [hour],
-      );
+      await clock.time('copies', async () => {
+        await client.query(
+          `INSERT INTO ${schema}.duplicates (${EVENT_COLUMN_LIST}, upload_hour, entry_name, line_number, rule)
+           SELECT ${EVENTS_TABLE_COLUMNS.map((c) => `s.${quoteIdentifier(c)}`).join(', ')}, $1, s.entry_name, s.line_number, d.rule
+             FROM stage s JOIN staged_duplicates d ON d.entry_name = s.entry_name AND d.line_number = s.line_number`,
+          [hour],
+        );
+        await client.query(
+          `INSERT INTO ${schema}.event_copies (upload_hour, entry_name, line_number, uuid, event_time, server_upload_time, insert_group, status)
+           SELECT $1, s.entry_name, s.line_number, s.uuid, s.event_time, s.server_upload_time, s.insert_group, coalesce(d.rule, 'kept')
+             FROM stage_keys s LEFT JOIN staged_duplicates d ON d.entry_name = s.entry_name AND d.line_number = s.line_number`,
+          [hour],
+        );
+      });
       counts.rowsInserted = inserted.rowCount ?? 0;
       counts.duplicatesUuid = staged.filter(([, s]) => s === 'uuid').length;
       counts.duplicatesInsertId = staged.filter(([, s]) => s === 'insert_id').length;
@@ -187,17 +202,17 @@ export class HourLoad {
     // one to a reload. A reload of an unchanged hour contests nothing, however large the hour.
     await client.query(
       `CREATE TEMP TABLE affected_uuids ON COMMIT DROP AS
-         SELECT uuid FROM stage WHERE reject_reason IS NULL GROUP BY uuid HAVING count(*) > 1
-         UNION SELECT s.uuid FROM stage s JOIN ${schema}.event_copies c ON c.uuid = s.uuid WHERE s.reject_reason IS NULL
+         SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
+         UNION SELECT s.uuid FROM stage_keys s JOIN ${schema}.event_copies c ON c.uuid = s.uuid
          UNION SELECT r.uuid FROM removed r JOIN ${schema}.event_copies c ON c.uuid = r.uuid`,
     );
     await client.query('ANALYZE affected_uuids');
     const ruleOn = this.options.insertIdWindowMicros !== null;
     await client.query(
       `CREATE TEMP TABLE affected_groups ON COMMIT DROP AS
-         SELECT insert_group FROM stage WHERE insert_group IS NOT NULL GROUP BY insert_group HAVING count(*) > 1
-         UNION SELECT s.insert_group FROM stage s JOIN ${schema}.event_copies c ON c.insert_group = s.insert_group
-         UNION SELECT s.insert_group FROM stage s JOIN affected_uuids a ON a.uuid = s.uuid WHERE s.insert_group IS NOT NULL
+         SELECT insert_group FROM stage_keys WHERE insert_group IS NOT NULL GROUP BY insert_group HAVING count(*) > 1
+         UNION SELECT s.insert_group FROM stage_keys s JOIN ${schema}.event_copies c ON c.insert_group = s.insert_group
+         UNION SELECT s.insert_group FROM stage_keys s JOIN affected_uuids a ON a.uuid = s.uuid WHERE s.insert_group IS NOT NULL
          UNION SELECT c.insert_group FROM ${schema}.event_copies c JOIN affected_uuids a ON a.uuid = c.uuid WHERE c.insert_group IS NOT NULL
          UNION SELECT r.insert_group FROM removed r JOIN ${schema}.event_copies c ON c.insert_group = r.insert_group
          ${ruleOn ? '' : 'LIMIT 0'}`,
@@ -210,8 +225,8 @@ export class HourLoad {
     const { rows } = await client.query<CopyRow>(
       `SELECT ${storedColumns} FROM ${schema}.event_copies c JOIN affected_uuids a ON a.uuid = c.uuid
        UNION SELECT ${storedColumns} FROM ${schema}.event_copies c JOIN affected_groups g ON g.insert_group = c.insert_group
-       UNION SELECT ${stagedColumns} FROM stage s JOIN affected_uuids a ON a.uuid = s.uuid WHERE s.reject_reason IS NULL
-       UNION SELECT ${stagedColumns} FROM stage s JOIN affected_groups g ON g.insert_group = s.insert_group WHERE s.reject_reason IS NULL`,
+       UNION SELECT ${stagedColumns} FROM stage_keys s JOIN affected_uuids a ON a.uuid = s.uuid
+       UNION SELECT ${stagedColumns} FROM stage_keys s JOIN affected_groups g ON g.insert_group = s.insert_group`,
       [this.options.hourTimestamp],
     );
     const { rows: uuids } = await client.query<{ uuid: string }>('SELECT uuid::text FROM affected_uuids');

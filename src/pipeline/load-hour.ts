@@ -8,6 +8,7 @@ import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { HourLoad } from '../load/hour-load.js';
 import type { PartitionManager } from '../load/partitions.js';
 import type { EntryCounters } from '../transform/entry-lines.js';
+import { StageClock, type StageSeconds } from './stage-clock.js';
 import { completeClaim } from '../state/hour-claims.js';
 import { recordHourDone, recordHourFailed, type HourCounters } from '../state/hour-records.js';
 
@@ -26,7 +27,15 @@ export interface HourContext {
 }
 
 export type HourOutcome =
-  | { readonly hour: UploadHour; readonly status: 'loaded' | 'empty'; readonly counters: HourCounters; readonly attempts: number; readonly seconds: number }
+  | {
+      readonly hour: UploadHour;
+      readonly status: 'loaded' | 'empty';
+      readonly counters: HourCounters;
+      readonly attempts: number;
+      readonly seconds: number;
+      /** Of the successful attempt. */
+      readonly stages: StageSeconds;
+    }
   | { readonly hour: UploadHour; readonly status: 'failed'; readonly error: LoaderError; readonly attempts: number; readonly seconds: number };
 
 const MICROS_PER_DAY = 86_400_000_000;
@@ -49,9 +58,10 @@ async function attemptHour(
   startedAt: Date,
   context: HourContext,
   signal: AbortSignal,
-): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters }> {
+): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters; stages: StageSeconds }> {
   const label = formatHour(hour);
-  const download = await context.exportClient.downloadHour(hour, signal);
+  const clock = new StageClock();
+  const download = await clock.time('download', () => context.exportClient.downloadHour(hour, signal));
   try {
     const load = await HourLoad.begin(context.pool, {
       schema: context.schema,
@@ -59,6 +69,7 @@ async function attemptHour(
       hourTimestamp: hourToDate(hour).toISOString(),
       insertIdWindowMicros: context.insertIdWindowDays > 0 ? BigInt(Math.round(context.insertIdWindowDays * MICROS_PER_DAY)) : null,
       partitions: context.partitions,
+      clock,
       signal,
     });
     try {
@@ -67,10 +78,10 @@ async function attemptHour(
       if (download.kind === 'archive') {
         for await (const entry of readArchiveEntries(download.path, label, context.limits)) {
           archiveEntries++;
-          await load.copyEntry(entry, context.limits.maxLineBytes, entryCounters);
+          await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, entryCounters));
         }
       }
-      const merged = await load.merge();
+      const merged = await load.merge(entryCounters.rejectedLines);
       const counters: HourCounters = {
         ...entryCounters,
         ...merged,
@@ -81,8 +92,8 @@ async function attemptHour(
       const hourIso = hourToDate(hour).toISOString();
       if (!(await completeClaim(load, context.schema, hourIso, context.claimOwnerId))) throw new ClaimLostError(label);
       await recordHourDone(load, context.schema, { hour: hourIso, status, attempts, startedAt, counters });
-      await load.commit();
-      return { status, counters };
+      await clock.time('commit', () => load.commit());
+      return { status, counters, stages: clock.seconds };
     } catch (error) {
       await load.abort(error);
       throw error;
@@ -104,8 +115,8 @@ export async function loadHour(hour: UploadHour, context: HourContext, signal: A
   const seconds = () => (Date.now() - startedAt.getTime()) / 1000;
   for (let attempt = 1; ; attempt++) {
     try {
-      const { status, counters } = await attemptHour(hour, attempt, startedAt, context, signal);
-      return { hour, status, counters, attempts: attempt, seconds: seconds() };
+      const { status, counters, stages } = await attemptHour(hour, attempt, startedAt, context, signal);
+      return { hour, status, counters, stages, attempts: attempt, seconds: seconds() };
     } catch (thrown) {
       const error = signal.aborted ? new AbortedError() : toLoaderError(thrown, label);
       if (error.code === 'AUTH_REFUSED' || error.code === 'ABORTED' || error.code === 'CLAIM_LOST') throw error;

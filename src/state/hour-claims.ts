@@ -28,6 +28,7 @@ export class ClaimSession {
   readonly owner = `${hostname()}:${process.pid}`;
   private client: pg.Client | undefined;
   private connecting: Promise<pg.Client> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
   private readonly table: string;
   private heartbeat: NodeJS.Timeout | undefined;
 
@@ -71,13 +72,19 @@ export class ClaimSession {
     return client;
   }
 
-  private async query(text: string, values: unknown[], doing: string): Promise<pg.QueryResult> {
-    try {
-      const client = await this.session();
-      return await client.query(text, values);
-    } catch (error) {
-      throw classifyDatabaseError(error, { doing });
-    }
+  /** Runs queries one after another: workers and the heartbeat share the one session. */
+  private query(text: string, values: unknown[], doing: string): Promise<pg.QueryResult> {
+    const run = async () => {
+      try {
+        const client = await this.session();
+        return await client.query(text, values);
+      } catch (error) {
+        throw classifyDatabaseError(error, { doing });
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
   }
 
   /** Starts renewing the leases of every hour this loader holds. */
@@ -136,6 +143,7 @@ export class ClaimSession {
 
   async close(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.queue;
     const client = this.client;
     this.client = undefined;
     this.connecting = undefined;

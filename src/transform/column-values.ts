@@ -14,6 +14,32 @@ function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
+function digits(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
+}
+
+/** The exact form nearly every export value has, `2024-03-01 05:12:09.583000`, checked without a regex. */
+function isAmplitudeTimestamp(t: string): boolean {
+  if (t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(10) !== 32) return false;
+  if (t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58 || t.charCodeAt(19) !== 46) return false;
+  const year = digits(t, 0, 4);
+  const month = digits(t, 5, 2);
+  const day = digits(t, 8, 2);
+  const hour = digits(t, 11, 2);
+  const minute = digits(t, 14, 2);
+  const second = digits(t, 17, 2);
+  return (
+    year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) &&
+    hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && digits(t, 20, 6) >= 0
+  );
+}
+
 /**
  * Reads Amplitude's `2024-03-01 05:12:09.583000` and ISO 8601 forms. Returns text that Postgres's
  * timestamptz input turns into the same instant to the microsecond, or undefined when the text is not
@@ -21,6 +47,7 @@ function daysInMonth(year: number, month: number): number {
  * milliseconds only.
  */
 export function toTimestamptz(text: string): string | undefined {
+  if (text.length === 26 && isAmplitudeTimestamp(text)) return `${text}+00`;
   const m = TIMESTAMP_PATTERN.exec(text);
   if (!m) return undefined;
   const year = Number(m[1]);
@@ -86,8 +113,10 @@ function decimalValue(text: string): string {
  * double prints as. `37.7749` fits; `0.12345678901234567890` and `1e400` do not.
  */
 export function toDouble(text: string): string | undefined {
-  if (!NUMBER_PATTERN.test(text)) return undefined;
   const value = Number(text);
+  // Written the way the double prints: exact. The usual case, and no regex needed.
+  if (Number.isFinite(value) && String(value) === text) return text;
+  if (!NUMBER_PATTERN.test(text)) return undefined;
   if (!Number.isFinite(value)) return undefined;
   return decimalValue(text) === decimalValue(String(value)) ? text : undefined;
 }

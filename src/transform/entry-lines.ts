@@ -20,7 +20,9 @@ export const STAGE_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, '
 
 const NULL_EVENT_COLUMNS = new Array<string>(EVENTS_TABLE_COLUMNS.length).fill(COPY_NULL).join('\t');
 const NEWLINE = 0x0a;
-const BATCH_CHARS = 256 * 1024;
+// Larger batches hold more lines' strings alive at once: 1 MB batches took the loader to 336 MB RSS
+// with four hours in flight, 64 KB to about 155 MB, at the same CPU (BENCHMARKS.md).
+const BATCH_CHARS = 64 * 1024;
 
 function isBlank(line: string): boolean {
   return line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '');
@@ -35,7 +37,7 @@ export interface EntrySource {
 
 /**
  * Reads an entry's decompressed bytes and yields COPY text for the staging table in batches of about
- * 256 KB. Lines are split on LF (no readline: a missing final newline and blank lines are normal);
+ * 64 KB. Lines are split on LF (no readline: a missing final newline and blank lines are normal);
  * every non-blank line becomes one row, either an event or a reject with its line number. A line
  * longer than `maxLineBytes` throws LimitExceededError before it is held whole.
  */

@@ -1,7 +1,24 @@
 import { COPY_NULL, escapeCopyText } from './copy-text.js';
 import { toBigint, toBoolean, toDouble, toTimestamptz, toUuid } from './column-values.js';
 import { COLUMN_INDEX_BY_KEY, EVENT_COLUMNS, columnIndex } from './event-columns.js';
-import { JsonSyntaxError, NotAnObjectError, scanTopLevelObject, toStorableJson, type JsonField } from './json-scanner.js';
+import {
+  CHANGED,
+  JsonSyntaxError,
+  KIND_ARRAY,
+  KIND_FALSE,
+  KIND_NULL,
+  KIND_NUMBER,
+  KIND_OBJECT,
+  KIND_STRING,
+  KIND_TRUE,
+  NEEDS_REWRITE,
+  NotAnObjectError,
+  ScannedFields,
+  decodeKey,
+  decodeText,
+  scanTopLevelObject,
+  toStorableJson,
+} from './json-scanner.js';
 
 export type EncodedLine =
   | {
@@ -18,40 +35,65 @@ const UUID_COLUMN = columnIndex('uuid');
 const EVENT_TIME_COLUMN = columnIndex('event_time');
 const TIME_FALLBACK_COLUMNS = [columnIndex('client_event_time'), columnIndex('server_upload_time')];
 const COLUMN_TYPES = EVENT_COLUMNS.map((c) => c.type);
+const NO_COLUMN = -1;
 
-function rawJson(line: string, field: JsonField, start: number): string {
-  const raw = line.slice(start, field.valueEnd);
-  return field.needsRewrite ? toStorableJson(raw) : raw;
+// Reused for every line: the scan's output and the row being built.
+const fields = new ScannedFields();
+const values: (string | null)[] = new Array<string | null>(COLUMN_COUNT).fill(null);
+
+// Export lines repeat the same keys in the same order, so the column of the k-th key is remembered
+// with that key's source text; a line whose k-th key matches it skips slicing and hashing the key.
+const keyTextAt: string[] = [];
+const columnAt: number[] = [];
+
+function columnOf(line: string, k: number): number {
+  const start = fields.keyStart[k] as number;
+  const end = fields.keyEnd[k] as number;
+  const known = keyTextAt[k];
+  if (known !== undefined && known.length === end - start && line.startsWith(known, start)) return columnAt[k] as number;
+  const column = COLUMN_INDEX_BY_KEY.get(decodeKey(line, fields, k)) ?? NO_COLUMN;
+  keyTextAt[k] = line.slice(start, end);
+  columnAt[k] = column;
+  return column;
 }
 
-/** The field's value as its column's type, or undefined when it does not fit (null is NULL). */
-function columnValue(line: string, field: JsonField, column: number): string | null | undefined {
-  if (field.kind === 'null') return null;
-  const text = field.text;
+function rawJson(line: string, k: number): string {
+  const raw = line.slice(fields.valueStart[k], fields.valueEnd[k]);
+  return ((fields.flags[k] as number) & NEEDS_REWRITE) !== 0 ? toStorableJson(raw) : raw;
+}
+
+/** The k-th field's value as its column's type, or undefined when it does not fit (null is NULL). */
+function columnValue(line: string, k: number, column: number): string | null | undefined {
+  const kind = fields.kind[k] as number;
+  if (kind === KIND_NULL) return null;
   switch (COLUMN_TYPES[column]) {
     case 'text':
-      if (text !== undefined) return text;
+      if (kind === KIND_STRING) return decodeText(line, fields, k);
       // A number or boolean in a text column keeps its exact source text.
-      return field.kind === 'object' || field.kind === 'array' ? undefined : line.slice(field.valueStart, field.valueEnd);
+      return kind === KIND_OBJECT || kind === KIND_ARRAY ? undefined : line.slice(fields.valueStart[k], fields.valueEnd[k]);
     case 'jsonb':
-      return rawJson(line, field, field.valueStart);
+      return rawJson(line, k);
     case 'timestamptz':
-      return text === undefined ? undefined : toTimestamptz(text);
+      return kind === KIND_STRING ? toTimestamptz(decodeText(line, fields, k)) : undefined;
     case 'bigint':
-      if (field.kind === 'number') return toBigint(line.slice(field.valueStart, field.valueEnd));
-      return text === undefined ? undefined : toBigint(text);
+      if (kind === KIND_NUMBER) return toBigint(line.slice(fields.valueStart[k], fields.valueEnd[k]));
+      return kind === KIND_STRING ? toBigint(decodeText(line, fields, k)) : undefined;
     case 'double precision':
-      if (field.kind === 'number') return toDouble(line.slice(field.valueStart, field.valueEnd));
-      return text === undefined ? undefined : toDouble(text);
+      if (kind === KIND_NUMBER) return toDouble(line.slice(fields.valueStart[k], fields.valueEnd[k]));
+      return kind === KIND_STRING ? toDouble(decodeText(line, fields, k)) : undefined;
     case 'boolean':
-      if (field.kind === 'true') return 't';
-      if (field.kind === 'false') return 'f';
-      return text === undefined ? undefined : toBoolean(text);
+      if (kind === KIND_TRUE) return 't';
+      if (kind === KIND_FALSE) return 'f';
+      return kind === KIND_STRING ? toBoolean(decodeText(line, fields, k)) : undefined;
     case 'uuid':
-      return text === undefined ? undefined : toUuid(text);
+      return kind === KIND_STRING ? toUuid(decodeText(line, fields, k)) : undefined;
     default:
       return undefined;
   }
+}
+
+function unchanged(value: string): string {
+  return value;
 }
 
 function containsAny(positions: readonly number[], start: number, end: number): boolean {
@@ -66,34 +108,34 @@ function containsAny(positions: readonly number[], start: number, end: number): 
  * @param replacedAt positions in `line` where invalid UTF-8 was replaced by U+FFFD while decoding
  */
 export function encodeEventLine(line: string, replacedAt: readonly number[] = []): EncodedLine {
-  let fields: JsonField[];
   try {
-    fields = scanTopLevelObject(line);
+    scanTopLevelObject(line, fields);
   } catch (error) {
     if (error instanceof NotAnObjectError) return { ok: false, reason: 'not a JSON object' };
     if (error instanceof JsonSyntaxError) return { ok: false, reason: `invalid JSON: ${error.message}` };
     throw error;
   }
 
-  const values: (string | null)[] = new Array<string | null>(COLUMN_COUNT).fill(null);
-  const extra: string[] = [];
+  values.fill(null);
+  let extra = '';
   let sanitizedValues = 0;
   let uuidSeen = false;
 
-  for (const field of fields) {
-    if (field.changed || (replacedAt.length > 0 && containsAny(replacedAt, field.keyStart, field.valueEnd))) {
+  for (let k = 0; k < fields.count; k++) {
+    if (((fields.flags[k] as number) & CHANGED) !== 0 || (replacedAt.length > 0 && containsAny(replacedAt, fields.keyStart[k] as number, fields.valueEnd[k] as number))) {
       sanitizedValues++;
     }
-    const column = COLUMN_INDEX_BY_KEY.get(field.key);
-    const value = column === undefined ? undefined : columnValue(line, field, column);
-    if (column !== undefined) {
-      if (column === UUID_COLUMN) uuidSeen = field.kind !== 'null';
+    const column = columnOf(line, k);
+    const value = column === NO_COLUMN ? undefined : columnValue(line, k, column);
+    if (column !== NO_COLUMN) {
+      if (column === UUID_COLUMN) uuidSeen = fields.kind[k] !== KIND_NULL;
       values[column] = value ?? null;
       if (value !== undefined) continue;
     }
     // An unknown key, or a value its column cannot hold: kept under its own name.
-    const key = line.slice(field.keyStart, field.keyEnd);
-    extra.push(`${field.needsRewrite ? toStorableJson(key) : key}:${rawJson(line, field, field.valueStart)}`);
+    const key = line.slice(fields.keyStart[k], fields.keyEnd[k]);
+    const storableKey = ((fields.flags[k] as number) & NEEDS_REWRITE) !== 0 ? toStorableJson(key) : key;
+    extra += `${extra === '' ? '' : ','}${storableKey}:${rawJson(line, k)}`;
   }
 
   if (values[UUID_COLUMN] === null) {
@@ -107,11 +149,13 @@ export function encodeEventLine(line: string, replacedAt: readonly number[] = []
     values[EVENT_TIME_COLUMN] = fallback;
   }
 
+  // A line without backslashes or control characters yields no value that COPY must escape.
+  const escape = fields.clean ? unchanged : escapeCopyText;
   let copyColumns = '';
   for (let i = 0; i < COLUMN_COUNT; i++) {
     const value = values[i];
-    copyColumns += (value === null || value === undefined ? COPY_NULL : escapeCopyText(value)) + '\t';
+    copyColumns += (value === null || value === undefined ? COPY_NULL : escape(value)) + '\t';
   }
-  copyColumns += escapeCopyText(`{${extra.join(',')}}`);
+  copyColumns += escape(`{${extra}}`);
   return { ok: true, copyColumns, sanitizedValues };
 }

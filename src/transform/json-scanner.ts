@@ -4,22 +4,61 @@
  * what Postgres could not store (NUL, unpaired surrogates) instead of failing on it.
  */
 
-export type JsonKind = 'string' | 'number' | 'object' | 'array' | 'true' | 'false' | 'null';
+/** What kind a top-level value is; numbers because they live in a typed array. */
+export const KIND_STRING = 1;
+export const KIND_NUMBER = 2;
+export const KIND_OBJECT = 3;
+export const KIND_ARRAY = 4;
+export const KIND_TRUE = 5;
+export const KIND_FALSE = 6;
+export const KIND_NULL = 7;
 
-export interface JsonField {
-  /** The decoded key, with NUL and unpaired surrogates already replaced by U+FFFD. */
-  readonly key: string;
-  readonly keyStart: number;
-  readonly keyEnd: number;
-  readonly kind: JsonKind;
-  readonly valueStart: number;
-  readonly valueEnd: number;
-  /** The decoded value when `kind` is 'string' (sanitized like `key`). */
-  readonly text: string | undefined;
-  /** The key or value held NUL or an unpaired surrogate, replaced by U+FFFD. */
-  readonly changed: boolean;
-  /** The source text must be rewritten before Postgres reads it as JSON (see `toStorableJson`). */
-  readonly needsRewrite: boolean;
+/** Field flags. */
+export const CHANGED = 1; // the key or value held NUL or an unpaired surrogate, now U+FFFD
+export const NEEDS_REWRITE = 2; // the source text must pass through toStorableJson before Postgres reads it
+export const KEY_ESCAPED = 4; // the key has escapes: decode it rather than slice it
+export const VALUE_ESCAPED = 8; // likewise for a string value
+
+/**
+ * The top-level fields of the line scanned last, as parallel arrays reused from line to line: the hot
+ * path allocates nothing per field. Positions index the line; keys and string values are decoded on
+ * demand (decodeKey, decodeText).
+ */
+export class ScannedFields {
+  count = 0;
+  /** The line has no backslash and no control character: no value needs escaping anywhere. */
+  clean = true;
+  keyStart = new Int32Array(128);
+  keyEnd = new Int32Array(128);
+  valueStart = new Int32Array(128);
+  valueEnd = new Int32Array(128);
+  kind = new Uint8Array(128);
+  flags = new Uint8Array(128);
+
+  push(keyStart: number, keyEnd: number, valueStart: number, valueEnd: number, kind: number, flags: number): void {
+    if (this.count === this.kind.length) this.grow();
+    const k = this.count++;
+    this.keyStart[k] = keyStart;
+    this.keyEnd[k] = keyEnd;
+    this.valueStart[k] = valueStart;
+    this.valueEnd[k] = valueEnd;
+    this.kind[k] = kind;
+    this.flags[k] = flags;
+  }
+
+  private grow(): void {
+    const size = this.kind.length * 2;
+    const widen = <T extends Int32Array | Uint8Array>(from: T, to: T): T => {
+      to.set(from);
+      return to;
+    };
+    this.keyStart = widen(this.keyStart, new Int32Array(size));
+    this.keyEnd = widen(this.keyEnd, new Int32Array(size));
+    this.valueStart = widen(this.valueStart, new Int32Array(size));
+    this.valueEnd = widen(this.valueEnd, new Int32Array(size));
+    this.kind = widen(this.kind, new Uint8Array(size));
+    this.flags = widen(this.flags, new Uint8Array(size));
+  }
 }
 
 export class JsonSyntaxError extends Error {
@@ -80,60 +119,63 @@ function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
+// Per line: where the next backslash is (so strings without escapes are one indexOf each), and
+// whether the line holds any raw control character at all (almost never; then strings are checked
+// character by character).
+let nextBackslash = -1;
+let lineHasControl = false;
+const CONTROL_CHARACTER = /[\u0000-\u001f]/;
+
+/** Flags raw control characters in s[from, to): invalid JSON, but accepted and re-escaped for Postgres. */
+function checkControls(s: string, from: number, to: number): void {
+  for (let k = from; k < to; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 0x20) {
+      stringNeedsRewrite = true;
+      if (c === 0) stringChanged = true;
+    }
+  }
+}
+
 /** Scans the string whose opening quote is at `start`; returns the index after its closing quote. */
 function scanString(s: string, start: number): number {
   stringHasEscape = false;
   stringChanged = false;
   stringNeedsRewrite = false;
   let i = start + 1;
-  const n = s.length;
-  while (i < n) {
-    const c = s.charCodeAt(i);
-    if (c === QUOTE) return i + 1;
-    if (c === BACKSLASH) {
-      stringHasEscape = true;
-      const e = s.charCodeAt(i + 1);
-      if (e === 117 /* u */) {
-        const code = hexValue(s, i + 2);
-        if (code < 0) throw new JsonSyntaxError('invalid \\u escape', i);
-        if (code === 0) {
-          stringChanged = stringNeedsRewrite = true;
-        } else if (isHighSurrogate(code)) {
-          const low = s.charCodeAt(i + 6) === BACKSLASH && s.charCodeAt(i + 7) === 117 ? hexValue(s, i + 8) : -1;
-          if (isLowSurrogate(low)) {
-            i += 12;
-            continue;
-          }
-          stringChanged = stringNeedsRewrite = true;
-        } else if (isLowSurrogate(code)) {
-          stringChanged = stringNeedsRewrite = true;
-        }
-        i += 6;
-        continue;
+  for (;;) {
+    const quote = s.indexOf('"', i);
+    if (quote < 0) throw new JsonSyntaxError('unterminated string', start);
+    if (nextBackslash >= 0 && nextBackslash < i) nextBackslash = s.indexOf('\\', i);
+    if (nextBackslash < 0 || nextBackslash > quote) {
+      if (lineHasControl) checkControls(s, i, quote);
+      return quote + 1;
+    }
+    const at = nextBackslash;
+    if (lineHasControl) checkControls(s, i, at);
+    stringHasEscape = true;
+    const e = s.charCodeAt(at + 1);
+    if (e === 117 /* u */) {
+      const code = hexValue(s, at + 2);
+      if (code < 0) throw new JsonSyntaxError('invalid \\u escape', at);
+      i = at + 6;
+      if (code === 0) {
+        stringChanged = stringNeedsRewrite = true;
+      } else if (isHighSurrogate(code)) {
+        const low = s.charCodeAt(at + 6) === BACKSLASH && s.charCodeAt(at + 7) === 117 ? hexValue(s, at + 8) : -1;
+        if (isLowSurrogate(low)) i = at + 12;
+        else stringChanged = stringNeedsRewrite = true;
+      } else if (isLowSurrogate(code)) {
+        stringChanged = stringNeedsRewrite = true;
       }
+    } else if (e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) {
       // " \ / b f n r t
-      if (e === 34 || e === 92 || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116) {
-        i += 2;
-        continue;
-      }
-      throw new JsonSyntaxError('invalid escape', i);
+      i = at + 2;
+    } else {
+      throw new JsonSyntaxError('invalid escape', at);
     }
-    if (c < 0x20) {
-      // A raw control character is invalid JSON, but its meaning is plain: accept it, and escape it
-      // for Postgres (NUL cannot be stored at all and becomes U+FFFD).
-      stringNeedsRewrite = true;
-      if (c === 0) stringChanged = true;
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      // Only a string handed in by JS (not decoded from UTF-8) can hold a lone surrogate.
-      if (isHighSurrogate(c) && isLowSurrogate(s.charCodeAt(i + 1))) {
-        i += 2;
-        continue;
-      }
-      stringChanged = stringNeedsRewrite = true;
-    }
-    i++;
+    nextBackslash = s.indexOf('\\', i);
   }
-  throw new JsonSyntaxError('unterminated string', start);
 }
 
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
@@ -264,44 +306,45 @@ function scanContainer(s: string, start: number, depth: number, isObject: boolea
   }
 }
 
-const KIND_BY_FIRST_CHAR: Record<number, JsonKind> = { 34: 'string', 123: 'object', 91: 'array', 116: 'true', 102: 'false', 110: 'null' };
+// Indexed by a value's first character code; anything else that scanned is a number.
+const KIND_BY_FIRST_CHAR = new Uint8Array(128).fill(KIND_NUMBER);
+KIND_BY_FIRST_CHAR[34] = KIND_STRING;
+KIND_BY_FIRST_CHAR[123] = KIND_OBJECT;
+KIND_BY_FIRST_CHAR[91] = KIND_ARRAY;
+KIND_BY_FIRST_CHAR[116] = KIND_TRUE;
+KIND_BY_FIRST_CHAR[102] = KIND_FALSE;
+KIND_BY_FIRST_CHAR[110] = KIND_NULL;
+const BACKSLASH_OR_CONTROL = /[\u0000-\u001f\\]/;
 
 /**
- * Splits a line holding one JSON object into its top-level fields, validating all of it.
- * Throws NotAnObjectError or JsonSyntaxError.
+ * Splits a line holding one JSON object into its top-level fields, validating all of it, into
+ * `fields` (reused: its previous contents are replaced). Throws NotAnObjectError or JsonSyntaxError.
  */
-export function scanTopLevelObject(s: string): JsonField[] {
+export function scanTopLevelObject(s: string, fields: ScannedFields): void {
+  fields.count = 0;
+  fields.clean = !BACKSLASH_OR_CONTROL.test(s);
+  nextBackslash = fields.clean ? -1 : s.indexOf('\\');
+  lineHasControl = !fields.clean && CONTROL_CHARACTER.test(s);
   let i = skipWhitespace(s, 0);
   if (s.charCodeAt(i) !== 123) throw new NotAnObjectError('the line is not a JSON object');
-  const fields: JsonField[] = [];
   i = skipWhitespace(s, i + 1);
   if (s.charCodeAt(i) !== 125) {
     for (;;) {
       if (s.charCodeAt(i) !== QUOTE) throw new JsonSyntaxError('expected a key', i);
       const keyStart = i;
       const keyEnd = scanString(s, i);
-      const key = decodeString(s, keyStart, keyEnd, stringHasEscape, stringChanged);
-      const keyChanged = stringChanged;
-      const keyNeedsRewrite = stringNeedsRewrite;
+      let flags = (stringChanged ? CHANGED : 0) | (stringNeedsRewrite ? NEEDS_REWRITE : 0) | (stringHasEscape ? KEY_ESCAPED : 0);
       i = skipWhitespace(s, keyEnd);
       if (s.charCodeAt(i) !== 58) throw new JsonSyntaxError('expected ":"', i);
       const valueStart = skipWhitespace(s, i + 1);
       valueChanged = false;
       valueNeedsRewrite = false;
       const valueEnd = scanValue(s, valueStart, 1);
-      const kind = KIND_BY_FIRST_CHAR[s.charCodeAt(valueStart)] ?? 'number';
-      const text = kind === 'string' ? decodeString(s, valueStart, valueEnd, stringHasEscape, stringChanged) : undefined;
-      fields.push({
-        key,
-        keyStart,
-        keyEnd,
-        kind,
-        valueStart,
-        valueEnd,
-        text,
-        changed: keyChanged || valueChanged,
-        needsRewrite: keyNeedsRewrite || valueNeedsRewrite,
-      });
+      const kind = KIND_BY_FIRST_CHAR[s.charCodeAt(valueStart)] as number;
+      if (valueChanged) flags |= CHANGED;
+      if (valueNeedsRewrite) flags |= NEEDS_REWRITE;
+      if (kind === KIND_STRING && stringHasEscape) flags |= VALUE_ESCAPED;
+      fields.push(keyStart, keyEnd, valueStart, valueEnd, kind, flags);
       i = skipWhitespace(s, valueEnd);
       const next = s.charCodeAt(i);
       if (next === 125) break;
@@ -311,7 +354,22 @@ export function scanTopLevelObject(s: string): JsonField[] {
   }
   i = skipWhitespace(s, i + 1);
   if (i < s.length) throw new JsonSyntaxError('unexpected text after the object', i);
-  return fields;
+}
+
+/** The k-th field's key, decoded, with NUL and unpaired surrogates replaced by U+FFFD. */
+export function decodeKey(s: string, fields: ScannedFields, k: number): string {
+  const start = fields.keyStart[k] as number;
+  const end = fields.keyEnd[k] as number;
+  const flags = fields.flags[k] as number;
+  return decodeString(s, start, end, (flags & KEY_ESCAPED) !== 0, (flags & CHANGED) !== 0);
+}
+
+/** The k-th field's string value, decoded like decodeKey. */
+export function decodeText(s: string, fields: ScannedFields, k: number): string {
+  const start = fields.valueStart[k] as number;
+  const end = fields.valueEnd[k] as number;
+  const flags = fields.flags[k] as number;
+  return decodeString(s, start, end, (flags & VALUE_ESCAPED) !== 0, (flags & CHANGED) !== 0);
 }
 
 /**

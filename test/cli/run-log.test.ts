@@ -24,6 +24,7 @@ const loaded: HourOutcome = {
   status: 'loaded',
   attempts: 1,
   seconds: 1.5,
+  stages: { download: 0.1, copy: 1 },
   counters: {
     eventsRead: 100,
     rowsInserted: 98,

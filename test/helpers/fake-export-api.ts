@@ -1,4 +1,7 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import type { AddressInfo } from 'node:net';
 
 /** One scripted answer of the fake Export API. */
@@ -10,6 +13,8 @@ export interface FakeAnswer {
   readonly truncateAt?: number;
   /** Wait this long before answering. */
   readonly delayMs?: number;
+  /** Stream this file as the body (archives too large to hold in memory). */
+  readonly file?: string;
   /** Send the body in this many pieces, `pieceDelayMs` apart: a slow download. */
   readonly pieces?: number;
   readonly pieceDelayMs?: number;
@@ -85,6 +90,11 @@ export class FakeExportApi {
     this.served.set(start!, index + 1);
     const answer = script[Math.min(index, script.length - 1)]!;
     if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+    if (answer.file) {
+      res.writeHead(answer.status, { 'content-length': String((await stat(answer.file)).size), ...answer.headers });
+      await pipeline(createReadStream(answer.file), res).catch(() => {});
+      return;
+    }
     const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : (answer.body ?? Buffer.alloc(0));
     res.writeHead(answer.status, { 'content-length': String(body.length), ...answer.headers });
     if (answer.truncateAt !== undefined) {

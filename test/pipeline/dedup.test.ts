@@ -149,4 +149,7 @@ test('the summary counts events, rows and each rule\'s duplicates', async () => 
   ]) {
     assert.match(result.stdout, line);
   }
+  // Off a terminal stderr is JSON lines and nothing else (no stray warnings).
+  const entries = result.stderr.trim().split('\n').map((line) => JSON.parse(line) as { event: string });
+  assert.deepEqual(entries.map((e) => e.event), ['planned', 'hour', 'hour', 'hour', 'summary']);
 });

@@ -1,11 +1,44 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { JsonSyntaxError, MAX_NESTING_DEPTH, NotAnObjectError, scanTopLevelObject, toStorableJson } from '../../src/transform/json-scanner.js';
+import {
+  CHANGED,
+  JsonSyntaxError,
+  KIND_STRING,
+  MAX_NESTING_DEPTH,
+  NEEDS_REWRITE,
+  NotAnObjectError,
+  ScannedFields,
+  decodeKey,
+  decodeText,
+  scanTopLevelObject as scanInto,
+  toStorableJson,
+} from '../../src/transform/json-scanner.js';
+
+interface Field {
+  key: string;
+  raw: string;
+  text: string | undefined;
+  changed: boolean;
+  needsRewrite: boolean;
+}
+
+/** The scan as plain objects, for assertions. */
+function scanTopLevelObject(line: string): Field[] {
+  const fields = new ScannedFields();
+  scanInto(line, fields);
+  return Array.from({ length: fields.count }, (_, k) => ({
+    key: decodeKey(line, fields, k),
+    raw: line.slice(fields.valueStart[k], fields.valueEnd[k]),
+    text: fields.kind[k] === KIND_STRING ? decodeText(line, fields, k) : undefined,
+    changed: ((fields.flags[k] as number) & CHANGED) !== 0,
+    needsRewrite: ((fields.flags[k] as number) & NEEDS_REWRITE) !== 0,
+  }));
+}
 
 function raw(line: string, key: string): string {
   const field = scanTopLevelObject(line).find((f) => f.key === key);
   assert.ok(field, `no field ${key}`);
-  return line.slice(field.valueStart, field.valueEnd);
+  return field.raw;
 }
 
 test('each top-level value keeps its exact source text', () => {
@@ -59,6 +92,13 @@ test('lines that are not one JSON object are refused with a reason', () => {
   for (const bad of ['{"a":1', '{"a":1}}', '{"a":01}', '{"a":1.}', '{"a":tru}', "{'a':1}", '{"a":"\\x"}', '{"a" 1}', '{"a":1,}', '{"a":"unterminated}']) {
     assert.throws(() => scanTopLevelObject(bad), JsonSyntaxError, bad);
   }
+});
+
+test('more fields than the arrays first hold, and keys in any order, scan right', () => {
+  const entries = Array.from({ length: 300 }, (_, i) => [`k${i}`, i]);
+  const fields = scanTopLevelObject(JSON.stringify(Object.fromEntries(entries)));
+  assert.equal(fields.length, 300);
+  assert.deepEqual(fields.at(-1), { key: 'k299', raw: '299', text: undefined, changed: false, needsRewrite: false });
 });
 
 test('nesting deeper than Postgres can parse is refused', () => {

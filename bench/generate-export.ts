@@ -1,0 +1,227 @@
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import yazl from 'yazl';
+import { encodeEventLine } from '../src/transform/event-line.js';
+import { amplitudeEntryName } from '../test/helpers/archive.js';
+
+/** A seeded xorshift generator: the same export every run, so runs compare. */
+class Random {
+  constructor(private state: number) {}
+
+  next(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state / 0x100000000;
+  }
+
+  int(max: number): number {
+    return Math.floor(this.next() * max);
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)] as T;
+  }
+
+  hex(length: number): string {
+    let out = '';
+    for (let i = 0; i < length; i++) out += '0123456789abcdef'[this.int(16)];
+    return out;
+  }
+
+  uuid(): string {
+    return `${this.hex(8)}-${this.hex(4)}-4${this.hex(3)}-a${this.hex(3)}-${this.hex(12)}`;
+  }
+}
+
+const EVENT_TYPES = ['page_view', 'button_click', 'session_start', 'purchase', 'add_to_cart', 'search', 'signup', 'video_play'];
+const PLATFORMS = [
+  { platform: 'Web', os_name: 'Chrome', device_type: 'Mac', device_family: 'Mac', library: 'amplitude-ts/2.5.0' },
+  { platform: 'iOS', os_name: 'ios', device_type: 'iPhone', device_family: 'Apple iPhone', library: 'amplitude-swift/1.3.0' },
+  { platform: 'Android', os_name: 'android', device_type: 'Pixel 8', device_family: 'Google Phone', library: 'amplitude-kotlin/1.16.0' },
+];
+const CITIES = [
+  ['Berlin', 'Berlin', 'Germany'],
+  ['San Francisco', 'California', 'United States'],
+  ['São Paulo', 'São Paulo', 'Brazil'],
+  ['Tokyo', 'Tokyo', 'Japan'],
+  ['Zürich', 'Zurich', 'Switzerland'],
+];
+
+function timestamp(epochMicros: number): string {
+  const iso = new Date(Math.floor(epochMicros / 1000)).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(epochMicros % 1_000_000).padStart(6, '0')}`;
+}
+
+/** One event line of realistic size and shape (about 1.3 KB; 3 % carry 1.5 KB more of user properties). */
+function eventLine(random: Random, uploadMicros: number, user: number): string {
+  const place = random.pick(CITIES);
+  const device = random.pick(PLATFORMS);
+  const eventMicros = uploadMicros - random.int(600_000_000);
+  const userProperties: Record<string, unknown> = {
+    plan: random.pick(['free', 'pro', 'team', 'EMPTY']),
+    cohort: `c${random.int(12)}`,
+    initial_utm_source: random.pick(['google', 'newsletter', 'EMPTY']),
+    seats: random.int(50),
+  };
+  if (random.next() < 0.03) {
+    for (let i = 0; i < 40; i++) userProperties[`experiment_${i}`] = { variant: random.pick(['control', 'treatment']), n: random.int(1000) };
+  }
+  return JSON.stringify({
+    $insert_id: random.uuid(),
+    $insert_key: null,
+    $schema: 12,
+    adid: null,
+    amplitude_attribution_ids: null,
+    amplitude_event_type: null,
+    amplitude_id: 500_000_000_000 + user,
+    app: 187520,
+    city: place[0],
+    client_event_time: timestamp(eventMicros),
+    client_upload_time: timestamp(uploadMicros - 900_000),
+    country: place[2],
+    data: {},
+    data_type: 'event',
+    device_brand: null,
+    device_carrier: device.platform === 'Web' ? null : 'T-Mobile',
+    device_family: device.device_family,
+    device_id: `device-${user}`,
+    device_manufacturer: null,
+    device_model: null,
+    device_type: device.device_type,
+    dma: null,
+    event_id: random.int(5000),
+    event_properties: {
+      path: `/products/${random.int(2000)}`,
+      items: [{ sku: `SKU-${random.int(10_000)}`, price: random.int(10_000) / 100 }],
+      ab: { hero: random.pick(['a', 'b']) },
+    },
+    event_time: timestamp(eventMicros),
+    event_type: random.pick(EVENT_TYPES),
+    global_user_properties: {},
+    group_properties: {},
+    groups: {},
+    idfa: null,
+    ip_address: `203.0.113.${random.int(255)}`,
+    is_attribution_event: false,
+    language: random.pick(['English', 'German', 'Portuguese', 'Japanese']),
+    library: device.library,
+    location_lat: 52.52 + random.int(1000) / 1000,
+    location_lng: 13.405 + random.int(1000) / 1000,
+    os_name: device.os_name,
+    os_version: String(14 + random.int(4)),
+    partner_id: null,
+    paying: random.next() < 0.1 ? 'true' : null,
+    plan: {},
+    platform: device.platform,
+    processed_time: timestamp(uploadMicros + 2_000_000),
+    region: place[1],
+    sample_rate: null,
+    server_received_time: timestamp(uploadMicros - 500_000),
+    server_upload_time: timestamp(uploadMicros),
+    session_id: Math.floor(eventMicros / 1000) - random.int(1_800_000),
+    source_id: null,
+    start_version: null,
+    user_creation_time: timestamp(eventMicros - 86_400_000_000 * random.int(400)),
+    user_id: random.next() < 0.7 ? `user-${user}` : null,
+    user_properties: userProperties,
+    uuid: random.uuid(),
+    version_name: `5.${random.int(10)}.0`,
+  });
+}
+
+export interface GeneratedExport {
+  /** Upload hour (`YYYYMMDDTHH`) → path of its zip archive. */
+  readonly archives: Map<string, string>;
+  readonly events: number;
+  readonly ndjsonBytes: number;
+  /** Every line, for the ELT baseline's raw COPY. */
+  readonly ndjsonPath: string;
+  /** Every line as the loader's typed COPY rows, for the ceiling. */
+  readonly typedRowsPath: string;
+  readonly firstHour: string;
+  readonly lastHour: string;
+}
+
+/**
+ * Writes an export of `events` events spread over `hours` upload hours (from 2024-06-01T00),
+ * streaming to disk so any size fits in bounded memory. About 1 % of events repeat an earlier one by
+ * uuid and 1 % by insert_id (a new uuid), as re-sent and re-exported events do.
+ */
+export async function generateExport(directory: string, events: number, hours: number): Promise<GeneratedExport> {
+  await mkdir(directory, { recursive: true });
+  const random = new Random(0x5eed);
+  const firstHourMicros = Date.UTC(2024, 5, 1) * 1000;
+  const perHour = Math.ceil(events / hours);
+  const ndjsonPath = join(directory, 'all.ndjson');
+  const typedRowsPath = join(directory, 'typed-rows.copy');
+  const ndjsonAll = createWriteStream(ndjsonPath);
+  const typedRows = createWriteStream(typedRowsPath);
+  const archives = new Map<string, string>();
+  const recent: string[] = [];
+  let written = 0;
+  let ndjsonBytes = 0;
+  const label = (h: number) => {
+    const iso = new Date(firstHourMicros / 1000 + h * 3_600_000).toISOString();
+    return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}`;
+  };
+
+  for (let h = 0; h < hours && written < events; h++) {
+    const count = Math.min(perHour, events - written);
+    const partSize = 100_000;
+    const partPaths: string[] = [];
+    for (let part = 0; part * partSize < count; part++) {
+      const inPart = Math.min(partSize, count - part * partSize);
+      const path = join(directory, `${label(h)}-${part}.json.gz`);
+      partPaths.push(path);
+      async function* lines(): AsyncGenerator<string> {
+        let batch = '';
+        for (let i = 0; i < inPart; i++) {
+          const uploadMicros = firstHourMicros + h * 3_600_000_000 + Math.floor(((part * partSize + i) / count) * 3_599_000_000);
+          const roll = random.next();
+          let line: string;
+          if (roll < 0.01 && recent.length > 0) {
+            line = random.pick(recent);
+          } else if (roll < 0.02 && recent.length > 0) {
+            const earlier = JSON.parse(random.pick(recent)) as Record<string, unknown>;
+            line = JSON.stringify({ ...earlier, uuid: random.uuid(), server_upload_time: timestamp(uploadMicros) });
+          } else {
+            line = eventLine(random, uploadMicros, random.int(20_000));
+          }
+          if (recent.length < 2000) recent.push(line);
+          else recent[random.int(2000)] = line;
+          ndjsonBytes += Buffer.byteLength(line) + 1;
+          const encoded = encodeEventLine(line);
+          if (!encoded.ok) throw new Error(`the generator wrote a line the loader rejects: ${encoded.reason}`);
+          if (!typedRows.write(`${encoded.copyColumns}\n`)) await once(typedRows, 'drain');
+          if (!ndjsonAll.write(`${line}\n`)) await once(ndjsonAll, 'drain');
+          batch += `${line}\n`;
+          if (batch.length > 1 << 20) {
+            yield batch;
+            batch = '';
+          }
+        }
+        if (batch) yield batch;
+      }
+      await pipeline(Readable.from(lines()), createGzip({ level: 6 }), createWriteStream(path));
+    }
+    written += count;
+    const zip = new yazl.ZipFile();
+    zip.addEmptyDirectory('187520/');
+    partPaths.forEach((path, part) => zip.addFile(path, amplitudeEntryName(187520, label(h), part), { compress: false }));
+    zip.end();
+    const zipPath = join(directory, `${label(h)}.zip`);
+    await pipeline(zip.outputStream, createWriteStream(zipPath));
+    archives.set(label(h), zipPath);
+  }
+  await Promise.all([new Promise<void>((resolve) => ndjsonAll.end(resolve)), new Promise<void>((resolve) => typedRows.end(resolve))]);
+  const labels = [...archives.keys()];
+  return { archives, events: written, ndjsonBytes, ndjsonPath, typedRowsPath, firstHour: labels[0] as string, lastHour: labels[labels.length - 1] as string };
+}

@@ -1,0 +1,262 @@
+/**
+ * `npm run bench`: the real loader against the COPY ceiling and the ELT baseline, side by side in one
+ * run on one machine. Compare the ratios; absolute times move with whatever else the machine does.
+ *
+ *   npm run bench                          # quick: 150k events in 6 hours, about a minute
+ *   npm run bench -- --events 1000000      # the full run
+ *   npm run bench -- --hour-mb 2000        # one 2 GB hour, for the loader's memory
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { migrate } from '../src/db/migrate.js';
+import { createPool } from '../src/db/pool.js';
+import { PartitionManager, type PartitionMonth } from '../src/load/partitions.js';
+import { EVENT_COLUMNS, EVENTS_TABLE_COLUMNS } from '../src/transform/event-columns.js';
+import { ADMIN_URL, databaseUrl } from '../test/helpers/database.js';
+import { FakeExportApi } from '../test/helpers/fake-export-api.js';
+import { generateExport, type GeneratedExport } from './generate-export.js';
+import { postgresCpuSeconds } from './postgres-cpu.js';
+
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+const GENERATOR_VERSION = 2;
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '150000' },
+    hours: { type: 'string' },
+    'hour-mb': { type: 'string' },
+    concurrency: { type: 'string', default: '4' },
+    json: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+
+interface Measured {
+  name: string;
+  seconds: number;
+  postgresCpuSeconds: number;
+}
+
+async function timed(name: string, action: () => Promise<void>): Promise<Measured> {
+  const cpuBefore = await postgresCpuSeconds();
+  const started = performance.now();
+  await action();
+  const seconds = (performance.now() - started) / 1000;
+  return { name, seconds, postgresCpuSeconds: (await postgresCpuSeconds()) - cpuBefore };
+}
+
+async function freshDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8'`);
+  } finally {
+    await admin.end();
+  }
+  return databaseUrl(name);
+}
+
+/** Generates the export once per size; a later run of the same size reuses it. */
+async function exportFor(events: number, hours: number): Promise<GeneratedExport> {
+  const directory = join(tmpdir(), `amplitude-pg-bench-v${GENERATOR_VERSION}-${events}-${hours}`);
+  const manifest = join(directory, 'manifest.json');
+  try {
+    const saved = JSON.parse(await readFile(manifest, 'utf8')) as GeneratedExport & { archives: [string, string][] };
+    return { ...saved, archives: new Map(saved.archives) };
+  } catch {
+    await rm(directory, { recursive: true, force: true });
+  }
+  const generated = await generateExport(directory, events, hours);
+  await writeFile(manifest, JSON.stringify({ ...generated, archives: [...generated.archives] }));
+  return generated;
+}
+
+/** Months from a day before the first hour to a day after the last: every event_time of the export. */
+function monthsAround(generated: GeneratedExport): PartitionMonth[] {
+  const toDate = (label: string) => new Date(Date.UTC(+label.slice(0, 4), +label.slice(4, 6) - 1, +label.slice(6, 8), +label.slice(9)));
+  const first = new Date(toDate(generated.firstHour).getTime() - 86_400_000);
+  const last = new Date(toDate(generated.lastHour).getTime() + 86_400_000);
+  const months: PartitionMonth[] = [];
+  for (let d = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), 1)); d <= last; d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))) {
+    const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
+    months.push({ from: d.toISOString(), to: next.toISOString(), suffix: `${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, '0')}` });
+  }
+  return months;
+}
+
+async function prepareSchema(pool: pg.Pool, schema: string, generated: GeneratedExport): Promise<void> {
+  await migrate(pool, schema);
+  await new PartitionManager(pool, schema).ensure(monthsAround(generated));
+}
+
+interface LoaderRun extends Measured {
+  summary: Record<string, number>;
+  stages: Record<string, number>;
+}
+
+async function runLoader(api: FakeExportApi, url: string, generated: GeneratedExport, concurrency: number): Promise<LoaderRun> {
+  let summary: Record<string, number> = {};
+  const stages: Record<string, number> = {};
+  const measured = await timed('loader', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'load', '--range', `${generated.firstHour}..${generated.lastHour}`, '--concurrency', String(concurrency), '--log-format', 'json'],
+      {
+        env: { PATH: process.env.PATH ?? '', AMPLITUDE_API_KEY: 'test-api-key', AMPLITUDE_SECRET_KEY: 'test-secret-key', AMPLITUDE_EXPORT_URL: api.url, DATABASE_URL: url },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let pending = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry.event === 'hour') {
+          for (const [stage, seconds] of Object.entries(entry.stage_seconds as Record<string, number>)) stages[stage] = (stages[stage] ?? 0) + seconds;
+        } else if (entry.event === 'summary') {
+          summary = entry as unknown as Record<string, number>;
+        } else if (entry.event === 'hour_failed' || entry.event === 'retry') {
+          process.stderr.write(`${line}\n`);
+        }
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    if (code !== 0) throw new Error(`the loader exited with ${code}`);
+  });
+  return { ...measured, summary, stages };
+}
+
+async function runCeiling(pool: pg.Pool, generated: GeneratedExport): Promise<Measured> {
+  await prepareSchema(pool, 'ceiling', generated);
+  const client = await pool.connect();
+  try {
+    const columns = EVENTS_TABLE_COLUMNS.map((c) => `"${c}"`).join(', ');
+    return await timed('ceiling', async () => {
+      await pipeline(createReadStream(generated.typedRowsPath), client.query(copyFrom(`COPY ceiling.events (${columns}) FROM STDIN`)));
+    });
+  } finally {
+    client.release();
+  }
+}
+
+/** What a user writes instead: raw lines into jsonb, then one INSERT … SELECT with casts. */
+function eltInsert(): string {
+  const cast = (key: string, type: string) => {
+    const text = `j->>'${key}'`;
+    switch (type) {
+      case 'timestamptz':
+        return `(${text})::timestamp AT TIME ZONE 'UTC'`;
+      case 'jsonb':
+        return `j->'${key}'`;
+      case 'text':
+        return text;
+      default:
+        return `(${text})::${type}`;
+    }
+  };
+  const known = EVENT_COLUMNS.map((c) => `'${c.key}'`).join(', ');
+  return `INSERT INTO elt.events (${EVENTS_TABLE_COLUMNS.map((c) => `"${c}"`).join(', ')})
+    SELECT ${EVENT_COLUMNS.map((c) => cast(c.key, c.type)).join(', ')}, j - ARRAY[${known}]
+      FROM (SELECT line AS j FROM elt.raw) raw
+    ON CONFLICT DO NOTHING`;
+}
+
+async function runElt(pool: pg.Pool, generated: GeneratedExport): Promise<Measured> {
+  await prepareSchema(pool, 'elt', generated);
+  await pool.query('CREATE UNIQUE INDEX ON elt.events (uuid, event_time)');
+  await pool.query('CREATE TABLE elt.raw (line jsonb NOT NULL)');
+  const client = await pool.connect();
+  try {
+    return await timed('elt', async () => {
+      // The usual trick to COPY lines verbatim: CSV with quote and delimiter bytes that never occur.
+      await pipeline(
+        createReadStream(generated.ndjsonPath),
+        client.query(copyFrom(`COPY elt.raw (line) FROM STDIN WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')`)),
+      );
+      await client.query(eltInsert());
+    });
+  } finally {
+    client.release();
+  }
+}
+
+function row(cells: (string | number)[], widths: number[]): string {
+  return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i] as number) : String(c).padStart(widths[i] as number))).join('  ');
+}
+
+async function main(): Promise<void> {
+  const hourMb = args['hour-mb'] === undefined ? undefined : Number(args['hour-mb']);
+  // About 1.25 KB per event: N MB of NDJSON in one hour.
+  const events = hourMb ? Math.round((hourMb * 1e6) / 1250) : Number(args.events);
+  const hours = hourMb ? 1 : Number(args.hours ?? Math.max(1, Math.min(48, Math.ceil(events / 25_000))));
+  const concurrency = Number(args.concurrency);
+  const only = new Set((args.only ?? 'loader,ceiling,elt').split(','));
+
+  process.stderr.write(`generating ${events} events in ${hours} hour(s)...\n`);
+  const generated = await exportFor(events, hours);
+  const api = await new FakeExportApi().start();
+  for (const [hour, path] of generated.archives) api.answer(hour, { status: 200, file: path });
+  const url = await freshDatabase('amplitude_pg_bench');
+  const pool = createPool({ connectionString: url, maxConnections: 2 });
+  const results: Measured[] = [];
+  let loader: LoaderRun | undefined;
+  try {
+    if (only.has('loader')) {
+      process.stderr.write('loader...\n');
+      loader = await runLoader(api, url, generated, concurrency);
+      results.push(loader);
+    }
+    if (only.has('ceiling')) {
+      process.stderr.write('ceiling...\n');
+      results.push(await runCeiling(pool, generated));
+    }
+    if (only.has('elt')) {
+      process.stderr.write('ELT baseline...\n');
+      results.push(await runElt(pool, generated));
+    }
+  } finally {
+    await pool.end();
+    await api.close();
+  }
+
+  const mb = generated.ndjsonBytes / 1e6;
+  const widths = [26, 9, 10, 8, 12];
+  const lines = [
+    `amplitude-pg bench, ${new Date().toISOString().slice(0, 10)}: ${generated.events} events in ${generated.archives.size} hour(s), ` +
+      `${mb.toFixed(1)} MB NDJSON (${((generated.ndjsonBytes / generated.events) / 1000).toFixed(2)} KB/event); ` +
+      `${cpus().length} cores, loader --concurrency ${concurrency}`,
+    '',
+    row(['', 'seconds', 'events/s', 'MB/s', 'Postgres CPU s'], widths),
+    ...results.map((r) =>
+      row([{ loader: 'loader (zip over HTTP → rows)', ceiling: 'ceiling (COPY typed rows)', elt: 'ELT (jsonb + INSERT)' }[r.name] ?? r.name, r.seconds.toFixed(2), Math.round(generated.events / r.seconds), (mb / r.seconds).toFixed(1), r.postgresCpuSeconds.toFixed(2)], widths),
+    ),
+    '',
+  ];
+  const by = Object.fromEntries(results.map((r) => [r.name, r]));
+  if (by.loader && by.ceiling) lines.push(`loader/ceiling: ${(by.ceiling.seconds / by.loader.seconds).toFixed(2)} (target ≥ 0.75)`);
+  if (by.loader && by.elt) lines.push(`loader/ELT:     ${(by.elt.seconds / by.loader.seconds).toFixed(2)} (target ≥ 2)`);
+  if (loader) {
+    const s = loader.summary;
+    const loaderCpu = (s.cpu_user_seconds ?? 0) + (s.cpu_system_seconds ?? 0);
+    lines.push(
+      `loader: peak RSS ${((s.max_rss_bytes ?? 0) / 1e6).toFixed(0)} MB; CPU ${loaderCpu.toFixed(2)} s = ${((loaderCpu / generated.events) * 1e6).toFixed(1)} µs/event; ` +
+        `Postgres CPU ${loader.postgresCpuSeconds.toFixed(2)} s = ${((loader.postgresCpuSeconds / generated.events) * 1e6).toFixed(1)} µs/event`,
+      `loader rows inserted ${s.rows_inserted}, duplicates by uuid ${s.duplicates_uuid}, by insert_id ${s.duplicates_insert_id}`,
+      `stages, summed over hours (s): ${Object.entries(loader.stages).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (args.json) await writeFile(args.json, JSON.stringify({ events: generated.events, ndjsonBytes: generated.ndjsonBytes, results, loader }, null, 2));
+}
+
+await main();
