@@ -6,40 +6,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import yazl from 'yazl';
+import { SeededRandom as Random } from '../src/demo/seeded-random.js';
 import { encodeEventLine } from '../src/transform/event-line.js';
 import { amplitudeEntryName } from '../test/helpers/archive.js';
-
-/** A seeded xorshift generator: the same export every run, so runs compare. */
-class Random {
-  constructor(private state: number) {}
-
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state / 0x100000000;
-  }
-
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)] as T;
-  }
-
-  hex(length: number): string {
-    let out = '';
-    for (let i = 0; i < length; i++) out += '0123456789abcdef'[this.int(16)];
-    return out;
-  }
-
-  uuid(): string {
-    return `${this.hex(8)}-${this.hex(4)}-4${this.hex(3)}-a${this.hex(3)}-${this.hex(12)}`;
-  }
-}
 
 const EVENT_TYPES = ['page_view', 'button_click', 'session_start', 'purchase', 'add_to_cart', 'search', 'signup', 'video_play'];
 const PLATFORMS = [

@@ -12,12 +12,16 @@ export const EXPORT_URLS = {
 
 export type Region = keyof typeof EXPORT_URLS;
 
+/** Data is exportable about two hours after Amplitude received it (the Export API's documentation). */
+export const AVAILABILITY_LAG_HOURS = 2;
+
 /** At most this many days in one run, as the Export API allows in one query. */
 export const MAX_RANGE_DAYS = 365;
 
 /** Flags as the CLI parsed them; every one overrides its environment variable. */
 export interface LoaderFlags {
   range?: string | undefined;
+  'from-file'?: string[] | undefined;
   since?: string | undefined;
   'since-last'?: boolean | undefined;
   follow?: boolean | undefined;
@@ -49,7 +53,9 @@ export interface DatabaseConfig {
 /** Which hours a run covers: a fixed range, or from a start (or where the last run stopped) to now. */
 export type HourSelection =
   | { readonly kind: 'range'; readonly range: HourRange }
-  | { readonly kind: 'since'; readonly since: UploadHour | undefined; readonly follow: boolean };
+  | { readonly kind: 'since'; readonly since: UploadHour | undefined; readonly follow: boolean }
+  /** Archives on disk; with a range, only its hours. */
+  | { readonly kind: 'files'; readonly paths: readonly string[]; readonly range: HourRange | undefined };
 
 export interface LoaderConfig {
   readonly hours: HourSelection;
@@ -121,7 +127,7 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   return Object.freeze({ connectionString: nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL), schema });
 }
 
-function parseRange(flag: string, text: string): HourRange {
+export function parseRangeFlag(flag: string, text: string): HourRange {
   try {
     return parseHourRange(text);
   } catch (error) {
@@ -130,19 +136,28 @@ function parseRange(flag: string, text: string): HourRange {
   }
 }
 
+function checkedRange(text: string): HourRange {
+  const range = parseRangeFlag('--range', text);
+  if (hourCount(range) > MAX_RANGE_DAYS * 24) {
+    throw new UsageError(`--range covers ${Math.ceil(hourCount(range) / 24)} days; at most ${MAX_RANGE_DAYS} days in one run`);
+  }
+  return range;
+}
+
 function hourSelection(flags: LoaderFlags): HourSelection {
   const open = flags.since !== undefined || flags['since-last'] === true || flags.follow === true;
+  const files = flags['from-file'] ?? [];
+  if (files.length > 0) {
+    if (open) throw new UsageError('--from-file cannot be combined with --since, --since-last or --follow');
+    return { kind: 'files', paths: files, range: flags.range === undefined ? undefined : checkedRange(flags.range) };
+  }
   if (flags.range !== undefined) {
     if (open) throw new UsageError('--range cannot be combined with --since, --since-last or --follow');
-    const range = parseRange('--range', flags.range);
-    if (hourCount(range) > MAX_RANGE_DAYS * 24) {
-      throw new UsageError(`--range covers ${Math.ceil(hourCount(range) / 24)} days; at most ${MAX_RANGE_DAYS} days in one run`);
-    }
-    return { kind: 'range', range };
+    return { kind: 'range', range: checkedRange(flags.range) };
   }
-  if (!open) throw new UsageError('say which hours: --range START..END, --since START, --since-last or --follow');
+  if (!open) throw new UsageError('say which hours: --range START..END, --since START, --since-last, --follow or --from-file PATH');
   if (flags.since !== undefined && flags.since.includes('..')) throw new UsageError('--since takes one hour or day, not a range');
-  const since = flags.since === undefined ? undefined : parseRange('--since', flags.since).first;
+  const since = flags.since === undefined ? undefined : parseRangeFlag('--since', flags.since).first;
   return { kind: 'since', since, follow: flags.follow === true };
 }
 
@@ -157,7 +172,8 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
   const apiKey = nonEmpty(flags['api-key']) ?? nonEmpty(env.AMPLITUDE_API_KEY);
   const secretKey = nonEmpty(flags['secret-key']) ?? nonEmpty(env.AMPLITUDE_SECRET_KEY);
   const missing = [apiKey ? undefined : 'AMPLITUDE_API_KEY', secretKey ? undefined : 'AMPLITUDE_SECRET_KEY'].filter(Boolean);
-  if (missing.length > 0) throw new ConfigError(`${missing.join(' and ')} must be set (in the environment, in .env, or by flag)`);
+  // Archives on disk need no credentials.
+  if (missing.length > 0 && hours.kind !== 'files') throw new ConfigError(`${missing.join(' and ')} must be set (in the environment, in .env, or by flag)`);
 
   const region = (nonEmpty(flags.region) ?? nonEmpty(env.AMPLITUDE_REGION) ?? 'us').toLowerCase();
   if (region !== 'us' && region !== 'eu') throw new UsageError(`AMPLITUDE_REGION must be "us" or "eu", not "${region}"`);
@@ -184,8 +200,8 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
   return Object.freeze({
     hours,
     logFormat,
-    apiKey: apiKey as string,
-    secretKey: secretKey as string,
+    apiKey: apiKey ?? '',
+    secretKey: secretKey ?? '',
     exportUrl,
     database: databaseConfig(flags, env),
     concurrency: integerSetting('--concurrency', flags.concurrency, 4, 1, 32),
@@ -201,6 +217,6 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
       // A line becomes one JS string; V8 caps strings at about 512 MB.
       maxLineBytes: integerSetting('--max-line-bytes', flags['max-line-bytes'], DEFAULT_LIMITS.maxLineBytes, 1, 256 * 1024 ** 2),
     }),
-    availabilityLagHours: 2,
+    availabilityLagHours: AVAILABILITY_LAG_HOURS,
   });
 }

@@ -1,14 +1,18 @@
 import { mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type pg from 'pg';
-import { databaseConfig, loaderConfig, readEnvironment, type LoaderConfig, type LoaderFlags } from '../config.js';
+import { AVAILABILITY_LAG_HOURS, databaseConfig, loaderConfig, parseRangeFlag, readEnvironment, type LoaderConfig, type LoaderFlags } from '../config.js';
 import { migrate } from '../db/migrate.js';
 import { createPool } from '../db/pool.js';
 import { classifyDatabaseError, LoaderError, UsageError } from '../errors.js';
 import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js';
+import { ExportApiSource } from '../extract/hour-source.js';
+import { LocalArchives } from '../extract/local-archives.js';
 import { PartitionManager } from '../load/partitions.js';
 import { ClaimSession } from '../state/hour-claims.js';
-import type { HourRange, UploadHour } from '../hour.js';
+import { hourRecords } from '../state/hour-records.js';
+import { renderStatusGrid, statusReport } from './status-grid.js';
+import { hourToDate, hoursOf, type HourRange, type UploadHour } from '../hour.js';
 import { follow, dueRange } from '../pipeline/follow.js';
 import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
 import { emptySummary, loadRange, type RunSummary } from '../pipeline/load-range.js';
@@ -25,6 +29,7 @@ const CLAIM_LEASE_SECONDS = 120;
 
 const OPTIONS = {
   range: { type: 'string' },
+  'from-file': { type: 'string', multiple: true },
   since: { type: 'string' },
   'since-last': { type: 'boolean' },
   follow: { type: 'boolean' },
@@ -45,6 +50,7 @@ const OPTIONS = {
   'max-entry-bytes': { type: 'string' },
   'max-hour-bytes': { type: 'string' },
   'max-line-bytes': { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -55,8 +61,11 @@ function log(line: string): void {
 function parseFlags(argv: string[]): { command: string; flags: LoaderFlags; help: boolean } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-    return { command: positionals[0] ?? 'load', flags: values, help: values.help ?? false };
+    const [command = 'load', ...rest] = positionals;
+    // `--from-file a.zip b.zip`: paths after the first come as positionals.
+    if (rest.length > 0 && values['from-file'] === undefined) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    const flags = rest.length > 0 ? { ...values, 'from-file': [...(values['from-file'] ?? []), ...rest] } : values;
+    return { command, flags, help: values.help ?? false };
   } catch (error) {
     if (error instanceof LoaderError) throw error;
     throw new UsageError((error as Error).message);
@@ -92,6 +101,23 @@ async function sinceRange(context: HourContext, config: LoaderConfig, since: Upl
   return range;
 }
 
+/** `status`: which hours of a range are loaded, empty, failed or missing. */
+async function runStatus(flags: LoaderFlags & { json?: boolean | undefined }): Promise<number> {
+  if (flags.range === undefined) throw new UsageError('status needs --range START..END');
+  const range = parseRangeFlag('--range', flags.range);
+  const database = databaseConfig(flags, readEnvironment());
+  const pool = createPool({ connectionString: database.connectionString, maxConnections: 2 });
+  try {
+    await prepareDatabase(pool, database.schema);
+    const records = await hourRecords(pool, database.schema, hourToDate(range.first).toISOString(), hourToDate(range.last).toISOString());
+    const report = statusReport(range, records, new Date(), AVAILABILITY_LAG_HOURS);
+    process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${renderStatusGrid(report)}\n`);
+    return EXIT_OK;
+  } finally {
+    await pool.end();
+  }
+}
+
 async function runLoad(flags: LoaderFlags): Promise<number> {
   const config = loaderConfig(flags, readEnvironment());
   const runLog = createRunLog(config.logFormat, process.stderr);
@@ -122,7 +148,7 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
     claims.start();
     const context: HourContext = {
       pool,
-      exportClient,
+      source: new ExportApiSource(exportClient),
       partitions: new PartitionManager(pool, config.database.schema),
       schema: config.database.schema,
       claimOwnerId: claims.ownerId,
@@ -136,7 +162,18 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
     const rangeOptions = { concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours };
     let summary: RunSummary;
     const hours = config.hours;
-    if (hours.kind === 'since' && hours.follow) {
+    if (hours.kind === 'files') {
+      const archives = await LocalArchives.scan(hours.paths);
+      for (const name of archives.unrecognised) runLog.notice(`skipped ${name}: its name carries no upload hour (<project>_<date>_<hour>#<n>.json.gz)`);
+      const found = archives.hours().filter((h) => hours.range === undefined || (h >= hours.range.first && h <= hours.range.last));
+      summary = await loadRange(
+        { ...rangeOptions, availabilityLagHours: undefined, hours: found, now: new Date() },
+        { ...context, source: archives },
+        claims,
+        interrupt.signal,
+        observer,
+      );
+    } else if (hours.kind === 'since' && hours.follow) {
       const options = { since: hours.since, concurrency: config.concurrency, availabilityLagHours: config.availabilityLagHours };
       // Refuse a first run without a start before settling into the loop.
       await sinceRange(context, config, hours.since);
@@ -144,7 +181,7 @@ async function runLoad(flags: LoaderFlags): Promise<number> {
     } else {
       const range = hours.kind === 'range' ? hours.range : await sinceRange(context, config, hours.since);
       summary = range
-        ? await loadRange({ ...rangeOptions, range, now: new Date() }, context, claims, interrupt.signal, observer)
+        ? await loadRange({ ...rangeOptions, hours: hoursOf(range), now: new Date() }, context, claims, interrupt.signal, observer)
         : emptySummary();
     }
     runLog.summary(summary);
@@ -171,8 +208,9 @@ export async function runCli(argv: string[]): Promise<number> {
       return EXIT_OK;
     }
     if (command === 'migrate') return await runMigrate(flags);
+    if (command === 'status') return await runStatus(flags);
     if (command === 'load') return await runLoad(flags);
-    throw new UsageError(`unknown command "${command}" (expected load or migrate)`);
+    throw new UsageError(`unknown command "${command}" (expected load, migrate or status)`);
   } catch (error) {
     if (error instanceof LoaderError && (error.code === 'USAGE' || error.code === 'CONFIG')) {
       log(`amplitude-pg: ${error.message}`);

@@ -6,10 +6,14 @@ import { quoteIdentifier } from './pool.js';
 
 const SQL_DIRECTORY = fileURLToPath(new URL('../../../sql/', import.meta.url));
 const SCHEMA_PLACEHOLDER = /:AMPLITUDE_SCHEMA\b/g;
+const SCHEMA_NAME_PLACEHOLDER = /:'AMPLITUDE_SCHEMA_NAME'/g;
 // Any fixed number will do; it only has to be the same for every loader process.
 const MIGRATION_LOCK_KEY = 0x616d706c; // "ampl"
 
-/** Serves `sql/NNNN_name.sql` files as kysely migrations, with the target schema filled in. */
+/**
+ * Serves `sql/NNNN_name.sql` files as kysely migrations, with the target schema filled in:
+ * `:AMPLITUDE_SCHEMA` as an identifier, `:'AMPLITUDE_SCHEMA_NAME'` as a string literal.
+ */
 class SqlFileMigrationProvider implements MigrationProvider {
   constructor(private readonly schema: string) {}
 
@@ -17,7 +21,9 @@ class SqlFileMigrationProvider implements MigrationProvider {
     const files = (await readdir(SQL_DIRECTORY)).filter((name) => /^\d{4}_.+\.sql$/.test(name)).sort();
     const migrations: Record<string, Migration> = {};
     for (const file of files) {
-      const text = (await readFile(SQL_DIRECTORY + file, 'utf8')).replace(SCHEMA_PLACEHOLDER, quoteIdentifier(this.schema));
+      const text = (await readFile(SQL_DIRECTORY + file, 'utf8'))
+        .replace(SCHEMA_NAME_PLACEHOLDER, `'${this.schema.replaceAll("'", "''")}'`)
+        .replace(SCHEMA_PLACEHOLDER, quoteIdentifier(this.schema));
       migrations[file.replace(/\.sql$/, '')] = {
         // No parameters: node-postgres sends it as one simple query, so a file may hold many statements.
         up: async (db) => {

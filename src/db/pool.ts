@@ -8,14 +8,19 @@ export interface DatabaseSettings {
 
 /**
  * Every session runs in UTC so that months of event_time, and the timestamps the loader formats,
- * never depend on the server's TimeZone setting.
+ * never depend on the server's TimeZone setting. JIT is off: the loader's queries are short, and
+ * compiling them cost up to 100 ms each (BENCHMARKS.md).
  */
 export function createPool(settings: DatabaseSettings): pg.Pool {
   const pool = new pg.Pool({
     ...(settings.connectionString ? { connectionString: settings.connectionString } : {}),
     max: settings.maxConnections,
     application_name: 'amplitude-pg',
-    options: '-c TimeZone=UTC -c client_encoding=UTF8',
+    // A peer that vanished without closing the connection is noticed, and a pool that cannot connect
+    // says so instead of waiting for ever.
+    keepAlive: true,
+    connectionTimeoutMillis: 30_000,
+    options: '-c TimeZone=UTC -c client_encoding=UTF8 -c jit=off',
   });
   // An idle client whose connection drops emits here; without a listener the process would exit.
   // The pool has already discarded the client, and the next checkout reconnects.

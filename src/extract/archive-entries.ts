@@ -1,4 +1,5 @@
-import { pipeline } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import yauzl from 'yauzl';
 import { ArchiveError, LimitExceededError } from '../errors.js';
@@ -15,7 +16,7 @@ export interface DecompressionLimits {
   readonly maxHourBytes: number;
 }
 
-function entryKind(name: string): 'gzip' | 'plain' | 'skip' {
+export function entryKind(name: string): 'gzip' | 'plain' | 'skip' {
   if (name.endsWith('/')) return 'skip';
   if (name.endsWith('.gz')) return 'gzip';
   if (name.endsWith('.json')) return 'plain';
@@ -26,38 +27,61 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The file name of an entry, decoded without yauzl's path checks (see openZip). */
+export function entryName(entry: yauzl.Entry): string {
+  return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+}
+
 /**
- * Reads the archive at `path` one entry at a time (yauzl with lazy entries), so memory holds one
- * entry's stream, never the archive. `.gz` entries are gunzipped, `.json` entries read as they are,
- * folders and anything else skipped. Each entry must be consumed before the next is requested.
+ * Opens a zip for lazy, one-at-a-time entries. Names are decoded without yauzl's path checks: they
+ * only label rows and are never used as paths, so an entry called "../x.json.gz" loads like any other
+ * instead of failing the archive.
  */
-export async function* readArchiveEntries(path: string, hourLabel: string, limits: DecompressionLimits): AsyncGenerator<ArchiveEntry> {
-  const hourTotal = { bytes: 0 };
-  let zip: yauzl.ZipFile;
+export async function openZip(path: string, hourLabel: string): Promise<yauzl.ZipFile> {
   try {
-    // Names are decoded here without yauzl's path checks: they only label rows and are never used as
-    // paths, so an entry called "../x.json.gz" loads like any other instead of failing the archive.
-    zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: true, decodeStrings: false });
+    return await yauzl.openPromise(path, { lazyEntries: true, autoClose: true, decodeStrings: false });
   } catch (error) {
     throw new ArchiveError(hourLabel, undefined, `the archive cannot be read: ${describe(error)}`, error);
   }
+}
+
+/** Every entry of a zip, in order, with its decoded name. */
+export async function* zipEntries(zip: yauzl.ZipFile, hourLabel: string): AsyncGenerator<{ entry: yauzl.Entry; name: string }> {
+  const entries = zip.eachEntry();
+  for (;;) {
+    let next: IteratorResult<yauzl.Entry>;
+    try {
+      next = await entries.next();
+    } catch (error) {
+      throw new ArchiveError(hourLabel, undefined, `the archive is corrupt: ${describe(error)}`, error);
+    }
+    if (next.done) return;
+    yield { entry: next.value, name: entryName(next.value) };
+  }
+}
+
+/**
+ * Reads the archive at `path` one entry at a time (yauzl with lazy entries), so memory holds one
+ * entry's stream, never the archive. `.gz` entries are gunzipped, `.json` entries read as they are,
+ * folders and anything else skipped, and so is any entry `include` refuses. Each entry must be
+ * consumed before the next is requested.
+ */
+export async function* readArchiveEntries(
+  path: string,
+  hourLabel: string,
+  limits: DecompressionLimits,
+  include: (name: string) => boolean = () => true,
+  hourTotal = { bytes: 0 },
+): AsyncGenerator<ArchiveEntry> {
+  const zip = await openZip(path, hourLabel);
   try {
-    const entries = zip.eachEntry();
-    for (;;) {
-      let next: IteratorResult<yauzl.Entry>;
-      try {
-        next = await entries.next();
-      } catch (error) {
-        throw new ArchiveError(hourLabel, undefined, `the archive is corrupt: ${describe(error)}`, error);
-      }
-      if (next.done) return;
-      const entry = next.value;
-      const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, false);
+    for await (const { entry, name } of zipEntries(zip, hourLabel)) {
       const kind = entryKind(name);
-      if (kind === 'skip') continue;
+      if (kind === 'skip' || !include(name)) continue;
       yield {
         name,
-        chunks: () => readEntry(zip, entry, name, kind === 'gzip', hourLabel, limits, hourTotal),
+        chunks: () =>
+          decompressedChunks(() => zip.openReadStreamPromise(entry), name, kind === 'gzip', hourLabel, limits, hourTotal),
       };
     }
   } finally {
@@ -65,9 +89,24 @@ export async function* readArchiveEntries(path: string, hourLabel: string, limit
   }
 }
 
-async function* readEntry(
-  zip: yauzl.ZipFile,
-  entry: yauzl.Entry,
+/** Loose `.json.gz` (or `.json`) part files, as Amplitude's S3 export writes them, as one hour's entries. */
+export async function* readPartFiles(
+  files: readonly { path: string; name: string }[],
+  hourLabel: string,
+  limits: DecompressionLimits,
+  hourTotal = { bytes: 0 },
+): AsyncGenerator<ArchiveEntry> {
+  for (const file of files) {
+    yield {
+      name: file.name,
+      chunks: () =>
+        decompressedChunks(async () => createReadStream(file.path), file.name, entryKind(file.name) === 'gzip', hourLabel, limits, hourTotal),
+    };
+  }
+}
+
+async function* decompressedChunks(
+  open: () => Promise<Readable>,
   name: string,
   gunzip: boolean,
   hourLabel: string,
@@ -76,7 +115,7 @@ async function* readEntry(
 ): AsyncGenerator<Buffer> {
   let source: NodeJS.ReadableStream & { destroy(): void };
   try {
-    const raw = await zip.openReadStreamPromise(entry);
+    const raw = await open();
     // The callback form hands back the last stream; a failure anywhere destroys it with the error.
     source = gunzip ? pipeline(raw, createGunzip({ chunkSize: 64 * 1024 }), () => {}) : raw;
   } catch (error) {

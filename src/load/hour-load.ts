@@ -123,10 +123,15 @@ export class HourLoad {
       const clock = this.options.clock;
       await clock.time('partitions', async () => {
         // Dedup reads only the keys: a narrow copy spares every later query a scan of the wide rows.
+        // In uuid order, the probes into event_copies' uuid index walk it from left to right.
         await client.query(
           `CREATE TEMP TABLE stage_keys ON COMMIT DROP AS
-             SELECT entry_name, line_number, uuid, event_time, server_upload_time, insert_group FROM stage WHERE reject_reason IS NULL`,
+             SELECT entry_name, line_number, uuid, event_time, server_upload_time, insert_group FROM stage WHERE reject_reason IS NULL
+             ORDER BY uuid`,
         );
+        // Dedup joins run as index nested loops (below): these serve the joins among staged keys.
+        await client.query('CREATE INDEX ON stage_keys (uuid)');
+        await client.query('CREATE INDEX ON stage_keys (insert_group)');
         await client.query('ANALYZE stage_keys');
         await this.options.partitions.ensure(await monthsOf(client, 'stage_keys'));
       });
@@ -153,8 +158,15 @@ export class HourLoad {
         );
       }
 
+      // Every dedup query starts from a few staged rows and probes the indexes of event_copies. Without
+      // this the planner, misled by a table that grows faster than autovacuum analyzes it, scans all of
+      // event_copies for every hour: the cost of an hour would grow with everything loaded before.
+      await client.query('SET LOCAL enable_hashjoin = off');
+      await client.query('SET LOCAL enable_mergejoin = off');
       const decisions = await clock.time('dedup', () => this.decide());
       const counts = await clock.time('dedup', () => this.applyStoredChanges(decisions));
+      await client.query('RESET enable_hashjoin');
+      await client.query('RESET enable_mergejoin');
       const staged = [...decisions].filter(([copy, status]) => copy.staged && status !== 'kept');
       await client.query(`CREATE TEMP TABLE staged_duplicates (entry_name text, line_number integer, rule text) ON COMMIT DROP`);
       if (staged.length > 0) {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoaderError } from '../errors.js';
-import { hourFromDate, hourToDate, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
+import { hourFromDate, hourToDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
 import type { ClaimSession } from '../state/hour-claims.js';
 import { resumeHour } from '../state/hour-records.js';
 import { backoffDelay, type HourContext } from './load-hour.js';
@@ -56,7 +56,7 @@ export async function follow(
       if (range === 'no start') throw new Error('unreachable: follow requires a start');
       if (range) {
         const pass = await loadRange(
-          { range, concurrency: options.concurrency, reload: false, availabilityLagHours: options.availabilityLagHours, now: new Date() },
+          { hours: hoursOf(range), concurrency: options.concurrency, reload: false, availabilityLagHours: options.availabilityLagHours, now: new Date() },
           context,
           claims,
           signal,

@@ -1,9 +1,8 @@
-import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { AbortedError, ClaimLostError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
-import type { ExportClient } from '../extract/export-client.js';
-import { readArchiveEntries, type DecompressionLimits } from '../extract/archive-entries.js';
+import type { DecompressionLimits } from '../extract/archive-entries.js';
+import type { HourSource } from '../extract/hour-source.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { HourLoad } from '../load/hour-load.js';
 import type { PartitionManager } from '../load/partitions.js';
@@ -14,7 +13,7 @@ import { recordHourDone, recordHourFailed, type HourCounters } from '../state/ho
 
 export interface HourContext {
   readonly pool: pg.Pool;
-  readonly exportClient: ExportClient;
+  readonly source: HourSource;
   readonly partitions: PartitionManager;
   readonly schema: string;
   /** The loader's claim owner id: an hour commits only while this loader still holds its claim. */
@@ -61,7 +60,7 @@ async function attemptHour(
 ): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters; stages: StageSeconds }> {
   const label = formatHour(hour);
   const clock = new StageClock();
-  const download = await clock.time('download', () => context.exportClient.downloadHour(hour, signal));
+  const opened = await clock.time('download', () => context.source.open(hour, signal));
   try {
     const load = await HourLoad.begin(context.pool, {
       schema: context.schema,
@@ -75,8 +74,8 @@ async function attemptHour(
     try {
       const entryCounters: EntryCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
       let archiveEntries = 0;
-      if (download.kind === 'archive') {
-        for await (const entry of readArchiveEntries(download.path, label, context.limits)) {
+      if (opened.kind === 'archive') {
+        for await (const entry of opened.entries(context.limits)) {
           archiveEntries++;
           await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, entryCounters));
         }
@@ -85,10 +84,10 @@ async function attemptHour(
       const counters: HourCounters = {
         ...entryCounters,
         ...merged,
-        bytesDownloaded: download.kind === 'archive' ? download.bytes : 0,
+        bytesDownloaded: opened.kind === 'archive' ? opened.bytes : 0,
         archiveEntries,
       };
-      const status = download.kind === 'empty' ? 'empty' : 'loaded';
+      const status = opened.kind === 'empty' ? 'empty' : 'loaded';
       const hourIso = hourToDate(hour).toISOString();
       if (!(await completeClaim(load, context.schema, hourIso, context.claimOwnerId))) throw new ClaimLostError(label);
       await recordHourDone(load, context.schema, { hour: hourIso, status, attempts, startedAt, counters });
@@ -99,7 +98,7 @@ async function attemptHour(
       throw error;
     }
   } finally {
-    if (download.kind === 'archive') await rm(download.path, { force: true });
+    if (opened.kind === 'archive') await opened.close();
   }
 }
 

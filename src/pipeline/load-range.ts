@@ -1,15 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError, AuthRefusedError, ClaimLostError, type LoaderError } from '../errors.js';
-import { formatHour, hourToDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
+import { formatHour, hourToDate, lastAvailableHour, type UploadHour } from '../hour.js';
 import type { ClaimResult, ClaimSession } from '../state/hour-claims.js';
 import { finishedHours } from '../state/hour-records.js';
 import { backoffDelay, loadHour, type HourContext, type HourOutcome } from './load-hour.js';
 
 export interface RangeOptions {
-  readonly range: HourRange;
+  /** The hours to load, oldest first: a range's, or those found on disk. */
+  readonly hours: readonly UploadHour[];
   readonly concurrency: number;
   readonly reload: boolean;
-  readonly availabilityLagHours: number;
+  /** Hours newer than this lag are left for later; undefined for archives on disk, which are complete. */
+  readonly availabilityLagHours: number | undefined;
   readonly now: Date;
 }
 
@@ -105,8 +107,8 @@ export async function loadRange(
 ): Promise<RunSummary> {
   const started = Date.now();
   const summary = emptySummary();
-  const lastAvailable = lastAvailableHour(options.now, options.availabilityLagHours);
-  const candidates = hoursOf(options.range);
+  const lastAvailable = options.availabilityLagHours === undefined ? Infinity : lastAvailableHour(options.now, options.availabilityLagHours);
+  const candidates = options.hours;
   const available = candidates.filter((h) => h <= lastAvailable);
   summary.hoursNotYetAvailable = candidates.length - available.length;
 

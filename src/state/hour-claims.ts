@@ -51,6 +51,8 @@ export class ClaimSession {
       ...(this.settings.connectionString ? { connectionString: this.settings.connectionString } : {}),
       application_name: 'amplitude-pg claims',
       options: '-c TimeZone=UTC',
+      keepAlive: true,
+      connectionTimeoutMillis: 30_000,
     });
     // A dropped session is noticed here; the next call opens a new one and takes the lock again.
     const forget = () => {

@@ -192,3 +192,30 @@ export async function resumeHour(db: Queryable, schema: string, since: string | 
     throw classifyDatabaseError(error, { doing: 'reading where the last run stopped' });
   }
 }
+
+/** What `upload_hours` records for one hour, for the status grid. */
+export interface HourRecord {
+  hour: string;
+  status: HourStatus;
+  attempts: number;
+  lastError: string | null;
+}
+
+/** Every recorded hour within [first, last], by its ISO timestamp. */
+export async function hourRecords(db: Queryable, schema: string, first: string, last: string): Promise<Map<string, HourRecord>> {
+  try {
+    const rows = await run(
+      db,
+      builder
+        .withSchema(schema)
+        .selectFrom('upload_hours')
+        .select([isoHour<string>(sql.ref('upload_hour')).as('hour'), 'status', 'attempts', 'last_error'])
+        .where('upload_hour', '>=', first)
+        .where('upload_hour', '<=', last)
+        .compile(),
+    );
+    return new Map(rows.map((r) => [r.hour, { hour: r.hour, status: r.status, attempts: r.attempts, lastError: r.last_error }]));
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: 'reading the state of the hours' });
+  }
+}

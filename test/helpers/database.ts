@@ -21,7 +21,7 @@ export function databaseUrl(name: string): string {
 /** The migrations' fingerprint: a changed sql/ folder gets a new template. */
 function templateName(): string {
   const hash = createHash('sha256');
-  for (const file of readdirSync(SQL_DIRECTORY).sort()) hash.update(file).update(readFileSync(SQL_DIRECTORY + file));
+  for (const file of readdirSync(SQL_DIRECTORY).filter((f) => f.endsWith('.sql')).sort()) hash.update(file).update(readFileSync(SQL_DIRECTORY + file));
   return TEMPLATE_PREFIX + hash.digest('hex').slice(0, 16);
 }
 

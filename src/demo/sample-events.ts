@@ -1,0 +1,144 @@
+import { SeededRandom } from './seeded-random.js';
+
+/** The demo's days: upload hours 2024-03-01T00 to 2024-03-03T23. */
+export const SAMPLE_FIRST_HOUR = '20240301T00';
+export const SAMPLE_LAST_HOUR = '20240303T23';
+const FIRST_DAY_MS = Date.UTC(2024, 2, 1);
+const DAYS = 3;
+const USERS = 400;
+
+const PLATFORMS = [
+  { platform: 'Web', os_name: 'Chrome', device_type: 'Mac', device_family: 'Mac', library: 'amplitude-ts/2.5.0' },
+  { platform: 'iOS', os_name: 'ios', device_type: 'iPhone', device_family: 'Apple iPhone', library: 'amplitude-swift/1.3.0' },
+  { platform: 'Android', os_name: 'android', device_type: 'Pixel 8', device_family: 'Google Phone', library: 'amplitude-kotlin/1.16.0' },
+];
+const PLACES = [
+  ['Berlin', 'Berlin', 'Germany', 'German'],
+  ['San Francisco', 'California', 'United States', 'English'],
+  ['São Paulo', 'São Paulo', 'Brazil', 'Portuguese'],
+  ['Tokyo', 'Tokyo', 'Japan', 'Japanese'],
+];
+const BROWSING = ['page_view', 'page_view', 'page_view', 'search', 'view_item'];
+
+/** One sample event as the export writes it, with the upload hour it belongs to. */
+export interface SampleEvent {
+  readonly uploadHour: string;
+  readonly line: string;
+  /** False for the copies the demo adds to show deduplication. */
+  readonly unique: boolean;
+}
+
+function timestamp(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}000`;
+}
+
+function hourLabel(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}`;
+}
+
+/**
+ * Three days of a small product's events: 400 users, sessions on one to three days, browsing, and a
+ * signup → add_to_cart → purchase funnel that fewer users finish at each step. A few events are
+ * exported twice (same uuid) or re-sent (same $insert_id, new uuid), as real exports have them.
+ * Deterministic: the same events on every run.
+ */
+export function sampleEvents(): SampleEvent[] {
+  const random = new SeededRandom(20240301);
+  const events: SampleEvent[] = [];
+  for (let user = 1; user <= USERS; user++) {
+    const device = random.pick(PLATFORMS);
+    const place = random.pick(PLACES);
+    const firstDay = random.int(DAYS);
+    const activeDays = [firstDay, ...[1, 2].map((d) => firstDay + d).filter((d) => d < DAYS && random.next() < 0.45)];
+    let signedUp = false;
+    let carted = false;
+    for (const day of activeDays) {
+      let at = FIRST_DAY_MS + day * 86_400_000 + (6 + random.int(15)) * 3_600_000 + random.int(3_600_000);
+      const sessionId = at;
+      const types: string[] = ['session_start'];
+      for (let n = 2 + random.int(6); n > 0; n--) types.push(random.pick(BROWSING));
+      if (!signedUp && random.next() < 0.7) {
+        types.push('signup');
+        signedUp = true;
+      }
+      if (signedUp && !carted && random.next() < 0.6) {
+        types.push('add_to_cart');
+        carted = true;
+        if (random.next() < 0.5) types.push('purchase');
+      }
+      for (const eventType of types) {
+        at += 5_000 + random.int(120_000);
+        const uploadedAt = at + 2_000 + random.int(8_000);
+        const line = JSON.stringify({
+          $insert_id: random.uuid(),
+          $insert_key: null,
+          $schema: 12,
+          adid: null,
+          amplitude_attribution_ids: null,
+          amplitude_event_type: null,
+          amplitude_id: 700_000_000 + user,
+          app: 187520,
+          city: place[0],
+          client_event_time: timestamp(at),
+          client_upload_time: timestamp(uploadedAt - 1_000),
+          country: place[2],
+          data: {},
+          data_type: 'event',
+          device_brand: null,
+          device_carrier: device.platform === 'Web' ? null : 'T-Mobile',
+          device_family: device.device_family,
+          device_id: `device-${user}`,
+          device_manufacturer: null,
+          device_model: null,
+          device_type: device.device_type,
+          dma: null,
+          event_id: events.length,
+          event_properties: eventType === 'purchase' ? { revenue: 10 + random.int(9000) / 100, currency: 'EUR' } : { path: `/p/${random.int(50)}` },
+          event_time: timestamp(at),
+          event_type: eventType,
+          global_user_properties: {},
+          group_properties: {},
+          groups: {},
+          idfa: null,
+          ip_address: `203.0.113.${user % 250}`,
+          is_attribution_event: false,
+          language: place[3],
+          library: device.library,
+          location_lat: null,
+          location_lng: null,
+          os_name: device.os_name,
+          os_version: String(14 + (user % 4)),
+          partner_id: null,
+          paying: signedUp && carted ? 'true' : null,
+          plan: {},
+          platform: device.platform,
+          processed_time: timestamp(uploadedAt + 1_500),
+          region: place[1],
+          sample_rate: null,
+          server_received_time: timestamp(uploadedAt - 300),
+          server_upload_time: timestamp(uploadedAt),
+          session_id: sessionId,
+          source_id: null,
+          start_version: null,
+          user_creation_time: timestamp(FIRST_DAY_MS + firstDay * 86_400_000),
+          user_id: signedUp ? `user-${user}` : null,
+          user_properties: { plan: carted ? 'pro' : 'free', city: place[0] },
+          uuid: random.uuid(),
+          version_name: '3.2.0',
+        });
+        events.push({ uploadHour: hourLabel(uploadedAt), line, unique: true });
+        if (random.next() < 0.02) {
+          // Exported again in the next hour's archive: the same event, the same uuid.
+          events.push({ uploadHour: hourLabel(uploadedAt + 3_600_000), line, unique: false });
+        } else if (random.next() < 0.02) {
+          // Re-sent by the SDK a minute later: a new uuid, the same $insert_id.
+          const resent = { ...(JSON.parse(line) as Record<string, unknown>), uuid: random.uuid(), server_upload_time: timestamp(uploadedAt + 60_000) };
+          events.push({ uploadHour: hourLabel(uploadedAt + 60_000), line: JSON.stringify(resent), unique: false });
+        }
+      }
+    }
+  }
+  return events;
+}

@@ -1,0 +1,111 @@
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { UsageError } from '../errors.js';
+import { formatHour, hourFromDate, type UploadHour } from '../hour.js';
+import { entryKind, openZip, readArchiveEntries, readPartFiles, zipEntries } from './archive-entries.js';
+import type { HourSource, OpenedHour } from './hour-source.js';
+
+// `187520_2024-03-01_5#0.json.gz`: project, UTC date, hour (not zero-padded), part.
+const PART_NAME = /(?:^|\/)\d+_(\d{4})-(\d{2})-(\d{2})_(\d{1,2})#\d+\.json(?:\.gz)?$/;
+
+/** The upload hour a part file's name says it holds, or undefined for any other name. */
+export function hourOfPartName(name: string): UploadHour | undefined {
+  const m = PART_NAME.exec(name);
+  if (!m || Number(m[4]) > 23) return undefined;
+  const date = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4])));
+  if (date.getUTCDate() !== Number(m[3])) return undefined;
+  return hourFromDate(date);
+}
+
+interface HourParts {
+  /** Zip archives holding entries of this hour, with those entries' names. */
+  readonly zips: Map<string, Set<string>>;
+  /** Loose part files of this hour. */
+  readonly files: { path: string; name: string }[];
+  bytes: number;
+}
+
+/**
+ * Archives already on disk, for `--from-file`: Export API zips (one hour or many), and folders of
+ * `.json.gz` part files as Amplitude's S3 export writes them. Parts are grouped by the hour their
+ * names carry; each hour then loads exactly like one from the API.
+ */
+export class LocalArchives implements HourSource {
+  private constructor(
+    private readonly byHour: Map<UploadHour, HourParts>,
+    /** Files and entries whose names carry no hour, passed over. */
+    readonly unrecognised: string[],
+  ) {}
+
+  static async scan(paths: readonly string[]): Promise<LocalArchives> {
+    const byHour = new Map<UploadHour, HourParts>();
+    const unrecognised: string[] = [];
+    const partsOf = (hour: UploadHour) => {
+      let parts = byHour.get(hour);
+      if (!parts) byHour.set(hour, (parts = { zips: new Map(), files: [], bytes: 0 }));
+      return parts;
+    };
+    const visit = async (path: string): Promise<void> => {
+      let info;
+      try {
+        info = await stat(path);
+      } catch {
+        throw new UsageError(`--from-file: ${path} does not exist`);
+      }
+      if (info.isDirectory()) {
+        for (const child of (await readdir(path)).sort()) await visit(join(path, child));
+      } else if (path.endsWith('.zip')) {
+        const zip = await openZip(path, path);
+        try {
+          for await (const { entry, name } of zipEntries(zip, path)) {
+            if (entryKind(name) === 'skip') continue;
+            const hour = hourOfPartName(name);
+            if (hour === undefined) {
+              unrecognised.push(`${path}: ${name}`);
+              continue;
+            }
+            const parts = partsOf(hour);
+            if (!parts.zips.has(path)) parts.zips.set(path, new Set());
+            parts.zips.get(path)!.add(name);
+            parts.bytes += entry.compressedSize;
+          }
+        } finally {
+          zip.close();
+        }
+      } else if (entryKind(path) !== 'skip') {
+        const hour = hourOfPartName(basename(path));
+        if (hour === undefined) {
+          unrecognised.push(path);
+          return;
+        }
+        const parts = partsOf(hour);
+        parts.files.push({ path, name: basename(path) });
+        parts.bytes += info.size;
+      }
+    };
+    for (const path of paths) await visit(path);
+    return new LocalArchives(byHour, unrecognised);
+  }
+
+  /** The hours found, oldest first. */
+  hours(): UploadHour[] {
+    return [...this.byHour.keys()].sort((a, b) => a - b);
+  }
+
+  async open(hour: UploadHour): Promise<OpenedHour> {
+    const parts = this.byHour.get(hour);
+    if (!parts) return { kind: 'empty' };
+    const label = formatHour(hour);
+    return {
+      kind: 'archive',
+      bytes: parts.bytes,
+      entries: async function* (limits) {
+        // One budget for the whole hour, across its zips and loose files.
+        const hourTotal = { bytes: 0 };
+        for (const [path, names] of parts.zips) yield* readArchiveEntries(path, label, limits, (name) => names.has(name), hourTotal);
+        yield* readPartFiles(parts.files, label, limits, hourTotal);
+      },
+      close: async () => {},
+    };
+  }
+}

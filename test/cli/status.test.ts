@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { hourArchive, ndjson } from '../helpers/archive.js';
+import { runCli, runLoad } from '../helpers/cli.js';
+import { makeEvent } from '../helpers/events.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
+
+const fixtures = useLoaderFixtures(async ({ api }) => {
+  for (const hour of ['20240301T00', '20240301T01', '20240302T05']) {
+    api.archive(hour, await hourArchive(hour, [ndjson([makeEvent({ event_time: `2024-03-0${hour[7]} ${hour.slice(9)}:10:00` })])]));
+  }
+  api.answer('20240301T03', { status: 400, body: 'too big' });
+});
+
+test('status draws days by hours with totals and the failed hours\' errors', async () => {
+  const load = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240301T00..20240301T05']);
+  assert.equal(load.code, 1);
+  const result = await runCli(['status', '--range', '20240301..20240302'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.split('\n');
+  assert.match(lines[0]!, /^upload hours 20240301T00\.\.20240302T23 \(UTC\)/);
+  const row = (start: string) => lines.find((l) => l.startsWith(start))?.split(/\s+/);
+  assert.deepEqual(row('2024-03-01'), ['2024-03-01', '##.X..------------------', '2', '3', '1', '18']);
+  assert.deepEqual(row('2024-03-02'), ['2024-03-02', '------------------------', '0', '0', '0', '24']);
+  assert.deepEqual(row('total'), ['total', '2', '3', '1', '42']);
+  assert.match(lines[2]!, /012345678901234567890123 +loaded +empty +failed +missing$/);
+  assert.match(result.stdout, /failed hours:\n {2}20240301T03 {2}after 1 attempt\(s\): hour 20240301T03 is larger than the Export API's 4 GB limit/);
+});
+
+test('status --json gives every hour and the totals to scripts', async () => {
+  const result = await runCli(['status', '--range', '20240301T00..20240301T05', '--json'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.deepEqual(
+    report.hours.map((h: { status: string }) => h.status),
+    ['loaded', 'loaded', 'empty', 'failed', 'empty', 'empty'],
+  );
+  assert.deepEqual(report.totals, { loaded: 2, empty: 3, failed: 1, missing: 0, not_yet_available: 0 });
+  assert.equal(report.failures[0].hour, '20240301T03');
+});
+
+test('status needs a range', async () => {
+  const result = await runCli(['status'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /status needs --range/);
+});

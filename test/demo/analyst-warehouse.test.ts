@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import pg from 'pg';
+import { SAMPLE_FIRST_HOUR, SAMPLE_LAST_HOUR, sampleEvents } from '../../src/demo/sample-events.js';
+import { SampleExportApi } from '../../src/demo/sample-export-api.js';
+import { runCli } from '../helpers/cli.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../../sql/examples/', import.meta.url));
+
+interface Event {
+  amplitude_id: number;
+  event_type: string;
+  event_time: string;
+  platform: string;
+  device_id: string;
+  session_id: number;
+}
+
+// The sample's events as the warehouse should hold them: every unique event once.
+const events: Event[] = sampleEvents()
+  .filter((e) => e.unique)
+  .map((e) => JSON.parse(e.line) as Event);
+const day = (e: Event) => e.event_time.slice(0, 10);
+
+let db: TestDatabase;
+let api: SampleExportApi;
+let loaded: Promise<void> | undefined;
+
+/** Loads the demo's sample export into a database of this file's own, once, with the real loader. */
+function demoData(): Promise<void> {
+  loaded ??= (async () => {
+    db = await createTestDatabase();
+    api = await new SampleExportApi().start();
+    const result = await runCli(['load', '--range', `${SAMPLE_FIRST_HOUR}..${SAMPLE_LAST_HOUR}`], {
+      AMPLITUDE_API_KEY: 'demo',
+      AMPLITUDE_SECRET_KEY: 'demo',
+      AMPLITUDE_EXPORT_URL: api.url,
+      DATABASE_URL: db.url,
+    });
+    assert.equal(result.code, 0, result.stderr);
+  })();
+  return loaded;
+}
+after(async () => {
+  await api?.close();
+  await db?.drop();
+});
+
+async function example(name: string): Promise<Record<string, unknown>[]> {
+  await demoData();
+  const { rows } = await db.pool.query(await readFile(EXAMPLES + name, 'utf8'));
+  return rows;
+}
+
+test('the warehouse holds each sample event once', async () => {
+  await demoData();
+  const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM amplitude.events');
+  assert.equal(rows[0].n, events.length);
+  const { rows: dropped } = await db.pool.query('SELECT count(*)::int AS n FROM amplitude.duplicates');
+  assert.ok(dropped[0].n > 0, 'the sample re-sends some events');
+});
+
+test('examples/funnel.sql counts signup, then add_to_cart, then purchase, per user and in order', async () => {
+  const firstAt = (user: number, type: string, after: string) =>
+    events.filter((e) => e.amplitude_id === user && e.event_type === type && e.event_time >= after).map((e) => e.event_time).sort()[0];
+  const users = [...new Set(events.map((e) => e.amplitude_id))];
+  const steps = [0, 0, 0];
+  for (const user of users) {
+    const signup = firstAt(user, 'signup', '');
+    if (!signup) continue;
+    steps[0]!++;
+    const cart = firstAt(user, 'add_to_cart', signup);
+    if (!cart) continue;
+    steps[1]!++;
+    if (firstAt(user, 'purchase', cart)) steps[2]!++;
+  }
+  const rows = await example('funnel.sql');
+  assert.deepEqual(rows.map((r) => [r.step, r.event_type, Number(r.users)]), [
+    [1, 'signup', steps[0]],
+    [2, 'add_to_cart', steps[1]],
+    [3, 'purchase', steps[2]],
+  ]);
+  assert.ok(steps[0]! > steps[1]! && steps[1]! > steps[2]! && steps[2]! > 0);
+});
+
+test('examples/retention.sql gives each first-seen cohort its returning users by day', async () => {
+  const firstSeen = new Map<number, string>();
+  for (const e of events) if (!firstSeen.has(e.amplitude_id) || day(e) < firstSeen.get(e.amplitude_id)!) firstSeen.set(e.amplitude_id, day(e));
+  const expected = new Map<string, Set<number>>();
+  for (const e of events) {
+    const cohort = firstSeen.get(e.amplitude_id)!;
+    const key = `${cohort} ${(Date.parse(day(e)) - Date.parse(cohort)) / 86_400_000}`;
+    if (!expected.has(key)) expected.set(key, new Set());
+    expected.get(key)!.add(e.amplitude_id);
+  }
+  const rows = await example('retention.sql');
+  const actual = new Map(rows.map((r) => [`${(r.cohort as Date).toISOString().slice(0, 10)} ${r.days_later}`, Number(r.users)]));
+  assert.deepEqual(actual, new Map([...expected].map(([k, v]) => [k, v.size])));
+  assert.ok([...actual.keys()].some((k) => k.endsWith(' 2')), 'some users return two days later');
+});
+
+test('examples/top_events_by_platform.sql ranks the three most frequent event types per platform', async () => {
+  const counts = new Map<string, number>();
+  for (const e of events) counts.set(`${e.platform}|${e.event_type}`, (counts.get(`${e.platform}|${e.event_type}`) ?? 0) + 1);
+  const expected: [string, string, number][] = [];
+  for (const platform of ['Android', 'Web', 'iOS']) {
+    const ranked = [...counts].filter(([k]) => k.startsWith(`${platform}|`)).map(([k, n]) => [platform, k.split('|')[1]!, n] as [string, string, number]);
+    ranked.sort((a, b) => b[2] - a[2] || (a[1] < b[1] ? -1 : 1));
+    expected.push(...ranked.slice(0, 3));
+  }
+  const rows = await example('top_events_by_platform.sql');
+  assert.deepEqual(rows.map((r) => [r.platform, r.event_type, Number(r.events)]), expected);
+});
+
+test('the sessions, daily_active_users and event_counts views agree with the events', async () => {
+  await demoData();
+  const sessions = new Set(events.map((e) => `${e.device_id}|${e.session_id}`));
+  const { rows: s } = await db.pool.query(
+    `SELECT count(*)::int AS n, sum(event_count)::int AS events, bool_and(session_end >= session_start) AS ordered,
+            bool_and(first_event_type = 'session_start') AS starts FROM amplitude.sessions`,
+  );
+  assert.deepEqual(s[0], { n: sessions.size, events: events.length, ordered: true, starts: true });
+
+  const dau = new Map<string, Set<number>>();
+  for (const e of events) {
+    const key = `${day(e)} ${e.platform}`;
+    if (!dau.has(key)) dau.set(key, new Set());
+    dau.get(key)!.add(e.amplitude_id);
+  }
+  const { rows: d } = await db.pool.query(`SELECT day::text, platform, active_users::int FROM amplitude.daily_active_users`);
+  assert.deepEqual(new Map(d.map((r) => [`${r.day} ${r.platform}`, r.active_users])), new Map([...dau].map(([k, v]) => [k, v.size])));
+
+  const { rows: c } = await db.pool.query(`SELECT sum(events)::int AS events FROM amplitude.event_counts WHERE event_type = 'purchase'`);
+  assert.equal(c[0].events, events.filter((e) => e.event_type === 'purchase').length);
+});
+
+test('amplitude_reader reads every table and later partitions, and can neither write nor create', async () => {
+  await demoData();
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const { rows: role } = await client.query(`SELECT rolcanlogin FROM pg_roles WHERE rolname = 'amplitude_reader'`);
+    assert.deepEqual(role, [{ rolcanlogin: false }]);
+    await client.query('SET ROLE amplitude_reader');
+    const { rows } = await client.query('SELECT count(*)::int AS n FROM amplitude.events_p2024_03');
+    assert.equal(rows[0].n, events.length, 'a partition the loader created after the migrations is readable');
+    await client.query('SELECT count(*) FROM amplitude.sessions');
+    await client.query('SELECT count(*) FROM amplitude.upload_hours');
+    await assert.rejects(client.query(`DELETE FROM amplitude.events`), { code: '42501' });
+    await assert.rejects(client.query(`INSERT INTO amplitude.rejects (upload_hour, entry_name, line_number, reason, raw_line) VALUES (now(), 'x', 1, 'x', 'x')`), { code: '42501' });
+    await assert.rejects(client.query('CREATE TABLE amplitude.scratch (x int)'), { code: '42501' });
+  } finally {
+    await client.end();
+  }
+});
