@@ -48,6 +48,8 @@ export interface DatabaseConfig {
   /** DATABASE_URL; when undefined node-postgres reads PGHOST, PGUSER, PGDATABASE... itself. */
   readonly connectionString: string | undefined;
   readonly schema: string;
+  /** Neither DATABASE_URL nor any PG* variable is set: use the project's embedded PostgreSQL. */
+  readonly embedded: boolean;
 }
 
 /** Which hours a run covers: a fixed range, or from a start (or where the last run stopped) to now. */
@@ -124,7 +126,9 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(schema)) {
     throw new UsageError(`--schema must be a plain identifier of at most 63 characters, not "${schema}"`);
   }
-  return Object.freeze({ connectionString: nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL), schema });
+  const connectionString = nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL);
+  const libpq = Object.keys(env).some((name) => name.startsWith('PG') && nonEmpty(env[name]) !== undefined);
+  return Object.freeze({ connectionString, schema, embedded: connectionString === undefined && !libpq });
 }
 
 export function parseRangeFlag(flag: string, text: string): HourRange {

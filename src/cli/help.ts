@@ -3,7 +3,11 @@ export const HELP = `amplitude-pg: load Amplitude Export API hours into PostgreS
 Usage:
   npm run load -- --range START..END [options]
   npm run load -- --since START | --since-last [--follow] [options]
+  npm run load -- --from-file PATH [PATH...] [--range START..END] [options]
+  npm run status -- --range START..END [--json]
   npm run migrate [-- --schema NAME]
+  npm run demo        sample data into the embedded PostgreSQL, and three example queries
+  npm run db          keep the embedded PostgreSQL running for a SQL client (Ctrl-C stops it)
 
   START and END are upload hours in the Export API's form YYYYMMDDTHH (UTC), both included.
   A bare day YYYYMMDD means its 24 hours; a single hour or day loads just that.
@@ -18,6 +22,8 @@ Which hours (one of):
                             to the last available hour; with --since, that is the first run's start
   --follow                  keep running: load each new hour once available, retry failed hours
                             with backoff, ride out network and database outages (stop: Ctrl-C)
+  --from-file PATH          export zips, or folders of <project>_<date>_<hour>#<n>.json.gz files
+                            (Amplitude's S3 export); no credentials needed
 
 Options (each overrides its environment variable):
   --api-key KEY             AMPLITUDE_API_KEY (required)
@@ -25,7 +31,8 @@ Options (each overrides its environment variable):
   --region us|eu            AMPLITUDE_REGION, default us
   --export-url URL          AMPLITUDE_EXPORT_URL: a full export endpoint replacing the regional one
   --database-url URL        DATABASE_URL; without it the libpq variables PGHOST, PGPORT, PGUSER,
-                            PGPASSWORD, PGDATABASE apply
+                            PGPASSWORD, PGDATABASE apply; with neither, the embedded PostgreSQL
+                            in .amplitude-pg/ (started when needed)
   --schema NAME             schema of the tables, default amplitude
   --concurrency N           hours in flight at once, default 4 (Amplitude allows about 5 requests)
   --retries N               attempts after the first for a retryable failure, default 5
@@ -38,6 +45,7 @@ Options (each overrides its environment variable):
   --max-hour-bytes N        an hour's entries may decompress to at most this, default 64 GiB
   --max-line-bytes N        one NDJSON line may be at most this long, default 64 MiB
   --log-format text|json   text with a progress bar on a terminal, JSON lines otherwise (default)
+  --json                    status: print JSON instead of the grid
   --help                    this text
 
 A .env file in the working directory is read when present; the environment wins over it.

@@ -65,6 +65,7 @@ test('without DATABASE_URL the libpq PG* variables choose the database', async (
     PGPORT: url.port || '5432',
     PGUSER: decodeURIComponent(url.username),
     PGDATABASE: url.pathname.slice(1),
+    ...(url.password ? { PGPASSWORD: decodeURIComponent(url.password) } : {}),
   });
   assert.equal(result.code, 0, result.stderr);
   const { rows } = await fixtures.db.pool.query(`SELECT status FROM amplitude.upload_hours WHERE upload_hour = '2020-01-02 00:00Z'`);

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loaderEnv, runCli, startCli, type CliResult } from '../helpers/cli.js';
-import { databaseUrl } from '../helpers/database.js';
+import { ADMIN_URL, databaseUrl } from '../helpers/database.js';
 import { useLoaderFixtures } from '../helpers/fixtures.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { serveWorkload } from '../helpers/workload.js';
 
 const API_SECRET = 'test-secret-key';
-const DB_PASSWORD = 'db-password-7Qz';
+// With trust authentication any password connects; a server that checks passwords has its own.
+const DB_PASSWORD = new URL(ADMIN_URL).password || 'db-password-7Qz';
 
 let range = '';
 let proxy: TcpProxy;

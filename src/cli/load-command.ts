@@ -1,0 +1,111 @@
+import { mkdir } from 'node:fs/promises';
+import { loaderConfig, readEnvironment, type LoaderConfig, type LoaderFlags } from '../config.js';
+import { createPool } from '../db/pool.js';
+import { UsageError } from '../errors.js';
+import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js';
+import { ExportApiSource } from '../extract/hour-source.js';
+import { LocalArchives } from '../extract/local-archives.js';
+import { hoursOf, type HourRange, type UploadHour } from '../hour.js';
+import { PartitionManager } from '../load/partitions.js';
+import { dueRange, follow } from '../pipeline/follow.js';
+import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
+import { emptySummary, loadRange, type RunSummary } from '../pipeline/load-range.js';
+import { ClaimSession } from '../state/hour-claims.js';
+import { openDatabaseTarget, prepareDatabase } from './database-target.js';
+import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './exit-codes.js';
+import { describeSummary } from './report.js';
+import { createRunLog } from './run-log.js';
+
+// Renewed every third of this; a loader that stalls longer loses its hours to the others.
+const CLAIM_LEASE_SECONDS = 120;
+
+/** The hours a `--since`/`--since-last` run covers, decided from the state table. */
+async function sinceRange(context: HourContext, config: LoaderConfig, since: UploadHour | undefined): Promise<HourRange | undefined> {
+  const range = await dueRange(context, { since, concurrency: config.concurrency, availabilityLagHours: config.availabilityLagHours }, new Date());
+  if (range === 'no start') throw new UsageError('nothing is loaded yet: the first run needs a start, e.g. --since 20240301T00');
+  return range;
+}
+
+/** `load`: one range, the hours since the last run, hours as they come (`--follow`), or files. */
+export async function runLoad(flags: LoaderFlags): Promise<number> {
+  const config = loaderConfig(flags, readEnvironment());
+  const runLog = createRunLog(config.logFormat, process.stderr);
+  const target = await openDatabaseTarget(config.database, (message) => runLog.notice(message));
+  const pool = createPool({ connectionString: target.connectionString, maxConnections: config.concurrency + 2 });
+  const exportClient = new ExportClient({
+    exportUrl: config.exportUrl,
+    apiKey: config.apiKey,
+    secretKey: config.secretKey,
+    tempDir: config.tempDir,
+    maxArchiveBytes: config.limits.maxArchiveBytes,
+  });
+  const interrupt = new AbortController();
+  let signalName: string | undefined;
+  const onSignal = (name: string) => {
+    if (signalName !== undefined) process.exit(EXIT_SIGNAL[name] ?? 1);
+    signalName = name;
+    runLog.notice(`${name}: stopping; hours in flight finish or roll back (send it again to exit at once)`);
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const claims = new ClaimSession({ connectionString: target.connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS });
+  try {
+    await mkdir(config.tempDir, { recursive: true });
+    const stale = await removeStaleTempFiles(config.tempDir);
+    if (stale > 0) runLog.notice(`removed ${stale} archive(s) a stopped loader left in ${config.tempDir}`);
+    await prepareDatabase(pool, config.database.schema);
+    claims.start();
+    const context: HourContext = {
+      pool,
+      source: new ExportApiSource(exportClient),
+      partitions: new PartitionManager(pool, config.database.schema),
+      schema: config.database.schema,
+      claimOwnerId: claims.ownerId,
+      insertIdWindowDays: config.insertIdWindowDays,
+      retries: config.retries,
+      retryDelayMs: config.retryDelayMs,
+      limits: config.limits,
+      onRetry: (hour, attempt, delayMs, error) => runLog.retry(hour, attempt, delayMs, error),
+    };
+    const observer = { onPlanned: (hours: number) => runLog.planned(hours), onOutcome: (outcome: HourOutcome) => runLog.hour(outcome) };
+    const rangeOptions = { concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours };
+    let summary: RunSummary;
+    const hours = config.hours;
+    if (hours.kind === 'files') {
+      const archives = await LocalArchives.scan(hours.paths);
+      for (const name of archives.unrecognised) runLog.notice(`skipped ${name}: its name carries no upload hour (<project>_<date>_<hour>#<n>.json.gz)`);
+      const found = archives.hours().filter((h) => hours.range === undefined || (h >= hours.range.first && h <= hours.range.last));
+      summary = await loadRange(
+        { ...rangeOptions, availabilityLagHours: undefined, hours: found, now: new Date() },
+        { ...context, source: archives },
+        claims,
+        interrupt.signal,
+        observer,
+      );
+    } else if (hours.kind === 'since' && hours.follow) {
+      const options = { since: hours.since, concurrency: config.concurrency, availabilityLagHours: config.availabilityLagHours };
+      // Refuse a first run without a start before settling into the loop.
+      await sinceRange(context, config, hours.since);
+      summary = await follow(context, claims, options, interrupt.signal, { ...observer, onPause: (message) => runLog.notice(message) });
+    } else {
+      const range = hours.kind === 'range' ? hours.range : await sinceRange(context, config, hours.since);
+      summary = range
+        ? await loadRange({ ...rangeOptions, hours: hoursOf(range), now: new Date() }, context, claims, interrupt.signal, observer)
+        : emptySummary();
+    }
+    runLog.summary(summary);
+    runLog.close();
+    process.stdout.write(`${describeSummary(summary)}\n`);
+    if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
+    if (summary.authError) return EXIT_USAGE;
+    return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
+  } finally {
+    // The signal handlers stay: a second signal during this cleanup still exits at once.
+    runLog.close();
+    await claims.close();
+    await exportClient.close();
+    await pool.end();
+    await target.close();
+  }
+}

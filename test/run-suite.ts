@@ -1,0 +1,53 @@
+/**
+ * `npm test`: runs every test file against the PostgreSQL at TEST_DATABASE_URL (default: the local
+ * server on 127.0.0.1:5432). When none answers, as on a machine with nothing but Node, it starts the
+ * embedded PostgreSQL for the run. AMPLITUDE_PG_TEST_EMBEDDED=1 forces the embedded one.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { useEmbeddedPostgres, type EmbeddedServer } from '../src/db/embedded-postgres.js';
+
+const TEST_DIRECTORY = fileURLToPath(new URL('.', import.meta.url));
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function testFiles(directory: string): string[] {
+  return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory()) return testFiles(path);
+    return entry.name.endsWith('.test.js') ? [path] : [];
+  });
+}
+
+async function reachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const env = { ...process.env };
+let server: EmbeddedServer | undefined;
+const url = env.TEST_DATABASE_URL ?? DEFAULT_URL;
+if (env.AMPLITUDE_PG_TEST_EMBEDDED === '1' || !(await reachable(url))) {
+  process.stderr.write(`no PostgreSQL answers at ${new URL(url).host}: starting the embedded one for the tests\n`);
+  server = await useEmbeddedPostgres({ home: join(tmpdir(), 'amplitude-pg-test-postgres'), port: 54330 });
+  env.TEST_DATABASE_URL = server.url('postgres');
+}
+
+const child = spawn(
+  process.execPath,
+  ['--test', '--test-concurrency=2', '--test-timeout=180000', ...testFiles(TEST_DIRECTORY).sort()],
+  { env, stdio: 'inherit' },
+);
+const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+await server?.stop();
+process.exitCode = code;
