@@ -8,7 +8,7 @@ export const EMBEDDED_HOME = '.amplitude-pg';
 export const EMBEDDED_PORT = 54329;
 const USER = 'postgres';
 // A local server on 127.0.0.1 only, for the demo and first steps; the README says so.
-const PASSWORD = 'amplitude-pg';
+const PASSWORD = 'local-only';
 
 export interface EmbeddedServer {
   readonly dataDirectory: string;

@@ -41,8 +41,6 @@ class SqlFileMigrationProvider implements MigrationProvider {
  */
 export async function migrate(pool: pg.Pool, schema: string): Promise<string[]> {
   const lockClient = await pool.connect();
-  const ignoreBetweenQueries = () => {};
-  lockClient.on('error', ignoreBetweenQueries);
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   try {
     await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -56,7 +54,6 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<string[]> 
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
-    lockClient.off('error', ignoreBetweenQueries);
     lockClient.release();
   }
 }

@@ -22,9 +22,11 @@ export function createPool(settings: DatabaseSettings): pg.Pool {
     connectionTimeoutMillis: 30_000,
     options: '-c TimeZone=UTC -c client_encoding=UTF8 -c jit=off',
   });
-  // An idle client whose connection drops emits here; without a listener the process would exit.
-  // The pool has already discarded the client, and the next checkout reconnects.
+  // A connection that drops makes its client emit 'error' whether it is idle, checked out between
+  // queries, or being discarded; without a listener Node would end the process. The query in flight,
+  // if any, fails with the error itself, and the pool replaces the client.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

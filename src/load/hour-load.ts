@@ -34,8 +34,6 @@ export interface HourLoadOptions {
 const EVENT_COLUMN_LIST = EVENTS_TABLE_COLUMNS.map(quoteIdentifier).join(', ');
 const MICROS = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
 
-function ignoreBetweenQueries(): void {}
-
 interface CopyRow {
   staged: boolean;
   hour: string;
@@ -72,9 +70,6 @@ export class HourLoad {
     } catch (error) {
       throw classifyDatabaseError(error, { hour: options.hourLabel, doing: 'connecting to the database' });
     }
-    // A checked-out client has no pool listener: a connection that drops between queries would
-    // otherwise crash the process. The next query fails with the error and the hour retries.
-    client.on('error', ignoreBetweenQueries);
     const load = new HourLoad(client, options);
     await load.run('starting the hour', async () => {
       await client.query('BEGIN');
@@ -332,7 +327,6 @@ export class HourLoad {
   private release(error?: Error): void {
     if (this.released) return;
     this.released = true;
-    this.client.off('error', ignoreBetweenQueries);
     this.client.release(error);
   }
 

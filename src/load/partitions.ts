@@ -42,8 +42,6 @@ export class PartitionManager {
     const missing = months.filter((m) => !this.known.has(m.suffix));
     if (missing.length === 0) return;
     const client = await this.pool.connect();
-    const ignoreBetweenQueries = () => {};
-    client.on('error', ignoreBetweenQueries);
     let failure: unknown;
     try {
       for (const month of missing) {
@@ -55,7 +53,6 @@ export class PartitionManager {
       await client.query('ROLLBACK').catch(() => {});
       throw classifyDatabaseError(error, { doing: 'creating a partition of events' });
     } finally {
-      client.off('error', ignoreBetweenQueries);
       client.release(failure instanceof Error ? failure : undefined);
     }
   }

@@ -33,7 +33,7 @@ test('npm run demo loads the sample export into the embedded PostgreSQL and prin
   assert.match(result.stdout, /Funnel: signup → add_to_cart → purchase[\s\S]*1 +signup +\d+\n2 +add_to_cart +\d+\n3 +purchase +\d+/);
   assert.match(result.stdout, /Retention by first-seen day[\s\S]*2024-03-01 +0 +\d+/);
   assert.match(result.stdout, /Top events by platform[\s\S]*Android +page_view +\d+/);
-  assert.match(result.stdout, /psql "postgres:\/\/postgres:amplitude-pg@127\.0\.0\.1:54329\/amplitude_demo"/);
+  assert.match(result.stdout, /psql "postgres:\/\/postgres:local-only@127\.0\.0\.1:54329\/amplitude_demo"/);
   assert.ok(existsSync(join(home, '.amplitude-pg', 'postgres', 'PG_VERSION')), 'the data stays in the project folder');
 });
 

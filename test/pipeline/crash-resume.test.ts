@@ -16,6 +16,14 @@ const fixtures = useLoaderFixtures(async ({ api }) => {
 });
 after(async () => rm(tempDir, { recursive: true, force: true }));
 
+/** Hours loaded so far; a kill can land before the first run has even created the schema. */
+async function loadedHours(schema: string): Promise<number> {
+  const { rows } = await fixtures.db.pool.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`"${schema}".upload_hours`]);
+  if (!rows[0].ok) return 0;
+  const { rows: loaded } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM "${schema}".upload_hours WHERE status = 'loaded'`);
+  return loaded[0].n;
+}
+
 function load(schema: string) {
   return startCli(['load', '--range', range, '--schema', schema, '--concurrency', '2', '--retry-delay-ms', '20', '--temp-dir', tempDir], loaderEnv(fixtures.api.url, fixtures.db.url));
 }
@@ -47,13 +55,8 @@ test('killed with SIGKILL at any moment, a rerun ends with exactly the rows of a
       const ended = await run.result;
       if (ended.signal === 'SIGKILL') kills++;
       else assert.equal(ended.code, 0, ended.stderr);
+      loadedAtKill.push(await loadedHours(schema));
     }
-    // A kill can land before the first run has even created the schema.
-    const { rows: exists } = await fixtures.db.pool.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`"${schema}".upload_hours`]);
-    const { rows } = exists[0].ok
-      ? await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM "${schema}".upload_hours WHERE status = 'loaded'`)
-      : { rows: [{ n: 0 }] };
-    loadedAtKill.push(rows[0].n);
     const rerun = await load(schema).result;
     assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
     assert.deepEqual(await snapshotSchema(fixtures.db.pool, schema), expected, `schema ${schema}`);
