@@ -13,6 +13,8 @@ export interface CliResult {
 export interface RunningCli {
   readonly child: ChildProcess;
   readonly result: Promise<CliResult>;
+  /** Resolves once stdout or stderr so far matches, so a test acts at a known phase, not after a guess. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -26,15 +28,21 @@ export function startCli(args: readonly string[], env: Record<string, string>, o
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: options.timeoutMs ?? 120_000,
   });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const result = new Promise<CliResult>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return { child, result };
+  const waitFor = async (pattern: RegExp, timeoutMs = 60_000) => {
+    for (const deadline = Date.now() + timeoutMs; !pattern.test(stdout + stderr); ) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`never printed ${pattern}:\n${stdout}${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  return { child, result, waitFor };
 }
 
 export function runCli(args: readonly string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {

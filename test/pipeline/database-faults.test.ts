@@ -50,7 +50,8 @@ test('a COPY whose backend is terminated rolls back and is retried; the table en
 
 test('a database outage mid-run: hours in flight roll back, are retried, and the run completes', async () => {
   const run = load('outage', proxiedUrl());
-  await sleep(1200);
+  await run.waitFor(/"event":"planned"/);
+  await sleep(500);
   await proxy.outage(1500);
   const result = await run.result;
   assert.equal(result.code, 0, result.stdout + result.stderr);
@@ -64,7 +65,8 @@ test('an outage longer than the retries fails hours cleanly and never hangs', as
     ['load', '--range', range, '--schema', 'long_outage', '--concurrency', '2', '--retries', '1', '--retry-delay-ms', '50'],
     loaderEnv(fixtures.api.url, proxiedUrl()),
   );
-  await sleep(1200);
+  await run.waitFor(/"event":"planned"/);
+  await sleep(500);
   const outage = proxy.outage(4000);
   const result = await run.result;
   await outage;

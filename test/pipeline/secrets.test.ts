@@ -61,7 +61,8 @@ for (const format of ['json', 'text']) {
 
 test('a database failing mid-run: its errors carry neither password nor secret', async () => {
   const run = startCli(['load', '--range', range, '--schema', 'secrets_db', '--retries', '1', '--retry-delay-ms', '10'], loaderEnv(fixtures.api.url, urlWithPassword()));
-  await sleep(1000);
+  await run.waitFor(/"event":"planned"/);
+  await sleep(300);
   const outage = proxy.outage(3000);
   const result = await run.result;
   await outage;

@@ -23,7 +23,8 @@ for (const [signal, code] of [
   test(`${signal} stops claiming, rolls back the hours in flight, prints the summary and exits ${code}`, async () => {
     const schema = signal.toLowerCase();
     const run = load(schema);
-    await sleep(1500);
+    await run.waitFor(/"event":"planned"/);
+    await sleep(800);
     const sentAt = Date.now();
     run.child.kill(signal);
     const result = await run.result;
@@ -40,7 +41,8 @@ for (const [signal, code] of [
 
 test('a second SIGINT exits at once, still leaving nothing half-loaded', async () => {
   const run = load('twice');
-  await sleep(1500);
+  await run.waitFor(/"event":"planned"/);
+  await sleep(800);
   run.child.kill('SIGINT');
   await sleep(20);
   run.child.kill('SIGINT');
