@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import yazl from 'yazl';
+import { exportLine } from '../src/demo/export-line.js';
 import { SeededRandom as Random } from '../src/demo/seeded-random.js';
 import { encodeEventLine } from '../src/transform/event-line.js';
 import { amplitudeEntryName } from '../test/helpers/archive.js';
@@ -43,29 +44,19 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
   if (random.next() < 0.03) {
     for (let i = 0; i < 40; i++) userProperties[`experiment_${i}`] = { variant: random.pick(['control', 'treatment']), n: random.int(1000) };
   }
-  return JSON.stringify({
+  return exportLine({
     $insert_id: random.uuid(),
-    $insert_key: null,
-    $schema: 12,
-    adid: null,
-    amplitude_attribution_ids: null,
-    amplitude_event_type: null,
     amplitude_id: 500_000_000_000 + user,
     app: 187520,
     city: place[0],
     client_event_time: timestamp(eventMicros),
     client_upload_time: timestamp(uploadMicros - 900_000),
     country: place[2],
-    data: {},
     data_type: 'event',
-    device_brand: null,
     device_carrier: device.platform === 'Web' ? null : 'T-Mobile',
     device_family: device.device_family,
     device_id: `device-${user}`,
-    device_manufacturer: null,
-    device_model: null,
     device_type: device.device_type,
-    dma: null,
     event_id: random.int(5000),
     event_properties: {
       path: `/products/${random.int(2000)}`,
@@ -74,10 +65,6 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
     },
     event_time: timestamp(eventMicros),
     event_type: random.pick(EVENT_TYPES),
-    global_user_properties: {},
-    group_properties: {},
-    groups: {},
-    idfa: null,
     ip_address: `203.0.113.${random.int(255)}`,
     is_attribution_event: false,
     language: random.pick(['English', 'German', 'Portuguese', 'Japanese']),
@@ -86,18 +73,13 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
     location_lng: 13.405 + random.int(1000) / 1000,
     os_name: device.os_name,
     os_version: String(14 + random.int(4)),
-    partner_id: null,
     paying: random.next() < 0.1 ? 'true' : null,
-    plan: {},
     platform: device.platform,
     processed_time: timestamp(uploadMicros + 2_000_000),
     region: place[1],
-    sample_rate: null,
     server_received_time: timestamp(uploadMicros - 500_000),
     server_upload_time: timestamp(uploadMicros),
     session_id: Math.floor(eventMicros / 1000) - random.int(1_800_000),
-    source_id: null,
-    start_version: null,
     user_creation_time: timestamp(eventMicros - 86_400_000_000 * random.int(400)),
     user_id: random.next() < 0.7 ? `user-${user}` : null,
     user_properties: userProperties,

