@@ -13,6 +13,8 @@ export interface FakeAnswer {
   readonly truncateAt?: number;
   /** Wait this long before answering. */
   readonly delayMs?: number;
+  /** Send no Content-Length: the body goes chunked, as some proxies answer. */
+  readonly chunked?: boolean;
   /** Stream this file as the body (archives too large to hold in memory). */
   readonly file?: string;
   /** Send the body in this many pieces, `pieceDelayMs` apart: a slow download. */
@@ -96,7 +98,7 @@ export class FakeExportApi {
       return;
     }
     const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : (answer.body ?? Buffer.alloc(0));
-    res.writeHead(answer.status, { 'content-length': String(body.length), ...answer.headers });
+    res.writeHead(answer.status, { ...(answer.chunked ? {} : { 'content-length': String(body.length) }), ...answer.headers });
     if (answer.truncateAt !== undefined) {
       res.write(body.subarray(0, answer.truncateAt), () => res.socket?.destroy());
       return;

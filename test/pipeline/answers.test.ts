@@ -125,6 +125,17 @@ test('a truncated body and a 200 that is not a zip are retried', async () => {
   await assertNoTempFiles();
 });
 
+test('a chunked answer without Content-Length loads; one cut short is retried', async () => {
+  const hour = '20240401T16';
+  const zip = await archiveOf(hour);
+  fixtures.api.answer(hour, { status: 200, body: zip, chunked: true, truncateAt: 200 }, { status: 200, body: zip, chunked: true, pieces: 4, pieceDelayMs: 10 });
+  const result = await load(['--range', hour]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(fixtures.api.requestsFor(hour).length, 2);
+  assert.equal(await rowsOfHour(hour), 3);
+  await assertNoTempFiles();
+});
+
 test('a corrupt gzip part fails the whole hour: no row of it stays, the other hours do', async () => {
   const hour = '20240401T13';
   const good = gzipPart(ndjson(Array.from({ length: 50 }, () => makeEvent({ event_time: '2024-04-01 13:30:00' }))));

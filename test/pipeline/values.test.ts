@@ -212,6 +212,18 @@ test('parts without a final newline, plain .json entries, and non-event files al
   assert.deepEqual(state, [{ archive_entries: 3, events_read: 3 }]);
 });
 
+test('a gzip part of several concatenated members reads as one', async () => {
+  const hour = '20240301T13';
+  const first = makeEvent({ uuid: '99999999-0000-4000-8000-000000000001', event_time: '2024-03-01 13:00:00' });
+  const second = makeEvent({ uuid: '99999999-0000-4000-8000-000000000002', event_time: '2024-03-01 13:00:00' });
+  const members = Buffer.concat([gzipPart(ndjson([first])), gzipPart(ndjson([second]))]);
+  fixtures.api.archive(hour, await buildZip([{ name: amplitudeEntryName(1, hour, 0), data: members }]));
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', hour]);
+  assert.equal(result.code, 0, result.stderr);
+  await row('99999999-0000-4000-8000-000000000001', 'uuid');
+  await row('99999999-0000-4000-8000-000000000002', 'uuid');
+});
+
 test('events in 1970 and 2099 get partitions of their own', async () => {
   const old = makeEvent({ uuid: '88888888-8888-4888-8888-888888888881', event_time: '1970-01-01 00:00:00.000000' });
   const future = makeEvent({ uuid: '88888888-8888-4888-8888-888888888882', event_time: '2099-12-31 23:59:59.999999' });
