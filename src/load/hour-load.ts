@@ -131,6 +131,15 @@ export class HourLoad {
         await this.options.partitions.ensure(await monthsOf(client, 'stage_keys'));
       });
 
+      // Every dedup query starts from a few staged rows and probes the indexes of event_copies. Without
+      // this the planner, misled by a table that grows faster than autovacuum analyzes it, scans all of
+      // event_copies for every hour: the cost of an hour would grow with everything loaded before.
+      await client.query('SET LOCAL enable_hashjoin = off');
+      await client.query('SET LOCAL enable_mergejoin = off');
+      // The costly probes of the whole history run before the lock, in parallel with other loaders'
+      // merges; under the lock only the hours merged meanwhile are probed again.
+      const mergedBefore = await clock.time('dedup', () => this.probeHistory());
+
       // Dedup decides against everything stored, so hours merge one at a time, loader-wide.
       await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('amplitude-pg merge ' || $1, 0))`, [this.options.schema]);
 
@@ -153,12 +162,7 @@ export class HourLoad {
         );
       }
 
-      // Every dedup query starts from a few staged rows and probes the indexes of event_copies. Without
-      // this the planner, misled by a table that grows faster than autovacuum analyzes it, scans all of
-      // event_copies for every hour: the cost of an hour would grow with everything loaded before.
-      await client.query('SET LOCAL enable_hashjoin = off');
-      await client.query('SET LOCAL enable_mergejoin = off');
-      const decisions = await clock.time('dedup', () => this.decide());
+      const decisions = await clock.time('dedup', () => this.decide(mergedBefore));
       const counts = await clock.time('dedup', () => this.applyStoredChanges(decisions));
       await client.query('RESET enable_hashjoin');
       await client.query('RESET enable_mergejoin');
@@ -201,29 +205,65 @@ export class HourLoad {
     });
   }
 
-  /** Fetches the copies this hour could affect, staged and stored, and decides each. */
-  private async decide(): Promise<Map<EventCopy, CopyStatus>> {
+  /**
+   * Finds, outside the merge lock, the staged uuids and insert groups that other hours' copies
+   * contest (only contested keys reach Node: a reload of an unchanged hour contests nothing, however
+   * large). Returns the last merge_seq committed before the probes began.
+   */
+  private async probeHistory(): Promise<string> {
     const client = this.client;
     const schema = this.schema;
-    // Only contested uuids and groups reach Node: those with more than one copy or member, or that lost
-    // one to a reload. A reload of an unchanged hour contests nothing, however large the hour.
+    const hour = this.options.hourTimestamp;
+    const { rows } = await client.query<{ seq: string }>(`SELECT coalesce(max(merge_seq), 0)::text AS seq FROM ${schema}.upload_hours`);
     await client.query(
       `CREATE TEMP TABLE affected_uuids ON COMMIT DROP AS
          SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
-         UNION SELECT s.uuid FROM stage_keys s JOIN ${schema}.event_copies c ON c.uuid = s.uuid
-         UNION SELECT r.uuid FROM removed r JOIN ${schema}.event_copies c ON c.uuid = r.uuid`,
+         UNION SELECT s.uuid FROM stage_keys s JOIN ${schema}.event_copies c ON c.uuid = s.uuid AND c.upload_hour <> $1`,
+      [hour],
     );
-    await client.query('ANALYZE affected_uuids');
     const ruleOn = this.options.insertIdWindowMicros !== null;
     await client.query(
       `CREATE TEMP TABLE affected_groups ON COMMIT DROP AS
          SELECT insert_group FROM stage_keys WHERE insert_group IS NOT NULL GROUP BY insert_group HAVING count(*) > 1
-         UNION SELECT s.insert_group FROM stage_keys s JOIN ${schema}.event_copies c ON c.insert_group = s.insert_group
-         UNION SELECT s.insert_group FROM stage_keys s JOIN affected_uuids a ON a.uuid = s.uuid WHERE s.insert_group IS NOT NULL
-         UNION SELECT c.insert_group FROM ${schema}.event_copies c JOIN affected_uuids a ON a.uuid = c.uuid WHERE c.insert_group IS NOT NULL
-         UNION SELECT r.insert_group FROM removed r JOIN ${schema}.event_copies c ON c.insert_group = r.insert_group
+         UNION SELECT s.insert_group FROM stage_keys s JOIN ${schema}.event_copies c ON c.insert_group = s.insert_group AND c.upload_hour <> $1
          ${ruleOn ? '' : 'LIMIT 0'}`,
+      [hour],
     );
+    return rows[0]?.seq ?? '0';
+  }
+
+  /**
+   * Under the merge lock: completes the contested keys with the hours merged since `mergedBefore`,
+   * with what a reload removed, and with every group a contested uuid belongs to; then fetches all
+   * copies involved, staged and stored, and decides each.
+   */
+  private async decide(mergedBefore: string): Promise<Map<EventCopy, CopyStatus>> {
+    const client = this.client;
+    const schema = this.schema;
+    const hour = this.options.hourTimestamp;
+    const { rows: since } = await client.query<{ upload_hour: Date }>(
+      `SELECT upload_hour FROM ${schema}.upload_hours WHERE merge_seq > $1 AND upload_hour <> $2`,
+      [mergedBefore, hour],
+    );
+    const newHours = since.map((r) => r.upload_hour.toISOString());
+    await client.query(
+      `INSERT INTO affected_uuids
+         SELECT s.uuid FROM ${schema}.event_copies c JOIN stage_keys s ON s.uuid = c.uuid WHERE c.upload_hour = ANY($1::timestamptz[])
+         UNION SELECT r.uuid FROM removed r JOIN ${schema}.event_copies c ON c.uuid = r.uuid`,
+      [newHours],
+    );
+    await client.query('ANALYZE affected_uuids');
+    if (this.options.insertIdWindowMicros !== null) {
+      await client.query(
+        `INSERT INTO affected_groups
+           SELECT s.insert_group FROM ${schema}.event_copies c JOIN stage_keys s ON s.insert_group = c.insert_group
+            WHERE c.upload_hour = ANY($1::timestamptz[])
+           UNION SELECT r.insert_group FROM removed r JOIN ${schema}.event_copies c ON c.insert_group = r.insert_group
+           UNION SELECT s.insert_group FROM stage_keys s JOIN affected_uuids a ON a.uuid = s.uuid WHERE s.insert_group IS NOT NULL
+           UNION SELECT c.insert_group FROM ${schema}.event_copies c JOIN affected_uuids a ON a.uuid = c.uuid WHERE c.insert_group IS NOT NULL`,
+        [newHours],
+      );
+    }
     await client.query('ANALYZE affected_groups');
     const storedColumns = `false AS staged, c.upload_hour::text AS hour, c.entry_name, c.line_number, c.uuid::text,
       ${MICROS('c.server_upload_time')} AS server_upload_time, ${MICROS('c.event_time')} AS event_time, c.insert_group, c.status`;
@@ -234,9 +274,9 @@ export class HourLoad {
        UNION SELECT ${storedColumns} FROM ${schema}.event_copies c JOIN affected_groups g ON g.insert_group = c.insert_group
        UNION SELECT ${stagedColumns} FROM stage_keys s JOIN affected_uuids a ON a.uuid = s.uuid
        UNION SELECT ${stagedColumns} FROM stage_keys s JOIN affected_groups g ON g.insert_group = s.insert_group`,
-      [this.options.hourTimestamp],
+      [hour],
     );
-    const { rows: uuids } = await client.query<{ uuid: string }>('SELECT uuid::text FROM affected_uuids');
+    const { rows: uuids } = await client.query<{ uuid: string }>('SELECT DISTINCT uuid::text FROM affected_uuids');
     const copies: EventCopy[] = rows.map((r) => ({
       staged: r.staged,
       hour: r.hour,

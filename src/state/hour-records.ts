@@ -9,6 +9,7 @@ import {
   type Generated,
   type RawBuilder,
 } from 'kysely';
+import { quoteIdentifier } from '../db/pool.js';
 import { classifyDatabaseError } from '../errors.js';
 
 export type HourStatus = 'loaded' | 'empty' | 'failed';
@@ -31,6 +32,7 @@ export interface UploadHoursTable {
   started_at: string | null;
   finished_at: string | null;
   last_error: string | null;
+  merge_seq: string | null;
 }
 
 interface Tables {
@@ -96,7 +98,10 @@ export async function finishedHours(db: Queryable, schema: string, first: string
   }
 }
 
-/** Records a loaded or empty hour. Runs inside the hour's transaction, so it commits with the rows. */
+/**
+ * Records a loaded or empty hour. Runs inside the hour's transaction, under the merge lock, so it
+ * commits with the rows and its merge_seq orders it among all merges.
+ */
 export async function recordHourDone(
   db: Queryable,
   schema: string,
@@ -118,6 +123,7 @@ export async function recordHourDone(
     started_at: record.startedAt.toISOString(),
     finished_at: sql<string>`clock_timestamp()`,
     last_error: null,
+    merge_seq: sql<string>`nextval(${`${quoteIdentifier(schema)}.hour_merge_seq`}::regclass)`,
   };
   await run(
     db,
