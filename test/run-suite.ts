@@ -26,7 +26,12 @@ let server: EmbeddedServer | undefined;
 const url = env.TEST_DATABASE_URL ?? DEFAULT_URL;
 if (env.AMPLITUDE_PG_TEST_EMBEDDED === '1' || !(await isReachable(url))) {
   process.stderr.write(`no PostgreSQL answers at ${new URL(url).host}: starting the embedded one for the tests\n`);
-  server = await useEmbeddedPostgres({ home: join(tmpdir(), 'amplitude-pg-test-postgres'), port: 54330 });
+  try {
+    server = await useEmbeddedPostgres({ home: join(tmpdir(), 'amplitude-pg-test-postgres'), port: 54330 });
+  } catch (error) {
+    process.stderr.write(`npm test: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
   env.TEST_DATABASE_URL = server.url('postgres');
 }
 

@@ -24,7 +24,7 @@ export async function runDatabase(): Promise<number> {
   const server = await useEmbeddedPostgres();
   await ensureDatabase(server, EMBEDDED_DATABASE);
   process.stdout.write(
-    `The embedded PostgreSQL is running (data in ${server.dataDirectory}).\n` +
+    `The embedded PostgreSQL is running (binaries in ${server.binDirectory} and data in ${server.dataDirectory}).\n` +
       `  psql "${server.url(EMBEDDED_DATABASE)}"\n` +
       `  npm run load uses it while neither DATABASE_URL nor PG* is set; the demo's data is in database amplitude_demo.\n` +
       'Press Ctrl-C to stop it.\n',

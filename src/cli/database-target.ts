@@ -23,8 +23,8 @@ export async function openDatabaseTarget(database: DatabaseConfig, notice: (mess
   const server: EmbeddedServer = await useEmbeddedPostgres();
   await ensureDatabase(server, EMBEDDED_DATABASE);
   notice(
-    `no DATABASE_URL or PG* variable is set: using the embedded PostgreSQL in ${server.dataDirectory} ` +
-      `(${server.url(EMBEDDED_DATABASE)})`,
+    `no DATABASE_URL or PG* variable is set: using the embedded PostgreSQL (binaries in ${server.binDirectory} and data in ` +
+      `${server.dataDirectory}) at ${server.url(EMBEDDED_DATABASE)}`,
   );
   return { connectionString: server.url(EMBEDDED_DATABASE), close: () => server.stop() };
 }

@@ -49,6 +49,7 @@ export async function runDemo(): Promise<number> {
   const out = (text: string) => process.stdout.write(`${text}\n`);
   out('Starting the embedded PostgreSQL...');
   const server = await useEmbeddedPostgres();
+  out(`It runs from binaries in ${server.binDirectory} and data in ${server.dataDirectory}.`);
   const api = await new SampleExportApi().start();
   try {
     await ensureDatabase(server, DEMO_DATABASE);

@@ -1,55 +1,103 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { hourArchive, ndjson } from '../helpers/archive.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { runCli, startCli, type CliOptions } from '../helpers/cli.js';
 import { makeEvent } from '../helpers/events.js';
 import { FakeExportApi } from '../helpers/fake-export-api.js';
 
-// These runs set no DATABASE_URL and no PG* variable: they use the embedded PostgreSQL, kept in
-// `.amplitude-pg/` of their working directory, as a newcomer's first commands do.
-let home: string;
+// These runs set no DATABASE_URL and no PG* variable: they use the embedded PostgreSQL, as a
+// newcomer's first commands do, from a copy of this checkout inside a folder only its owner may enter
+// (as a clone in root's home is): as root, the server's `postgres` account cannot reach it.
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
+let outer: string;
+let checkout: string;
+let cli: CliOptions;
 let api: FakeExportApi;
+const dataFolders = new Set<string>();
+
 before(async () => {
-  home = await mkdtemp(join(tmpdir(), 'amplitude-pg-first-run-'));
-  // As root the embedded server runs as the postgres user, which must reach its data folder.
-  await chmod(home, 0o755);
+  outer = await mkdtemp(join(tmpdir(), 'amplitude-pg-first-run-'));
+  await chmod(outer, 0o700);
+  checkout = join(outer, 'amplitude-pg');
+  await mkdir(checkout);
+  for (const part of ['package.json', 'dist', 'sql', 'node_modules']) {
+    await cp(join(PROJECT, part), join(checkout, part), { recursive: true, verbatimSymlinks: true });
+  }
+  cli = { cwd: checkout, cliPath: join(checkout, 'dist', 'src', 'cli', 'main.js'), timeoutMs: 170_000 };
   api = await new FakeExportApi().start();
   api.archive('20240301T05', await hourArchive('20240301T05', [ndjson([makeEvent({ event_time: '2024-03-01 05:10:00' })])]));
 });
 after(async () => {
   await api.close();
-  await rm(home, { recursive: true, force: true });
+  await rm(outer, { recursive: true, force: true });
+  // Data the server's account could not keep inside the checkout lives in the shared temp folder.
+  for (const folder of dataFolders) if (!folder.startsWith(outer)) await rm(folder, { recursive: true, force: true });
 });
 
-test('npm run demo loads the sample export into the embedded PostgreSQL and prints the example queries', async () => {
-  const result = await runCli(['demo'], {}, { cwd: home, timeoutMs: 170_000 });
+/** The data folder a command said it uses; remembered for cleanup. */
+function dataFolder(output: string): string {
+  const folder = /(?:kept in|data in) (\/\S+?\/postgres)\b/.exec(output)?.[1];
+  assert.ok(folder, `no data folder named in:\n${output}`);
+  dataFolders.add(join(folder, '..'));
+  return folder;
+}
+
+test('a failure of the embedded server is one clear message and exit 2, not a stack trace or a hang', async () => {
+  const broken = await mkdtemp(join(tmpdir(), 'amplitude-pg-broken-'));
+  try {
+    await chmod(broken, 0o755);
+    // A data folder of a PostgreSQL major this server cannot read.
+    await mkdir(join(broken, '.amplitude-pg'), { mode: 0o755 });
+    await mkdir(join(broken, '.amplitude-pg', 'postgres'), { mode: 0o700 });
+    await writeFile(join(broken, '.amplitude-pg', 'postgres', 'PG_VERSION'), '99\n');
+    const result = await runCli(['status', '--range', '20240301'], {}, { cwd: broken, timeoutMs: 90_000 });
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(result.stderr, /the embedded PostgreSQL could not start \(binaries \/\S+, data \S+\.amplitude-pg\/postgres, port 54329/);
+    assert.match(result.stderr, /Set DATABASE_URL/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  } finally {
+    await rm(broken, { recursive: true, force: true });
+  }
+});
+
+test('npm run demo, from a checkout the server account cannot enter, loads the sample export and prints the example queries', async () => {
+  const result = await runCli(['demo'], {}, cli);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.match(result.stdout, /hours loaded: +\d+/);
   assert.match(result.stdout, /Funnel: signup → add_to_cart → purchase[\s\S]*1 +signup +\d+\n2 +add_to_cart +\d+\n3 +purchase +\d+/);
   assert.match(result.stdout, /Retention by first-seen day[\s\S]*2024-03-01 +0 +\d+/);
   assert.match(result.stdout, /Top events by platform[\s\S]*Android +page_view +\d+/);
   assert.match(result.stdout, /psql "postgres:\/\/postgres:local-only@127\.0\.0\.1:54329\/amplitude_demo"/);
-  assert.ok(existsSync(join(home, '.amplitude-pg', 'postgres', 'PG_VERSION')), 'the data stays in the project folder');
+  const data = dataFolder(result.stdout);
+  assert.ok(existsSync(join(data, 'PG_VERSION')), `the data is where the demo says: ${data}`);
+  if (process.getuid?.() === 0) {
+    assert.ok(!data.startsWith(outer), 'as root, the data lives where the postgres account can reach it');
+    assert.match(result.stdout, /binaries in \/\S+ and data in /);
+  } else {
+    assert.equal(data, join(checkout, '.amplitude-pg', 'postgres'));
+  }
 });
 
 test('without DATABASE_URL or PG*, load uses the embedded PostgreSQL and says so; status reads it', async () => {
   const env = { AMPLITUDE_API_KEY: 'test-api-key', AMPLITUDE_SECRET_KEY: 'test-secret-key', AMPLITUDE_EXPORT_URL: api.url };
-  const result = await runCli(['load', '--range', '20240301T05', '--log-format', 'text'], env, { cwd: home });
+  const result = await runCli(['load', '--range', '20240301T05', '--log-format', 'text'], env, cli);
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stderr, /no DATABASE_URL or PG\* variable is set: using the embedded PostgreSQL in .*\.amplitude-pg\/postgres/);
+  assert.match(result.stderr, /no DATABASE_URL or PG\* variable is set: using the embedded PostgreSQL \(binaries in \S+ and data in \S+\/postgres\)/);
+  dataFolder(result.stderr);
   assert.match(result.stdout, /hours loaded: +1\n/);
-  const status = await runCli(['status', '--range', '20240301T05', '--json'], {}, { cwd: home });
+  const status = await runCli(['status', '--range', '20240301T05', '--json'], {}, cli);
   assert.equal(status.code, 0, status.stderr);
   assert.deepEqual(JSON.parse(status.stdout).totals.loaded, 1);
 });
 
 test('npm run db keeps the embedded PostgreSQL up for a SQL client until Ctrl-C', async () => {
-  const run = startCli(['db'], {}, { cwd: home });
+  const run = startCli(['db'], {}, cli);
   let output = '';
   run.child.stdout!.on('data', (d: Buffer) => (output += d));
   for (let i = 0; i < 300 && !output.includes('Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 50));

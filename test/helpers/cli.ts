@@ -17,12 +17,19 @@ export interface RunningCli {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
+export interface CliOptions {
+  readonly cwd?: string;
+  readonly timeoutMs?: number;
+  /** The CLI of another checkout (a copy made by the test); this one's by default. */
+  readonly cliPath?: string;
+}
+
 /**
  * Starts the real CLI (`npm run load` runs the same file) as a child process with only the given
  * environment plus PATH, so nothing of the test runner's environment leaks in.
  */
-export function startCli(args: readonly string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+export function startCli(args: readonly string[], env: Record<string, string>, options: CliOptions = {}): RunningCli {
+  const child = spawn(process.execPath, [options.cliPath ?? CLI_PATH, ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,7 +52,7 @@ export function startCli(args: readonly string[], env: Record<string, string>, o
   return { child, result, waitFor };
 }
 
-export function runCli(args: readonly string[], env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], env: Record<string, string>, options: CliOptions = {}): Promise<CliResult> {
   return startCli(args, env, options).result;
 }
 
