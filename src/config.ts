@@ -32,6 +32,7 @@ export interface LoaderFlags {
   schema?: string | undefined;
   reload?: boolean | undefined;
   'insert-id-window'?: string | undefined;
+  'dedup-lock-wait'?: string | undefined;
   region?: string | undefined;
   'export-url'?: string | undefined;
   'api-key'?: string | undefined;
@@ -71,6 +72,8 @@ export interface LoaderConfig {
   readonly retries: number;
   readonly retryDelayMs: number;
   readonly insertIdWindowDays: number;
+  /** How long an hour waits for the dedup lock before it fails (and is retried). */
+  readonly dedupLockWaitSeconds: number;
   readonly reload: boolean;
   readonly tempDir: string;
   readonly limits: Limits;
@@ -212,6 +215,7 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
     retries: integerSetting('--retries', flags.retries, 5, 0, 100),
     retryDelayMs: integerSetting('--retry-delay-ms', flags['retry-delay-ms'], 1000, 0, 600_000),
     insertIdWindowDays,
+    dedupLockWaitSeconds: integerSetting('--dedup-lock-wait', flags['dedup-lock-wait'], 60, 1, 86_400),
     reload: flags.reload ?? false,
     tempDir: nonEmpty(flags['temp-dir']) ?? tmpdir(),
     limits: Object.freeze({

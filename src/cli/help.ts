@@ -38,6 +38,7 @@ Options (each overrides its environment variable):
   --retries N               attempts after the first for a retryable failure, default 5
   --retry-delay-ms MS       first backoff step, doubled each attempt, default 1000
   --insert-id-window DAYS   $insert_id dedup window, default 7; 0 turns the rule off
+  --dedup-lock-wait SECONDS how long an hour waits for the dedup lock, default 60; then it fails and is retried
   --reload                  fetch loaded and empty hours again and replace their rows exactly
   --temp-dir DIR            where archives are downloaded, default the system temp folder
   --max-archive-bytes N     an hour's archive may be at most this large, default 6 GiB

@@ -63,6 +63,7 @@ export async function runLoad(flags: LoaderFlags): Promise<number> {
       schema: config.database.schema,
       claimOwnerId: claims.ownerId,
       insertIdWindowDays: config.insertIdWindowDays,
+      dedupLockWaitSeconds: config.dedupLockWaitSeconds,
       retries: config.retries,
       retryDelayMs: config.retryDelayMs,
       limits: config.limits,

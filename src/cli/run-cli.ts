@@ -21,6 +21,7 @@ const OPTIONS = {
   schema: { type: 'string' },
   reload: { type: 'boolean' },
   'insert-id-window': { type: 'string' },
+  'dedup-lock-wait': { type: 'string' },
   region: { type: 'string' },
   'export-url': { type: 'string' },
   'api-key': { type: 'string' },

@@ -9,18 +9,25 @@ export interface PartitionMonth {
   readonly suffix: string;
 }
 
-/**
- * Selects the months a query's `event_time` values fall in. `source` is a FROM clause that yields an
- * `event_time` column; the query runs in the caller's transaction.
- */
-export async function monthsOf(client: pg.ClientBase, source: string): Promise<PartitionMonth[]> {
-  const { rows } = await client.query<PartitionMonth>(
-    `SELECT m::text AS "from", (m + interval '1 month')::text AS "to",
-            CASE WHEN m < '0001-01-01 00:00:00+00' THEN to_char(m, 'YYYY_MM') || '_bc' ELSE to_char(m, 'YYYY_MM') END AS suffix
-       FROM (SELECT DISTINCT date_trunc('month', event_time) AS m FROM ${source}) months
-      WHERE m IS NOT NULL`,
-  );
-  return rows;
+/** The partition month of a UTC month `YYYY-MM`, as `utcMonthOf` names it. */
+export function partitionMonth(month: string): PartitionMonth {
+  const year = Number(month.slice(0, -3));
+  const next = Number(month.slice(-2)) === 12 ? `${String(year + 1).padStart(4, '0')}-01` : `${month.slice(0, -2)}${String(Number(month.slice(-2)) + 1).padStart(2, '0')}`;
+  return { from: `${month}-01 00:00:00+00`, to: `${next}-01 00:00:00+00`, suffix: month.replace('-', '_') };
+}
+
+/** The UTC month, `YYYY-MM`, of a time in epoch microseconds (civil-from-days, any year). */
+export function monthOfMicros(micros: bigint): string {
+  const days = Number((micros >= 0n ? micros : micros - 86_399_999_999n) / 86_400_000_000n);
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shifted = Math.floor((5 * dayOfYear + 2) / 153);
+  const month = shifted < 10 ? shifted + 3 : shifted - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}`;
 }
 
 /**
@@ -37,6 +44,11 @@ export class PartitionManager {
     private readonly pool: pg.Pool,
     private readonly schema: string,
   ) {}
+
+  /** The months (`YYYY-MM`) of these that this loader has not yet seen exist. */
+  unknown(months: Iterable<string>): string[] {
+    return [...months].filter((m) => !this.known.has(m.replace('-', '_')));
+  }
 
   async ensure(months: readonly PartitionMonth[]): Promise<void> {
     const missing = months.filter((m) => !this.known.has(m.suffix));

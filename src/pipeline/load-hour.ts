@@ -4,12 +4,12 @@ import { AbortedError, ClaimLostError, ExportHttpError, LoaderError, classifyDat
 import type { DecompressionLimits } from '../extract/archive-entries.js';
 import type { HourSource } from '../extract/hour-source.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
+import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
 import { HourLoad } from '../load/hour-load.js';
 import type { PartitionManager } from '../load/partitions.js';
-import type { EntryCounters } from '../transform/entry-lines.js';
-import { StageClock, type StageSeconds } from './stage-clock.js';
+import { StageClock, type StageSeconds } from '../load/stage-clock.js';
 import { completeClaim } from '../state/hour-claims.js';
-import { recordHourDone, recordHourFailed, type HourCounters } from '../state/hour-records.js';
+import { hourHasRows, recordHourDone, recordHourFailed } from '../state/hour-records.js';
 
 export interface HourContext {
   readonly pool: pg.Pool;
@@ -19,6 +19,7 @@ export interface HourContext {
   /** The loader's claim owner id: an hour commits only while this loader still holds its claim. */
   readonly claimOwnerId: number;
   readonly insertIdWindowDays: number;
+  readonly dedupLockWaitSeconds: number;
   readonly retries: number;
   readonly retryDelayMs: number;
   readonly limits: DecompressionLimits & { readonly maxLineBytes: number };
@@ -59,38 +60,37 @@ async function attemptHour(
   signal: AbortSignal,
 ): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters; stages: StageSeconds }> {
   const label = formatHour(hour);
+  const hourIso = hourToDate(hour).toISOString();
   const clock = new StageClock();
   const opened = await clock.time('download', () => context.source.open(hour, signal));
   try {
     const load = await HourLoad.begin(context.pool, {
       schema: context.schema,
       hourLabel: label,
-      hourTimestamp: hourToDate(hour).toISOString(),
+      hourTimestamp: hourIso,
+      replacing: await hourHasRows(context.pool, context.schema, hourIso),
       insertIdWindowMicros: context.insertIdWindowDays > 0 ? BigInt(Math.round(context.insertIdWindowDays * MICROS_PER_DAY)) : null,
+      dedupLockWaitMs: context.dedupLockWaitSeconds * 1000,
       partitions: context.partitions,
       clock,
       signal,
     });
     try {
-      const entryCounters: EntryCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
-      let archiveEntries = 0;
+      const counters = zeroCounters();
       if (opened.kind === 'archive') {
+        counters.bytesDownloaded = opened.bytes;
         for await (const entry of opened.entries(context.limits)) {
-          archiveEntries++;
-          await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, entryCounters));
+          await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, counters));
         }
+        counters.archiveEntries = load.entries.length;
       }
-      const merged = await load.merge(entryCounters.rejectedLines);
-      const counters: HourCounters = {
-        ...entryCounters,
-        ...merged,
-        bytesDownloaded: opened.kind === 'archive' ? opened.bytes : 0,
-        archiveEntries,
-      };
+      const { counts } = await load.deduplicate();
+      addCounters(counters, counts);
       const status = opened.kind === 'empty' ? 'empty' : 'loaded';
-      const hourIso = hourToDate(hour).toISOString();
-      if (!(await completeClaim(load, context.schema, hourIso, context.claimOwnerId))) throw new ClaimLostError(label);
-      await recordHourDone(load, context.schema, { hour: hourIso, status, attempts, startedAt, counters });
+      await clock.time('settle', async () => {
+        if (!(await completeClaim(load, context.schema, hourIso, context.claimOwnerId))) throw new ClaimLostError(label);
+        await recordHourDone(load, context.schema, { hour: hourIso, status, attempts, startedAt, counters, entryNames: load.entries });
+      });
       await clock.time('commit', () => load.commit());
       return { status, counters, stages: clock.seconds };
     } catch (error) {

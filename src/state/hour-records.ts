@@ -9,7 +9,7 @@ import {
   type Generated,
   type RawBuilder,
 } from 'kysely';
-import { quoteIdentifier } from '../db/pool.js';
+import type { HourCounters } from '../counters.js';
 import { classifyDatabaseError } from '../errors.js';
 
 export type HourStatus = 'loaded' | 'empty' | 'failed';
@@ -32,25 +32,11 @@ export interface UploadHoursTable {
   started_at: string | null;
   finished_at: string | null;
   last_error: string | null;
-  merge_seq: string | null;
+  entry_names: string[] | null;
 }
 
 interface Tables {
   upload_hours: UploadHoursTable;
-}
-
-/** The counters of one successful hour, written with its rows. */
-export interface HourCounters {
-  eventsRead: number;
-  rowsInserted: number;
-  duplicatesUuid: number;
-  duplicatesInsertId: number;
-  rowsSuperseded: number;
-  rowsRestored: number;
-  rejectedLines: number;
-  sanitizedValues: number;
-  bytesDownloaded: number;
-  archiveEntries: number;
 }
 
 // Builds typed SQL only; each query runs on whatever client the caller holds (often mid-transaction).
@@ -98,14 +84,11 @@ export async function finishedHours(db: Queryable, schema: string, first: string
   }
 }
 
-/**
- * Records a loaded or empty hour. Runs inside the hour's transaction, under the merge lock, so it
- * commits with the rows and its merge_seq orders it among all merges.
- */
+/** Records a loaded or empty hour. Runs inside the hour's transaction, so it commits with the rows. */
 export async function recordHourDone(
   db: Queryable,
   schema: string,
-  record: { hour: string; status: 'loaded' | 'empty'; attempts: number; startedAt: Date; counters: HourCounters },
+  record: { hour: string; status: 'loaded' | 'empty'; attempts: number; startedAt: Date; counters: HourCounters; entryNames: readonly string[] },
 ): Promise<void> {
   const c = record.counters;
   const values = {
@@ -123,7 +106,7 @@ export async function recordHourDone(
     started_at: record.startedAt.toISOString(),
     finished_at: sql<string>`clock_timestamp()`,
     last_error: null,
-    merge_seq: sql<string>`nextval(${`${quoteIdentifier(schema)}.hour_merge_seq`}::regclass)`,
+    entry_names: [...record.entryNames],
   };
   await run(
     db,
@@ -134,6 +117,16 @@ export async function recordHourDone(
       .onConflict((oc) => oc.column('upload_hour').doUpdateSet({ ...values, attempts: sql<number>`upload_hours.attempts + ${record.attempts}` }))
       .compile(),
   );
+}
+
+/** Whether an earlier load of the hour committed rows (a reload replaces them). */
+export async function hourHasRows(db: Queryable, schema: string, hour: string): Promise<boolean> {
+  try {
+    const rows = await run(db, builder.withSchema(schema).selectFrom('upload_hours').select('status').where('upload_hour', '=', hour).compile());
+    return rows[0]?.status === 'loaded';
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: 'reading the state of the hour' });
+  }
 }
 
 /**

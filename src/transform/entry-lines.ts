@@ -1,24 +1,29 @@
 import { isUtf8 } from 'node:buffer';
 import { LimitExceededError } from '../errors.js';
-import { COPY_NULL, escapeCopyText, toStorableText } from './copy-text.js';
+import type { LineCounters } from '../counters.js';
+import { utcMonthOf } from './column-values.js';
+import { escapeCopyText, toStorableText } from './copy-text.js';
 import { EVENTS_TABLE_COLUMNS } from './event-columns.js';
 import { encodeEventLine } from './event-line.js';
 import { decodeUtf8Lossy } from './utf8.js';
 
-/** What one archive entry contributed, summed into the hour's bookkeeping. */
-export interface EntryCounters {
-  eventsRead: number;
-  rejectedLines: number;
-  sanitizedValues: number;
+/** Where each row came from, written after the event's own columns. */
+export const PROVENANCE_COLUMNS: readonly string[] = ['upload_hour', 'archive_entry', 'archive_line'];
+
+/** The columns of each `events` COPY row: the event's own, then its provenance. */
+export const EVENTS_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, ...PROVENANCE_COLUMNS];
+
+/** The columns of each `rejects` COPY row. */
+export const REJECTS_COPY_COLUMNS: readonly string[] = ['upload_hour', 'entry_name', 'line_number', 'reason', 'raw_line'];
+
+/** About 64 KB of COPY text: rows for `events`, rows for `rejects`, and the months the events fall in. */
+export interface EncodedBatch {
+  readonly events: string;
+  readonly rejects: string;
+  /** UTC months (`YYYY-MM`) of the batch's events: their partitions must exist before it is written. */
+  readonly months: ReadonlySet<string>;
 }
 
-/**
- * The columns of the staging table each COPY row fills: the event's columns, then where it came from,
- * then, for a line that could not be loaded, why and what it said.
- */
-export const STAGE_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, 'entry_name', 'line_number', 'reject_reason', 'raw_line'];
-
-const NULL_EVENT_COLUMNS = new Array<string>(EVENTS_TABLE_COLUMNS.length).fill(COPY_NULL).join('\t');
 const NEWLINE = 0x0a;
 // Larger batches hold more lines' strings alive at once: 1 MB batches took the loader to 336 MB RSS
 // with four hours in flight, 64 KB to about 155 MB, at the same CPU (BENCHMARKS.md).
@@ -28,27 +33,37 @@ function isBlank(line: string): boolean {
   return line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '');
 }
 
-/** Where the lines come from, for messages, and how long one may be. */
+/** Where the lines come from, for messages and provenance, and how long one may be. */
 export interface EntrySource {
   readonly hourLabel: string;
+  /** The upload hour as Postgres reads a timestamptz. */
+  readonly uploadHour: string;
   readonly entryName: string;
+  /** The entry's position in the hour, from 1. */
+  readonly entryNumber: number;
   readonly maxLineBytes: number;
 }
 
+// Line numbers are stored as integer; an entry cannot have more lines than that holds.
+const MAX_LINE_NUMBER = 2 ** 31 - 1;
+
 /**
- * Reads an entry's decompressed bytes and yields COPY text for the staging table in batches of about
- * 64 KB. Lines are split on LF (no readline: a missing final newline and blank lines are normal);
- * every non-blank line becomes one row, either an event or a reject with its line number. A line
+ * Reads an entry's decompressed bytes and yields COPY text in batches of about 64 KB. Lines are split
+ * on LF (no readline: a missing final newline and blank lines are normal); every non-blank line becomes
+ * one row, of `events` with its provenance, or of `rejects` with its line number and reason. A line
  * longer than `maxLineBytes` throws LimitExceededError before it is held whole.
  */
 export async function* encodeEntryLines(
   chunks: AsyncIterable<Buffer>,
-  { hourLabel, entryName, maxLineBytes }: EntrySource,
-  counters: EntryCounters,
-): AsyncGenerator<string> {
-  const entrySuffix = `\t${escapeCopyText(toStorableText(entryName))}\t`;
+  { hourLabel, uploadHour, entryName, entryNumber, maxLineBytes }: EntrySource,
+  counters: LineCounters,
+): AsyncGenerator<EncodedBatch> {
+  const provenance = `\t${uploadHour}\t${entryNumber}\t`;
+  const rejectPrefix = `${uploadHour}\t${escapeCopyText(toStorableText(entryName))}\t`;
   let lineNumber = 0;
-  let batch = '';
+  let events = '';
+  let rejects = '';
+  let months = new Set<string>();
   const checkLineLength = (bytes: number, line = lineNumber + 1) => {
     if (bytes > maxLineBytes) {
       throw new LimitExceededError({ hour: hourLabel, entry: entryName, line }, 'a line', '--max-line-bytes', maxLineBytes);
@@ -56,6 +71,9 @@ export async function* encodeEntryLines(
   };
 
   const addLine = (text: string, replacedAt: readonly number[]) => {
+    if (lineNumber === MAX_LINE_NUMBER) {
+      throw new LimitExceededError({ hour: hourLabel, entry: entryName, line: lineNumber }, 'the number of lines', 'the line-number range', MAX_LINE_NUMBER);
+    }
     lineNumber++;
     // A byte order mark some tools write at the start of a file is not part of the first event.
     const bom = lineNumber === 1 && text.charCodeAt(0) === 0xfeff;
@@ -67,10 +85,11 @@ export async function* encodeEntryLines(
     const encoded = encodeEventLine(line, bom ? replacedAt.map((at) => at - 1) : replacedAt);
     if (encoded.ok) {
       counters.sanitizedValues += encoded.sanitizedValues;
-      batch += `${encoded.copyColumns}${entrySuffix}${lineNumber}\t${COPY_NULL}\t${COPY_NULL}\n`;
+      events += `${encoded.copyColumns}${provenance}${lineNumber}\n`;
+      months.add(utcMonthOf(encoded.eventTime));
     } else {
       counters.rejectedLines++;
-      batch += `${NULL_EVENT_COLUMNS}${entrySuffix}${lineNumber}\t${escapeCopyText(encoded.reason)}\t${escapeCopyText(toStorableText(line))}\n`;
+      rejects += `${rejectPrefix}${lineNumber}\t${escapeCopyText(encoded.reason)}\t${escapeCopyText(toStorableText(line))}\n`;
     }
   };
 
@@ -111,11 +130,13 @@ export async function* encodeEntryLines(
     addLines(pending.length === 0 ? head : Buffer.concat([...pending, head]));
     pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : [];
     pendingBytes = chunk.length - lastNewline - 1;
-    if (batch.length >= BATCH_CHARS) {
-      yield batch;
-      batch = '';
+    if (events.length + rejects.length >= BATCH_CHARS) {
+      yield { events, rejects, months };
+      events = '';
+      rejects = '';
+      months = new Set();
     }
   }
   if (pending.length > 0) addLines(Buffer.concat(pending));
-  if (batch.length > 0) yield batch;
+  if (events.length + rejects.length > 0) yield { events, rejects, months };
 }

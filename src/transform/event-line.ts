@@ -25,6 +25,8 @@ export type EncodedLine =
       readonly ok: true;
       /** The event's columns and `extra` in COPY text format, tab-separated, without a newline. */
       readonly copyColumns: string;
+      /** The row's event_time as Postgres reads it (`toTimestamptz`'s form); it places the row in a partition. */
+      readonly eventTime: string;
       /** Fields whose key or value had to be changed to be storable (NUL, surrogates, bad UTF-8). */
       readonly sanitizedValues: number;
     }
@@ -157,5 +159,5 @@ export function encodeEventLine(line: string, replacedAt: readonly number[] = []
     copyColumns += (value === null || value === undefined ? COPY_NULL : escape(value)) + '\t';
   }
   copyColumns += escape(`{${extra}}`);
-  return { ok: true, copyColumns, sanitizedValues };
+  return { ok: true, copyColumns, eventTime: values[EVENT_TIME_COLUMN] as string, sanitizedValues };
 }

@@ -8,7 +8,7 @@ let db: TestDatabase;
 before(async () => (db = await createTestDatabase()));
 after(async () => db.drop());
 
-test('events has the transform\'s columns, in order, with their types', async () => {
+test('events has the transform\'s columns, in order, with their types, then where each row came from', async () => {
   const { rows } = await db.pool.query<{ column_name: string; data_type: string }>(
     `SELECT column_name, data_type FROM information_schema.columns
       WHERE table_schema = 'amplitude' AND table_name = 'events' ORDER BY ordinal_position`,
@@ -16,6 +16,9 @@ test('events has the transform\'s columns, in order, with their types', async ()
   const expected = [
     ...EVENT_COLUMNS.map((c) => [c.name, c.type === 'timestamptz' ? 'timestamp with time zone' : c.type]),
     ['extra', 'jsonb'],
+    ['upload_hour', 'timestamp with time zone'],
+    ['archive_entry', 'integer'],
+    ['archive_line', 'integer'],
   ];
   assert.deepEqual(rows.map((r) => [r.column_name, r.data_type]), expected);
 });

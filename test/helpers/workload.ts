@@ -45,11 +45,11 @@ export async function snapshotSchema(pool: pg.Pool, schema: string): Promise<Rec
   const s = `"${schema}"`;
   return {
     events: await q(`SELECT to_jsonb(e) AS row FROM ${s}.events e ORDER BY uuid`),
-    duplicates: await q(`SELECT to_jsonb(d) AS row FROM ${s}.duplicates d ORDER BY upload_hour, entry_name, line_number`),
-    copies: await q(`SELECT upload_hour, entry_name, line_number, uuid, status FROM ${s}.event_copies ORDER BY 1, 2, 3`),
+    duplicates: await q(`SELECT to_jsonb(d) AS row FROM ${s}.duplicates d ORDER BY upload_hour, archive_entry, archive_line`),
+    keys: await q(`SELECT uuid, event_time FROM ${s}.event_keys ORDER BY 1, 2`),
     rejects: await q(`SELECT upload_hour, entry_name, line_number, reason, raw_line FROM ${s}.rejects ORDER BY 1, 2, 3`),
     hours: await q(
-      `SELECT upload_hour, status, events_read, rejected_lines, sanitized_values, bytes_downloaded, archive_entries
+      `SELECT upload_hour, status, events_read, rejected_lines, sanitized_values, bytes_downloaded, archive_entries, entry_names
          FROM ${s}.upload_hours ORDER BY 1`,
     ),
     claims: await q(`SELECT upload_hour FROM ${s}.hour_claims ORDER BY 1`),

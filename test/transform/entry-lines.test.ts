@@ -1,24 +1,41 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeEntryLines, STAGE_COPY_COLUMNS, type EntryCounters } from '../../src/transform/entry-lines.js';
+import type { LineCounters } from '../../src/counters.js';
+import { encodeEntryLines, EVENTS_COPY_COLUMNS, REJECTS_COPY_COLUMNS } from '../../src/transform/entry-lines.js';
 
 const UUID = '6f1c2a4e-9b7d-4c1e-8a2b-3c4d5e6f7a8b';
 const EVENT = `{"uuid":"${UUID}","event_time":"2024-03-01 05:00:00"}`;
 
-async function encode(chunks: (string | Buffer)[], maxLineBytes = 1 << 20): Promise<{ rows: string[][]; counters: EntryCounters }> {
-  const counters: EntryCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
+const HOUR = '2024-03-01T05:00:00.000Z';
+
+function copyRows(text: string, columns: readonly string[]): string[][] {
+  const rows = text === '' ? [] : text.replace(/\n$/, '').split('\n').map((r) => r.split('\t'));
+  for (const row of rows) assert.equal(row.length, columns.length);
+  return rows;
+}
+
+async function encode(
+  chunks: (string | Buffer)[],
+  maxLineBytes = 1 << 20,
+): Promise<{ rows: string[][]; rejects: string[][]; months: Set<string>; counters: LineCounters }> {
+  const counters: LineCounters = { eventsRead: 0, rejectedLines: 0, sanitizedValues: 0 };
   async function* source() {
     for (const chunk of chunks) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
   }
-  let text = '';
-  const entry = { hourLabel: '20240301T05', entryName: 'p/p_2024-03-01_5#0.json.gz', maxLineBytes };
-  for await (const batch of encodeEntryLines(source(), entry, counters)) text += batch;
-  const rows = text === '' ? [] : text.replace(/\n$/, '').split('\n').map((r) => r.split('\t'));
-  for (const row of rows) assert.equal(row.length, STAGE_COPY_COLUMNS.length);
-  return { rows, counters };
+  let events = '';
+  let rejects = '';
+  const months = new Set<string>();
+  const entry = { hourLabel: '20240301T05', uploadHour: HOUR, entryName: 'p/p_2024-03-01_5#0.json.gz', entryNumber: 3, maxLineBytes };
+  for await (const batch of encodeEntryLines(source(), entry, counters)) {
+    events += batch.events;
+    rejects += batch.rejects;
+    for (const month of batch.months) months.add(month);
+  }
+  return { rows: copyRows(events, EVENTS_COPY_COLUMNS), rejects: copyRows(rejects, REJECTS_COPY_COLUMNS), months, counters };
 }
 
-const at = (name: string) => STAGE_COPY_COLUMNS.indexOf(name);
+const at = (name: string) => EVENTS_COPY_COLUMNS.indexOf(name);
+const rejectAt = (name: string) => REJECTS_COPY_COLUMNS.indexOf(name);
 
 test('a part without a final newline still yields its last line', async () => {
   const { rows, counters } = await encode([`${EVENT}\n${EVENT}`]);
@@ -29,9 +46,22 @@ test('a part without a final newline still yields its last line', async () => {
 test('blank lines are skipped but counted in line numbers; CRLF is fine', async () => {
   const { rows } = await encode([`\n${EVENT}\r\n\n   \n${EVENT}\n`]);
   assert.deepEqual(
-    rows.map((r) => r[at('line_number')]),
+    rows.map((r) => r[at('archive_line')]),
     ['2', '5'],
   );
+});
+
+test('each row carries its upload hour, entry position and line, and the batches name the UTC months of its events', async () => {
+  const late = EVENT.replace('2024-03-01 05:00:00', '2024-02-29T23:30:00-01:00');
+  const { rows, months } = await encode([`${EVENT}\n${late}\n`]);
+  assert.deepEqual(
+    rows.map((r) => [r[at('upload_hour')], r[at('archive_entry')], r[at('archive_line')]]),
+    [
+      [HOUR, '3', '1'],
+      [HOUR, '3', '2'],
+    ],
+  );
+  assert.deepEqual([...months], ['2024-03']);
 });
 
 test('lines split across chunks, even inside a multi-byte character, join up', async () => {
@@ -50,15 +80,16 @@ test('a byte order mark before the first line is not part of the event', async (
   assert.equal(rows.length, 2);
 });
 
-test('a rejected line keeps its entry, line number, reason and text', async () => {
-  const { rows, counters } = await encode([`${EVENT}\nnot json\t\\\n`]);
+test('a rejected line keeps its hour, entry, line number, reason and text', async () => {
+  const { rows, rejects, counters } = await encode([`${EVENT}\nnot json\t\\\n`]);
   assert.equal(counters.rejectedLines, 1);
-  const reject = rows[1] as string[];
-  assert.equal(reject[at('uuid')], '\\N');
-  assert.equal(reject[at('entry_name')], 'p/p_2024-03-01_5#0.json.gz');
-  assert.equal(reject[at('line_number')], '2');
-  assert.equal(reject[at('reject_reason')], 'not a JSON object');
-  assert.equal(reject[at('raw_line')], 'not json\\t\\\\');
+  assert.equal(rows.length, 1);
+  const reject = rejects[0] as string[];
+  assert.equal(reject[rejectAt('upload_hour')], HOUR);
+  assert.equal(reject[rejectAt('entry_name')], 'p/p_2024-03-01_5#0.json.gz');
+  assert.equal(reject[rejectAt('line_number')], '2');
+  assert.equal(reject[rejectAt('reason')], 'not a JSON object');
+  assert.equal(reject[rejectAt('raw_line')], 'not json\\t\\\\');
 });
 
 test('invalid UTF-8 becomes U+FFFD and is counted', async () => {
