@@ -95,7 +95,7 @@ export interface GeneratedExport {
   readonly ndjsonBytes: number;
   /** Every line, for the ELT baseline's raw COPY. */
   readonly ndjsonPath: string;
-  /** Every line as the loader's typed COPY rows, for the ceiling. */
+  /** Every line as the loader's typed COPY rows (with their provenance), for the ceiling. */
   readonly typedRowsPath: string;
   readonly firstHour: string;
   readonly lastHour: string;
@@ -119,6 +119,7 @@ export async function generateExport(directory: string, events: number, hours: n
   const recent: string[] = [];
   let written = 0;
   let ndjsonBytes = 0;
+  const hourIso = (h: number) => new Date(firstHourMicros / 1000 + h * 3_600_000).toISOString();
   const label = (h: number) => {
     const iso = new Date(firstHourMicros / 1000 + h * 3_600_000).toISOString();
     return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}`;
@@ -151,7 +152,8 @@ export async function generateExport(directory: string, events: number, hours: n
           ndjsonBytes += Buffer.byteLength(line) + 1;
           const encoded = encodeEventLine(line);
           if (!encoded.ok) throw new Error(`the generator wrote a line the loader rejects: ${encoded.reason}`);
-          if (!typedRows.write(`${encoded.copyColumns}\n`)) await once(typedRows, 'drain');
+          // The loader's own row: the event's columns, then its upload hour, entry and line.
+          if (!typedRows.write(`${encoded.copyColumns}\t${hourIso(h)}\t${part + 1}\t${i + 1}\n`)) await once(typedRows, 'drain');
           if (!ndjsonAll.write(`${line}\n`)) await once(ndjsonAll, 'drain');
           batch += `${line}\n`;
           if (batch.length > 1 << 20) {

@@ -5,6 +5,7 @@
  *   npm run bench                          # quick: 150k events in 6 hours, about a minute
  *   npm run bench -- --events 1000000      # the full run
  *   npm run bench -- --hour-mb 2000        # one 2 GB hour, for the loader's memory
+ *   npm run bench -- --history 3000000     # 120 hours of 25k in order: does an hour cost more as history grows?
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -18,14 +19,16 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { PartitionManager, type PartitionMonth } from '../src/load/partitions.js';
-import { EVENT_COLUMNS, EVENTS_TABLE_COLUMNS } from '../src/transform/event-columns.js';
+import { EVENTS_COPY_COLUMNS } from '../src/transform/entry-lines.js';
+import { EVENT_COLUMNS } from '../src/transform/event-columns.js';
 import { ADMIN_URL, databaseUrl } from '../test/helpers/database.js';
 import { FakeExportApi } from '../test/helpers/fake-export-api.js';
 import { generateExport, type GeneratedExport } from './generate-export.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
-const GENERATOR_VERSION = 2;
+const GENERATOR_VERSION = 3;
+const HISTORY_HOUR_EVENTS = 25_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     json: { type: 'string' },
     only: { type: 'string' },
+    history: { type: 'string' },
   },
 });
 
@@ -97,14 +101,23 @@ async function prepareSchema(pool: pg.Pool, schema: string, generated: Generated
   await new PartitionManager(pool, schema).ensure(monthsAround(generated));
 }
 
+/** One `hour` line of the loader's JSON log. */
+interface HourLine {
+  seconds: number;
+  stage_seconds: Record<string, number>;
+}
+
 interface LoaderRun extends Measured {
   summary: Record<string, number>;
   stages: Record<string, number>;
+  /** In the order the hours finished. */
+  hours: HourLine[];
 }
 
 async function runLoader(api: FakeExportApi, url: string, generated: GeneratedExport, concurrency: number): Promise<LoaderRun> {
   let summary: Record<string, number> = {};
   const stages: Record<string, number> = {};
+  const hours: HourLine[] = [];
   const measured = await timed('loader', async () => {
     const child = spawn(
       process.execPath,
@@ -122,6 +135,7 @@ async function runLoader(api: FakeExportApi, url: string, generated: GeneratedEx
       for (const line of lines) {
         const entry = JSON.parse(line) as Record<string, unknown>;
         if (entry.event === 'hour') {
+          hours.push(entry as unknown as HourLine);
           for (const [stage, seconds] of Object.entries(entry.stage_seconds as Record<string, number>)) stages[stage] = (stages[stage] ?? 0) + seconds;
         } else if (entry.event === 'summary') {
           summary = entry as unknown as Record<string, number>;
@@ -133,14 +147,44 @@ async function runLoader(api: FakeExportApi, url: string, generated: GeneratedEx
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     if (code !== 0) throw new Error(`the loader exited with ${code}`);
   });
-  return { ...measured, summary, stages };
+  return { ...measured, summary, stages, hours };
+}
+
+/** Share of the hours' wall time spent holding the dedup lock (settling and committing). */
+function lockShare(hours: readonly HourLine[]): number {
+  const held = hours.reduce((sum, h) => sum + (h.stage_seconds.settle ?? 0) + (h.stage_seconds.commit ?? 0), 0);
+  return held / hours.reduce((sum, h) => sum + h.seconds, 0);
+}
+
+/** Bytes of the events partitions, and of what dedup keeps beside them. */
+async function storage(pool: pg.Pool, schema: string): Promise<{ lines: string[]; events: number; bookkeeping: number }> {
+  const size = async (sql: string) => Number((await pool.query<{ bytes: string | null }>(sql)).rows[0]?.bytes ?? 0);
+  const ofChildren = (parent: string, measure: string) =>
+    size(`SELECT sum(${measure}(inhrelid))::text AS bytes FROM pg_inherits WHERE inhparent = '${schema}.${parent}'::regclass`);
+  const partitions = await ofChildren('events', 'pg_total_relation_size');
+  const hourIndex = await ofChildren('events_upload_hour_idx', 'pg_relation_size');
+  const keys = await size(`SELECT pg_total_relation_size('${schema}.event_keys')::text AS bytes`);
+  const merges = await size(`SELECT pg_total_relation_size('${schema}.recent_merges')::text AS bytes`);
+  const duplicates = await size(`SELECT pg_total_relation_size('${schema}.duplicates')::text AS bytes`);
+  const events = partitions - hourIndex;
+  const bookkeeping = keys + merges + hourIndex;
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  return {
+    events,
+    bookkeeping,
+    lines: [
+      `storage: events partitions ${mb(events)} (rows, TOAST, uuid index); dedup's own ${mb(bookkeeping)} = ${((bookkeeping / events) * 100).toFixed(1)} % ` +
+        `(event_keys ${mb(keys)}, upload_hour index of events ${mb(hourIndex)}, recent_merges ${mb(merges)}); ` +
+        `dropped copies (duplicates) ${mb(duplicates)}`,
+    ],
+  };
 }
 
 async function runCeiling(pool: pg.Pool, generated: GeneratedExport): Promise<Measured> {
   await prepareSchema(pool, 'ceiling', generated);
   const client = await pool.connect();
   try {
-    const columns = EVENTS_TABLE_COLUMNS.map((c) => `"${c}"`).join(', ');
+    const columns = EVENTS_COPY_COLUMNS.map((c) => `"${c}"`).join(', ');
     return await timed('ceiling', async () => {
       await pipeline(createReadStream(generated.typedRowsPath), client.query(copyFrom(`COPY ceiling.events (${columns}) FROM STDIN`)));
     });
@@ -165,8 +209,10 @@ function eltInsert(): string {
     }
   };
   const known = EVENT_COLUMNS.map((c) => `'${c.key}'`).join(', ');
-  return `INSERT INTO elt.events (${EVENTS_TABLE_COLUMNS.map((c) => `"${c}"`).join(', ')})
-    SELECT ${EVENT_COLUMNS.map((c) => cast(c.key, c.type)).join(', ')}, j - ARRAY[${known}]
+  // Provenance as such a user would have it: the upload hour, no entry or line.
+  return `INSERT INTO elt.events (${EVENTS_COPY_COLUMNS.map((c) => `"${c}"`).join(', ')})
+    SELECT ${EVENT_COLUMNS.map((c) => cast(c.key, c.type)).join(', ')}, j - ARRAY[${known}],
+           date_trunc('hour', ${cast('server_upload_time', 'timestamptz')}), 0, 0
       FROM (SELECT line AS j FROM elt.raw) raw
     ON CONFLICT DO NOTHING`;
 }
@@ -194,7 +240,65 @@ function row(cells: (string | number)[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i] as number) : String(c).padStart(widths[i] as number))).join('  ');
 }
 
+const STAGES = ['download', 'copy', 'partitions', 'probe', 'lock', 'settle', 'commit'];
+
+/** Mean seconds per hour, and per stage, of each tenth of the hours, oldest first. */
+function historyTable(hours: readonly HourLine[], eventsPerHour: number): { lines: string[]; ratio: number } {
+  const tenths = Array.from({ length: 10 }, (_, t) => hours.slice(Math.floor((t * hours.length) / 10), Math.floor(((t + 1) * hours.length) / 10)));
+  const mean = (list: readonly HourLine[], pick: (h: HourLine) => number) => list.reduce((sum, h) => sum + pick(h), 0) / Math.max(1, list.length);
+  const widths = [6, 22, 8, ...STAGES.map((s) => Math.max(8, s.length))];
+  const lines = [row(['tenth', 'events loaded below', 's/hour', ...STAGES], widths)];
+  let before = 0;
+  for (const [t, list] of tenths.entries()) {
+    lines.push(
+      row(
+        [String(t + 1), `${before}–${before + list.length * eventsPerHour}`, mean(list, (h) => h.seconds).toFixed(3), ...STAGES.map((s) => mean(list, (h) => h.stage_seconds[s] ?? 0).toFixed(3))],
+        widths,
+      ),
+    );
+    before += list.length * eventsPerHour;
+  }
+  const first = mean(tenths[0] ?? [], (h) => h.seconds);
+  const last = mean(tenths[9] ?? [], (h) => h.seconds);
+  return { lines, ratio: last / first };
+}
+
+/** `--history N`: N events as hours of 25,000 loaded in order, one at a time, hour by hour. */
+async function runHistory(events: number): Promise<void> {
+  const hours = Number(args.hours ?? Math.ceil(events / HISTORY_HOUR_EVENTS));
+  process.stderr.write(`generating ${events} events in ${hours} hour(s)...\n`);
+  const generated = await exportFor(events, hours);
+  const api = await new FakeExportApi().start();
+  for (const [hour, path] of generated.archives) api.answer(hour, { status: 200, file: path });
+  const url = await freshDatabase('amplitude_pg_bench');
+  const pool = createPool({ connectionString: url, maxConnections: 2 });
+  try {
+    process.stderr.write('loader, one hour at a time...\n');
+    const loader = await runLoader(api, url, generated, 1);
+    const perHour = Math.round(generated.events / generated.archives.size);
+    const table = historyTable(loader.hours, perHour);
+    const stored = await storage(pool, 'amplitude');
+    const lines = [
+      `amplitude-pg history bench, ${new Date().toISOString().slice(0, 10)}: ${generated.events} events in ${generated.archives.size} upload hours of ${perHour}, ` +
+        `loaded in order with --concurrency 1; ${cpus().length} cores`,
+      '',
+      ...table.lines,
+      '',
+      `last tenth / first tenth, seconds per hour: ${table.ratio.toFixed(2)} (goal ≤ 1.15)`,
+      `dedup lock held: ${(lockShare(loader.hours) * 100).toFixed(1)} % of the hours' wall time (goal ≤ 10 %)`,
+      ...stored.lines,
+      `total ${loader.seconds.toFixed(1)} s, ${Math.round(generated.events / loader.seconds)} events/s; Postgres CPU ${((loader.postgresCpuSeconds / generated.events) * 1e6).toFixed(1)} µs/event`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (args.json) await writeFile(args.json, JSON.stringify({ events: generated.events, loader, ratio: table.ratio, storage: stored }, null, 2));
+  } finally {
+    await pool.end();
+    await api.close();
+  }
+}
+
 async function main(): Promise<void> {
+  if (args.history !== undefined) return runHistory(Number(args.history));
   const hourMb = args['hour-mb'] === undefined ? undefined : Number(args['hour-mb']);
   // About 1.25 KB per event: N MB of NDJSON in one hour.
   const events = hourMb ? Math.round((hourMb * 1e6) / 1250) : Number(args.events);
@@ -210,11 +314,13 @@ async function main(): Promise<void> {
   const pool = createPool({ connectionString: url, maxConnections: 2 });
   const results: Measured[] = [];
   let loader: LoaderRun | undefined;
+  let stored: Awaited<ReturnType<typeof storage>> | undefined;
   try {
     if (only.has('loader')) {
       process.stderr.write('loader...\n');
       loader = await runLoader(api, url, generated, concurrency);
       results.push(loader);
+      stored = await storage(pool, 'amplitude');
     }
     if (only.has('ceiling')) {
       process.stderr.write('ceiling...\n');
@@ -253,6 +359,8 @@ async function main(): Promise<void> {
         `Postgres CPU ${loader.postgresCpuSeconds.toFixed(2)} s = ${((loader.postgresCpuSeconds / generated.events) * 1e6).toFixed(1)} µs/event`,
       `loader rows inserted ${s.rows_inserted}, duplicates by uuid ${s.duplicates_uuid}, by insert_id ${s.duplicates_insert_id}`,
       `stages, summed over hours (s): ${Object.entries(loader.stages).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
+      `dedup lock held: ${(lockShare(loader.hours) * 100).toFixed(1)} % of the hours' wall time (goal ≤ 10 %)`,
+      ...(stored?.lines ?? []),
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

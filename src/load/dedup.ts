@@ -10,10 +10,9 @@ import { monthOfMicros, partitionMonth, type PartitionManager } from './partitio
  * Deduplication of one upload hour against everything stored, at a cost that does not grow with the
  * warehouse. The hour's rows are already in `events` (COPY wrote them to their partitions); then:
  *
- * - probe, outside any lock: each row's uuid in `event_keys` (a hash probe, one bucket page) and, when
- *   it has an insert group, the kept members of that group within the window (a hash probe of the
- *   group index in the one or two partitions the window spans). Keys nobody else holds are recorded
- *   in `event_keys` at once; the rest are contested.
+ * - probe, outside any lock: each row's uuid, and its insert group near its event_time, in
+ *   `event_keys` (two hash probes, a bucket page each, however large the table). Keys nobody else
+ *   holds are recorded there at once; the rest are contested.
  * - settle, under the dedup lock: the keys other hours merged since the probe (`recent_merges`, a
  *   hash join of this hour's keys with theirs) join the contested ones; every copy of each contested
  *   uuid and every member of each contested group near the contested times is fetched and decided by
@@ -24,8 +23,8 @@ import { monthOfMicros, partitionMonth, type PartitionManager } from './partitio
  * catch-up, the contested rows and the commit.
  */
 
-/** Merges older than this are pruned; an hour that probed longer ago than half of it contests everything. */
-const RECENT_MERGES_HOURS = 24;
+/** How many of the last merges `recent_merges` keeps; an hour that probed before all of them contests everything. */
+const RECENT_MERGES_KEPT = 64;
 
 export interface DedupOptions {
   readonly schema: string;
@@ -51,6 +50,9 @@ interface CopyRow {
   grp: string | null;
 }
 
+/** The hour since the epoch (UTC) a timestamptz falls in: how event_keys places a representative. */
+const hourOf = (column: string) => `floor(extract(epoch FROM ${column}) / 3600)::integer`;
+const hourStart = (hour: string) => `('epoch'::timestamptz + (${hour}) * interval '1 hour')`;
 const micros = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
 const fromMicros = (value: string) => `('epoch'::timestamptz + (${value})::bigint * interval '1 microsecond')`;
 
@@ -76,8 +78,9 @@ export class HourDedup {
   private readonly schema: string;
   private readonly group: (alias: string) => string;
   private readonly window: string;
+  /** The window in whole hours, rounded up: event_keys keeps hours, so its probes take a little more. */
+  private readonly windowHours: number;
   private probeSeq = '0';
-  private probedAt = 0;
   private stagedRows = 0;
   private mergeRow = '';
 
@@ -88,6 +91,7 @@ export class HourDedup {
     this.schema = quoteIdentifier(options.schema);
     this.group = (alias) => `${this.schema}.insert_group(${alias}.app, ${alias}.device_id, ${alias}.user_id, ${alias}.insert_id)`;
     this.window = `(${options.windowMicros ?? 0n}::bigint * interval '1 microsecond')`;
+    this.windowHours = Number(((options.windowMicros ?? 0n) + 3_599_999_999n) / 3_600_000_000n);
   }
 
   private query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
@@ -114,74 +118,71 @@ export class HourDedup {
     await this.query(`DELETE FROM ${this.schema}.rejects WHERE upload_hour = $1`, [hour]);
   }
 
-  /** The hour's temporary tables; `removed` exists before the COPY so a reload can fill it. */
+  /** Where the hour's rows' keys are COPYed (`KEYS_COPY_COLUMNS`), beside the rows themselves. */
+  readonly keysTable = 'stage_keys';
+
+  /** The hour's temporary tables, before the COPY: its keys, and what a reload removes. */
   async createTables(): Promise<void> {
+    const group = `${this.schema}.insert_group(app, device_id, user_id, insert_id)`;
+    await this.query(
+      `CREATE TEMP TABLE stage_keys (
+         uuid uuid NOT NULL, event_time timestamptz NOT NULL, server_upload_time timestamptz,
+         app bigint, device_id text, user_id text, insert_id text, archive_entry integer NOT NULL, archive_line integer NOT NULL,
+         grp text GENERATED ALWAYS AS (${group}) STORED,
+         grp_hash integer GENERATED ALWAYS AS (hashtext(${group})) STORED
+       ) ON COMMIT DROP`,
+    );
     await this.query(`CREATE TEMP TABLE removed (uuid uuid, event_time timestamptz, grp text, status text) ON COMMIT DROP`);
   }
 
   /**
-   * After the COPY, outside the lock: reads the hour's keys back from its rows (the upload_hour index
-   * of the months it wrote), probes the history for each, records the keys nobody contests, and notes
-   * what this hour touches for hours that probe meanwhile.
+   * After the COPY, outside the lock: probes the history for each of the hour's keys, records the keys
+   * nobody contests, and notes what this hour touches for hours that probe meanwhile.
    */
-  async probe(months: ReadonlySet<string>): Promise<void> {
+  async probe(): Promise<void> {
     const schema = this.schema;
     const hour = this.options.hour;
-    const ranges = [...months].map(partitionMonth);
-    const inMonths = ranges.length === 0 ? 'false' : ranges.map((_, i) => `(event_time >= $${2 * i + 2} AND event_time < $${2 * i + 3})`).join(' OR ');
-    const { rows: seq } = await this.query<{ seq: string; now: string }>(
-      `SELECT coalesce(max(merge_seq), 0)::text AS seq, extract(epoch FROM clock_timestamp())::text AS now FROM ${schema}.recent_merges`,
-    );
+    const { rows: seq } = await this.query<{ seq: string }>(`SELECT coalesce(max(merge_seq), 0)::text AS seq FROM ${schema}.recent_merges`);
     this.probeSeq = seq[0]?.seq ?? '0';
-    this.probedAt = Number(seq[0]?.now);
-    const staged = await this.query(
-      `CREATE TEMP TABLE stage_keys ON COMMIT DROP AS
-         SELECT uuid, event_time, server_upload_time, archive_entry, archive_line, ${this.group('e')} AS grp
-           FROM ${schema}.events e WHERE upload_hour = $1 AND (${inMonths})`,
-      [hour, ...ranges.flatMap((m) => [m.from, m.to])],
-    );
-    this.stagedRows = staged.rowCount ?? 0;
+    const { rows: staged } = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM stage_keys');
+    this.stagedRows = staged[0]?.n ?? 0;
     await this.query(`CREATE TEMP TABLE contested_uuids (uuid uuid PRIMARY KEY) ON COMMIT DROP`);
     await this.query(`CREATE TEMP TABLE contested_points (grp text NOT NULL, event_time timestamptz NOT NULL) ON COMMIT DROP`);
 
-    // Every probe and fetch starts from this hour's rows and walks an index of the history: never let
-    // the planner hash or sort the history instead (a table growing faster than autovacuum analyzes
-    // it misleads the estimates). Only the catch-up joins two small sets, by hashing.
-    await this.query('SET LOCAL enable_hashjoin = off');
-    await this.query('SET LOCAL enable_mergejoin = off');
+    // Each look into the history is a LATERAL subquery fenced by LIMIT or OFFSET 0 (so it is not
+    // flattened into a join): it runs once per key of this hour, through the one index its conditions
+    // fit, and the planner cannot hash or sort the history instead (a partition growing faster than
+    // autovacuum analyzes it misleads the estimates). Joins among this hour's own keys stay free to hash.
     await this.query(
       `INSERT INTO contested_uuids
          SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
-         UNION SELECT s.uuid FROM stage_keys s WHERE EXISTS (SELECT 1 FROM ${schema}.event_keys k WHERE k.uuid = s.uuid)
+         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${schema}.event_keys k WHERE k.uuid = s.uuid LIMIT 1) stored
          UNION SELECT uuid FROM removed WHERE status <> 'uuid'`,
     );
-    await this.query(
-      `INSERT INTO ${schema}.event_keys (uuid, event_time)
-         SELECT s.uuid, s.event_time FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM contested_uuids c WHERE c.uuid = s.uuid)`,
-    );
     if (this.options.windowMicros !== null) {
+      // Before this hour's keys go in, so a probe finds only other hours' representatives.
       await this.query(
         `INSERT INTO contested_points
-           SELECT s.grp, s.event_time FROM stage_keys s
-            WHERE s.grp IS NOT NULL AND (
-              EXISTS (SELECT 1 FROM ${schema}.events e
-                       WHERE ${this.group('e')} = s.grp AND e.upload_hour <> $1
-                         AND e.event_time BETWEEN s.event_time - ${this.window} AND s.event_time + ${this.window})
-              OR EXISTS (SELECT 1 FROM ${schema}.duplicates d
-                          WHERE ${this.group('d')} = s.grp AND d.rule = 'insert_id'
-                            AND d.event_time BETWEEN s.event_time - ${this.window} AND s.event_time + ${this.window}))
+           SELECT s.grp, s.event_time FROM stage_keys s,
+                  LATERAL (SELECT 1 FROM ${schema}.event_keys k
+                            WHERE k.group_hash = s.grp_hash
+                              AND k.event_hour BETWEEN ${hourOf('s.event_time')} - ${this.windowHours}
+                                                   AND ${hourOf('s.event_time')} + ${this.windowHours} LIMIT 1) stored
+            WHERE s.grp IS NOT NULL
            UNION ALL SELECT grp, event_time FROM stage_keys WHERE grp IN (SELECT grp FROM stage_keys GROUP BY grp HAVING count(*) > 1)
            UNION ALL SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`,
-        [hour],
       );
     }
+    await this.query(
+      `INSERT INTO ${schema}.event_keys (uuid, event_hour, group_hash)
+         SELECT s.uuid, ${hourOf('s.event_time')}, s.grp_hash FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM contested_uuids c WHERE c.uuid = s.uuid)`,
+    );
 
     const { rows } = await this.query<{ id: string }>(
-      `INSERT INTO ${schema}.recent_merges (upload_hour, uuids, group_hashes)
+      `INSERT INTO ${schema}.recent_merges (upload_hour, uuid_hashes, group_hashes)
        SELECT $1,
-              ARRAY(SELECT uuid FROM stage_keys UNION SELECT uuid FROM removed),
-              ARRAY(SELECT hashtextextended(grp, 0) FROM stage_keys WHERE grp IS NOT NULL
-                    UNION SELECT hashtextextended(grp, 0) FROM removed WHERE grp IS NOT NULL)
+              ARRAY(SELECT uuid_hash(uuid) FROM stage_keys UNION ALL SELECT uuid_hash(uuid) FROM removed),
+              ARRAY(SELECT grp_hash FROM stage_keys WHERE grp IS NOT NULL UNION ALL SELECT hashtext(grp) FROM removed WHERE grp IS NOT NULL)
        RETURNING id::text`,
       [hour],
     );
@@ -247,29 +248,29 @@ export class HourDedup {
     const mergeSeq = rows[0]?.seq as string;
     await this.query(
       `UPDATE ${schema}.recent_merges SET merge_seq = $2,
-              group_hashes = group_hashes || ARRAY(SELECT hashtextextended(g, 0) FROM unnest($3::text[]) g)
+              group_hashes = group_hashes || ARRAY(SELECT hashtext(g) FROM unnest($3::text[]) g)
         WHERE id = $1`,
       [this.mergeRow, mergeSeq, [...ranges.keys()]],
     );
-    await this.query(`DELETE FROM ${schema}.recent_merges WHERE merged_at < clock_timestamp() - make_interval(hours => $1)`, [RECENT_MERGES_HOURS]);
+    await this.query(`DELETE FROM ${schema}.recent_merges WHERE merge_seq <= $1::bigint - $2`, [mergeSeq, RECENT_MERGES_KEPT]);
     return { counts, mergeSeq };
   }
 
-  /** The keys of hours merged since the probe that this hour also has. */
+  /** The keys of hours merged since the probe that this hour also has (by hash: a collision only contests more). */
   private async catchUp(): Promise<void> {
     const schema = this.schema;
-    const { rows } = await this.query<{ now: string }>(`SELECT extract(epoch FROM clock_timestamp())::text AS now`);
-    if (Number(rows[0]?.now) - this.probedAt > (RECENT_MERGES_HOURS / 2) * 3600) {
-      // Merges this hour did not see may have been pruned: contest all of its keys.
+    const { rows } = await this.query<{ oldest: string | null }>(`SELECT min(merge_seq)::text AS oldest FROM ${schema}.recent_merges`);
+    const oldest = rows[0]?.oldest;
+    if (oldest !== null && oldest !== undefined && BigInt(oldest) > BigInt(this.probeSeq) + 1n) {
+      // Merges since the probe may have been pruned: contest every key of this hour.
       await this.query(`INSERT INTO contested_uuids SELECT DISTINCT uuid FROM stage_keys ON CONFLICT DO NOTHING`);
       await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM stage_keys WHERE grp IS NOT NULL`);
       return;
     }
-    await this.query('SET LOCAL enable_hashjoin = on');
     await this.query(
       `INSERT INTO contested_uuids
          SELECT DISTINCT s.uuid FROM stage_keys s
-           JOIN (SELECT unnest(uuids) AS uuid FROM ${schema}.recent_merges WHERE merge_seq > $1) r ON r.uuid = s.uuid
+           JOIN (SELECT DISTINCT unnest(uuid_hashes) AS h FROM ${schema}.recent_merges WHERE merge_seq > $1) r ON r.h = uuid_hash(s.uuid)
        ON CONFLICT DO NOTHING`,
       [this.probeSeq],
     );
@@ -277,13 +278,11 @@ export class HourDedup {
       await this.query(
         `INSERT INTO contested_points
            SELECT s.grp, s.event_time FROM stage_keys s
-             JOIN (SELECT DISTINCT unnest(group_hashes) AS h FROM ${schema}.recent_merges WHERE merge_seq > $1) r
-               ON r.h = hashtextextended(s.grp, 0)
+             JOIN (SELECT DISTINCT unnest(group_hashes) AS h FROM ${schema}.recent_merges WHERE merge_seq > $1) r ON r.h = s.grp_hash
             WHERE s.grp IS NOT NULL`,
         [this.probeSeq],
       );
     }
-    await this.query('SET LOCAL enable_hashjoin = off');
   }
 
   private copyColumns(alias: string, place: EventCopy['place'], status: string, hour: string): string {
@@ -298,17 +297,24 @@ export class HourDedup {
       `SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, s.grp FROM stage_keys s JOIN contested_uuids c USING (uuid)
        UNION ALL
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, ${this.group('e')}
-         FROM (SELECT DISTINCT k.uuid, k.event_time FROM ${schema}.event_keys k JOIN contested_uuids c USING (uuid)) k
-         JOIN ${schema}.events e ON e.uuid = k.uuid AND e.event_time = k.event_time AND e.upload_hour <> $1
+         FROM contested_uuids c,
+              LATERAL (SELECT DISTINCT k.event_hour FROM ${schema}.event_keys k WHERE k.uuid = c.uuid OFFSET 0) k,
+              LATERAL (SELECT * FROM ${schema}.events e
+                        WHERE e.uuid = c.uuid AND e.event_time >= ${hourStart('k.event_hour')} AND e.event_time < ${hourStart('k.event_hour + 1')}
+                          AND e.upload_hour <> $1 OFFSET 0) e
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, ${this.group('d')}
-         FROM ${schema}.duplicates d JOIN contested_uuids c USING (uuid)`,
+         FROM contested_uuids c, LATERAL (SELECT * FROM ${schema}.duplicates d WHERE d.uuid = c.uuid OFFSET 0) d`,
       [this.options.hour],
     );
     return rows.map(toCopy);
   }
 
-  /** The representatives of each group within its range widened by the window: kept rows, copies the rule dropped, this hour's. */
+  /**
+   * The representatives of each group within its range widened by the window: other hours' (found by
+   * the group's hash in event_keys, then their row in events or duplicates, whose group is checked)
+   * and this hour's.
+   */
   private async membersOf(ranges: ReadonlyMap<string, TimeRange>): Promise<EventCopy[]> {
     const schema = this.schema;
     const window = this.options.windowMicros ?? 0n;
@@ -316,12 +322,18 @@ export class HourDedup {
     const from = groups.map((g) => String((ranges.get(g) as TimeRange).from - window));
     const to = groups.map((g) => String((ranges.get(g) as TimeRange).to + window));
     const { rows } = await this.query<CopyRow>(
-      `WITH g AS (SELECT grp, ${fromMicros('lo')} AS lo, ${fromMicros('hi')} AS hi FROM unnest($2::text[], $3::text[], $4::text[]) AS g(grp, lo, hi))
-       SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, g.grp
-         FROM g JOIN ${schema}.events e ON ${this.group('e')} = g.grp AND e.event_time BETWEEN g.lo AND g.hi AND e.upload_hour <> $1
+      `WITH g AS (SELECT grp, hashtext(grp) AS grp_hash, ${fromMicros('lo')} AS lo, ${fromMicros('hi')} AS hi
+                    FROM unnest($2::text[], $3::text[], $4::text[]) AS g(grp, lo, hi)),
+            k AS (SELECT g.grp, g.lo, g.hi, k.uuid FROM g,
+                    LATERAL (SELECT uuid FROM ${schema}.event_keys k
+                              WHERE k.group_hash = g.grp_hash AND k.event_hour BETWEEN ${hourOf('g.lo')} AND ${hourOf('g.hi')} OFFSET 0) k)
+       SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, k.grp
+         FROM k, LATERAL (SELECT * FROM ${schema}.events e
+                           WHERE e.uuid = k.uuid AND e.event_time BETWEEN k.lo AND k.hi AND e.upload_hour <> $1 AND ${this.group('e')} = k.grp OFFSET 0) e
        UNION ALL
-       SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, g.grp
-         FROM g JOIN ${schema}.duplicates d ON ${this.group('d')} = g.grp AND d.rule = 'insert_id' AND d.event_time BETWEEN g.lo AND g.hi
+       SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, k.grp
+         FROM k, LATERAL (SELECT * FROM ${schema}.duplicates d
+                           WHERE d.uuid = k.uuid AND d.event_time BETWEEN k.lo AND k.hi AND d.rule = 'insert_id' AND ${this.group('d')} = k.grp OFFSET 0) d
        UNION ALL
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, g.grp
          FROM g JOIN stage_keys s ON s.grp = g.grp AND s.event_time BETWEEN g.lo AND g.hi`,
@@ -347,14 +359,20 @@ export class HourDedup {
       }
     }
     const columns = EVENTS_COPY_COLUMNS.map(quoteIdentifier).join(', ');
+    // A DELETE cannot be fenced like the probes: the moves below are kept to index nested loops from
+    // the few rows that move, else the planner may sort or hash a whole partition to find them.
+    await this.query('SET LOCAL enable_hashjoin = off');
+    await this.query('SET LOCAL enable_mergejoin = off');
     const identify = (list: EventCopy[]) => [list.map((c) => String(c.hour)), list.map((c) => c.entry), list.map((c) => c.line)];
     if (leaving.length > 0) {
       const copies = leaving.map(([c]) => c);
       await this.query(
         `WITH m AS (SELECT uuid, ${fromMicros('t')} AS event_time, ${fromMicros('h')} AS upload_hour, entry, line, rule
                       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[]) AS m(uuid, t, h, entry, line, rule)),
+              -- Through the uuid index alone: IS NOT DISTINCT FROM keeps the upload_hour index out, which
+              -- stale statistics would otherwise pick, reading the whole hour for every row.
               moved AS (DELETE FROM ${schema}.events e USING m
-                         WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour = m.upload_hour
+                         WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour IS NOT DISTINCT FROM m.upload_hour
                            AND e.archive_entry = m.entry AND e.archive_line = m.line
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule)
          INSERT INTO ${schema}.duplicates (${columns}, rule) SELECT * FROM moved`,
@@ -382,12 +400,15 @@ export class HourDedup {
         [...identify(copies), relabelled.map(([, s]) => s)],
       );
     }
+    await this.query('RESET enable_hashjoin');
+    await this.query('RESET enable_mergejoin');
     if (contestedUuids.size > 0) {
       const reps = [...representatives.values()];
       await this.query(`DELETE FROM ${schema}.event_keys WHERE uuid = ANY($1::uuid[])`, [[...contestedUuids]]);
       await this.query(
-        `INSERT INTO ${schema}.event_keys (uuid, event_time) SELECT uuid, ${fromMicros('t')} FROM unnest($1::uuid[], $2::text[]) AS k(uuid, t)`,
-        [reps.map((c) => c.uuid), reps.map((c) => String(c.eventTime))],
+        `INSERT INTO ${schema}.event_keys (uuid, event_hour, group_hash)
+         SELECT uuid, ${hourOf(fromMicros('t'))}, hashtext(grp) FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(uuid, t, grp)`,
+        [reps.map((c) => c.uuid), reps.map((c) => String(c.eventTime)), reps.map((c) => c.group)],
       );
     }
     const stagedLeaving = leaving.filter(([c]) => c.place === 'staged');

@@ -6,7 +6,7 @@ import type { DedupCounters, LineCounters } from '../counters.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { classifyDatabaseError, LoaderError } from '../errors.js';
 import type { ArchiveEntry } from '../extract/archive-entries.js';
-import { EVENTS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEntryLines, type EncodedBatch } from '../transform/entry-lines.js';
+import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEntryLines, type EncodedBatch } from '../transform/entry-lines.js';
 import { HourDedup } from './dedup.js';
 import { partitionMonth, type PartitionManager } from './partitions.js';
 import type { StageClock } from './stage-clock.js';
@@ -26,19 +26,40 @@ export interface HourLoadOptions {
   readonly signal: AbortSignal;
 }
 
-// Rejected lines wait in memory for their own COPY; past this many characters they are written out.
-const REJECTS_FLUSH_CHARS = 1024 * 1024;
+// Dedup keys and rejected lines wait in memory for their own COPYs; past this many bytes they are
+// written out (about 6,000 rows' keys).
+const SIDE_FLUSH_BYTES = 1024 * 1024;
+
+/** COPY text held back, as bytes: a string built from slices of the lines would keep every line alive. */
+class HeldRows {
+  private chunks: Buffer[] = [];
+  bytes = 0;
+
+  add(text: string): void {
+    if (text.length === 0) return;
+    const chunk = Buffer.from(text);
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  take(): Buffer[] {
+    const chunks = this.chunks;
+    this.chunks = [];
+    this.bytes = 0;
+    return chunks;
+  }
+}
 
 /**
  * One upload hour as one transaction on one checked-out client. Each entry's rows are COPYed straight
- * into `events` (their partitions created first), its rejected lines into `rejects`; then dedup probes,
+ * into `events` (their partitions created first), their dedup keys into a narrow temporary table, its
+ * rejected lines into `rejects`; then dedup probes,
  * takes its lock and settles (dedup.ts), the caller writes the bookkeeping, and COMMIT releases the
  * lock. A failure at any point rolls the whole hour back.
  */
 export class HourLoad {
   private released = false;
   private readonly entryNames: string[] = [];
-  private readonly months = new Set<string>();
   private readonly dedup: HourDedup;
 
   private constructor(
@@ -77,8 +98,9 @@ export class HourLoad {
   }
 
   /**
-   * COPYs one archive entry into `events`, streaming with backpressure. A batch whose rows fall in a
-   * month without a partition ends the COPY; the partition is created and a new COPY goes on.
+   * COPYs one archive entry into `events`, streaming with backpressure. The COPY ends when a batch's
+   * rows fall in a month without a partition (it is created) or the keys and rejects held back fill
+   * up (they are COPYed); then a new one goes on.
    */
   async copyEntry(entry: ArchiveEntry, maxLineBytes: number, counters: LineCounters): Promise<void> {
     this.entryNames.push(entry.name);
@@ -92,8 +114,8 @@ export class HourLoad {
     const schema = quoteIdentifier(this.options.schema);
     const copyEvents = `COPY ${schema}.events (${EVENTS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
     const copyRejects = `COPY ${schema}.rejects (${REJECTS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
+    const copyKeys = `COPY ${this.dedup.keysTable} (${KEYS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
     const partitions = this.options.partitions;
-    const months = this.months;
     await this.run(`loading entry ${entry.name}`, async () => {
       const batches = encodeEntryLines(entry.chunks(), source, counters)[Symbol.asyncIterator]();
       const pull = async () => {
@@ -101,26 +123,29 @@ export class HourLoad {
         return next.done ? undefined : next.value;
       };
       let batch: EncodedBatch | undefined = await pull();
-      let rejects = '';
-      // One COPY: this batch and the next ones, until one needs a new partition or rejects pile up.
+      const keys = new HeldRows();
+      const rejects = new HeldRows();
+      // One COPY: this batch and the next ones, until one needs a new partition or keys and rejects pile up.
       async function* segment(): AsyncGenerator<string> {
         while (batch !== undefined) {
           if (batch.events.length > 0) yield batch.events;
-          for (const month of batch.months) months.add(month);
-          rejects += batch.rejects;
+          keys.add(batch.keys);
+          rejects.add(batch.rejects);
           batch = await pull();
-          if (batch === undefined || rejects.length >= REJECTS_FLUSH_CHARS || partitions.unknown(batch.months).length > 0) return;
+          if (batch === undefined || keys.bytes + rejects.bytes >= SIDE_FLUSH_BYTES || partitions.unknown(batch.months).length > 0) return;
         }
       }
+      const copyHeld = async (statement: string, held: HeldRows) => {
+        const chunks = held.take();
+        if (chunks.length > 0) await pipeline(Readable.from(chunks), this.client.query(copyFrom(statement)), { signal: this.options.signal });
+      };
       try {
         while (batch !== undefined) {
           const missing = partitions.unknown(batch.months);
           if (missing.length > 0) await this.options.clock.time('partitions', () => partitions.ensure(missing.map(partitionMonth)));
           await pipeline(segment, this.client.query(copyFrom(copyEvents)), { signal: this.options.signal });
-          if (rejects.length > 0) {
-            await pipeline(Readable.from([rejects]), this.client.query(copyFrom(copyRejects)), { signal: this.options.signal });
-            rejects = '';
-          }
+          await copyHeld(copyKeys, keys);
+          await copyHeld(copyRejects, rejects);
         }
       } finally {
         await batches.return?.(undefined);
@@ -134,7 +159,7 @@ export class HourLoad {
    */
   async deduplicate(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const clock = this.options.clock;
-    await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe(this.months)));
+    await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     return clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
   }

@@ -4,7 +4,7 @@ import type { LineCounters } from '../counters.js';
 import { utcMonthOf } from './column-values.js';
 import { escapeCopyText, toStorableText } from './copy-text.js';
 import { EVENTS_TABLE_COLUMNS } from './event-columns.js';
-import { encodeEventLine } from './event-line.js';
+import { DEDUP_KEY_COLUMNS, encodeEventLine } from './event-line.js';
 import { decodeUtf8Lossy } from './utf8.js';
 
 /** Where each row came from, written after the event's own columns. */
@@ -13,12 +13,16 @@ export const PROVENANCE_COLUMNS: readonly string[] = ['upload_hour', 'archive_en
 /** The columns of each `events` COPY row: the event's own, then its provenance. */
 export const EVENTS_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, ...PROVENANCE_COLUMNS];
 
+/** The columns of each row of an hour's dedup keys: what dedup reads, then where the row came from. */
+export const KEYS_COPY_COLUMNS: readonly string[] = [...DEDUP_KEY_COLUMNS, 'archive_entry', 'archive_line'];
+
 /** The columns of each `rejects` COPY row. */
 export const REJECTS_COPY_COLUMNS: readonly string[] = ['upload_hour', 'entry_name', 'line_number', 'reason', 'raw_line'];
 
-/** About 64 KB of COPY text: rows for `events`, rows for `rejects`, and the months the events fall in. */
+/** About 64 KB of COPY text: rows for `events`, their dedup keys, rows for `rejects`, and the months the events fall in. */
 export interface EncodedBatch {
   readonly events: string;
+  readonly keys: string;
   readonly rejects: string;
   /** UTC months (`YYYY-MM`) of the batch's events: their partitions must exist before it is written. */
   readonly months: ReadonlySet<string>;
@@ -50,8 +54,8 @@ const MAX_LINE_NUMBER = 2 ** 31 - 1;
 /**
  * Reads an entry's decompressed bytes and yields COPY text in batches of about 64 KB. Lines are split
  * on LF (no readline: a missing final newline and blank lines are normal); every non-blank line becomes
- * one row, of `events` with its provenance, or of `rejects` with its line number and reason. A line
- * longer than `maxLineBytes` throws LimitExceededError before it is held whole.
+ * one row, of `events` with its provenance (and its dedup keys), or of `rejects` with its line number
+ * and reason. A line longer than `maxLineBytes` throws LimitExceededError before it is held whole.
  */
 export async function* encodeEntryLines(
   chunks: AsyncIterable<Buffer>,
@@ -59,9 +63,11 @@ export async function* encodeEntryLines(
   counters: LineCounters,
 ): AsyncGenerator<EncodedBatch> {
   const provenance = `\t${uploadHour}\t${entryNumber}\t`;
+  const keyProvenance = `\t${entryNumber}\t`;
   const rejectPrefix = `${uploadHour}\t${escapeCopyText(toStorableText(entryName))}\t`;
   let lineNumber = 0;
   let events = '';
+  let keys = '';
   let rejects = '';
   let months = new Set<string>();
   const checkLineLength = (bytes: number, line = lineNumber + 1) => {
@@ -86,6 +92,7 @@ export async function* encodeEntryLines(
     if (encoded.ok) {
       counters.sanitizedValues += encoded.sanitizedValues;
       events += `${encoded.copyColumns}${provenance}${lineNumber}\n`;
+      keys += `${encoded.keyColumns}${keyProvenance}${lineNumber}\n`;
       months.add(utcMonthOf(encoded.eventTime));
     } else {
       counters.rejectedLines++;
@@ -131,12 +138,13 @@ export async function* encodeEntryLines(
     pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : [];
     pendingBytes = chunk.length - lastNewline - 1;
     if (events.length + rejects.length >= BATCH_CHARS) {
-      yield { events, rejects, months };
+      yield { events, keys, rejects, months };
       events = '';
+      keys = '';
       rejects = '';
       months = new Set();
     }
   }
   if (pending.length > 0) addLines(Buffer.concat(pending));
-  if (events.length + rejects.length > 0) yield { events, rejects, months };
+  if (events.length + rejects.length > 0) yield { events, keys, rejects, months };
 }

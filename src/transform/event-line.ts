@@ -27,6 +27,8 @@ export type EncodedLine =
       readonly copyColumns: string;
       /** The row's event_time as Postgres reads it (`toTimestamptz`'s form); it places the row in a partition. */
       readonly eventTime: string;
+      /** The columns deduplication reads (`DEDUP_KEY_COLUMNS`) in COPY text format, tab-separated. */
+      readonly keyColumns: string;
       /** Fields whose key or value had to be changed to be storable (NUL, surrogates, bad UTF-8). */
       readonly sanitizedValues: number;
     }
@@ -39,9 +41,14 @@ const TIME_FALLBACK_COLUMNS = [columnIndex('client_event_time'), columnIndex('se
 const COLUMN_TYPES = EVENT_COLUMNS.map((c) => c.type);
 const NO_COLUMN = -1;
 
+/** What deduplication needs of a row: its uuid and times, and what its insert group is made of. */
+export const DEDUP_KEY_COLUMNS: readonly string[] = ['uuid', 'event_time', 'server_upload_time', 'app', 'device_id', 'user_id', 'insert_id'];
+const KEY_COLUMNS = DEDUP_KEY_COLUMNS.map(columnIndex);
+
 // Reused for every line: the scan's output and the row being built.
 const fields = new ScannedFields();
 const values: (string | null)[] = new Array<string | null>(COLUMN_COUNT).fill(null);
+const encoded: string[] = new Array<string>(COLUMN_COUNT).fill('');
 
 // Export lines repeat the same keys in the same order, so the column of the k-th key is remembered
 // with that key's source text; a line whose k-th key matches it skips slicing and hashing the key.
@@ -156,8 +163,11 @@ export function encodeEventLine(line: string, replacedAt: readonly number[] = []
   let copyColumns = '';
   for (let i = 0; i < COLUMN_COUNT; i++) {
     const value = values[i];
-    copyColumns += (value === null || value === undefined ? COPY_NULL : escape(value)) + '\t';
+    encoded[i] = value === null || value === undefined ? COPY_NULL : escape(value);
+    copyColumns += encoded[i] + '\t';
   }
   copyColumns += escape(`{${extra}}`);
-  return { ok: true, copyColumns, eventTime: values[EVENT_TIME_COLUMN] as string, sanitizedValues };
+  let keyColumns = encoded[KEY_COLUMNS[0] as number] as string;
+  for (let k = 1; k < KEY_COLUMNS.length; k++) keyColumns += `\t${encoded[KEY_COLUMNS[k] as number]}`;
+  return { ok: true, copyColumns, eventTime: values[EVENT_TIME_COLUMN] as string, keyColumns, sanitizedValues };
 }

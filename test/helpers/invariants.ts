@@ -51,13 +51,15 @@ async function checkDedupState(pool: pg.ClientBase, schema: string): Promise<voi
   const s = `"${schema}"`;
   const { rows: twice } = await pool.query(`SELECT uuid FROM ${s}.events GROUP BY uuid HAVING count(*) > 1`);
   assert.deepEqual(twice, [], 'a uuid is kept twice');
+  const group = (alias: string) => `hashtext(${s}.insert_group(${alias}.app, ${alias}.device_id, ${alias}.user_id, ${alias}.insert_id))`;
+  const hour = (alias: string) => `floor(extract(epoch FROM ${alias}.event_time) / 3600)::integer`;
   const { rows: keys } = await pool.query(
-    `SELECT u.uuid::text, k.event_time AS key, coalesce(e.event_time, r.event_time) AS representative, k.n
+    `SELECT u.uuid::text, k.event_hour AS key, k.group_hash, r.event_hour AS representative, r.group_hash AS representative_group, k.n
        FROM (SELECT uuid FROM ${s}.events UNION SELECT uuid FROM ${s}.duplicates) u
-       LEFT JOIN (SELECT uuid, min(event_time) AS event_time, count(*)::int AS n FROM ${s}.event_keys GROUP BY uuid) k USING (uuid)
-       LEFT JOIN ${s}.events e USING (uuid)
-       LEFT JOIN LATERAL (SELECT d.event_time FROM ${s}.duplicates d WHERE d.uuid = u.uuid AND d.rule = 'insert_id') r ON e.uuid IS NULL
-      WHERE k.n IS DISTINCT FROM 1 OR k.event_time IS DISTINCT FROM coalesce(e.event_time, r.event_time)`,
+       LEFT JOIN (SELECT uuid, min(event_hour) AS event_hour, min(group_hash) AS group_hash, count(*)::int AS n FROM ${s}.event_keys GROUP BY uuid) k USING (uuid)
+       LEFT JOIN LATERAL (SELECT ${hour('e')} AS event_hour, ${group('e')} AS group_hash FROM ${s}.events e WHERE e.uuid = u.uuid
+                          UNION ALL SELECT ${hour('d')}, ${group('d')} FROM ${s}.duplicates d WHERE d.uuid = u.uuid AND d.rule = 'insert_id') r ON true
+      WHERE k.n IS DISTINCT FROM 1 OR k.event_hour IS DISTINCT FROM r.event_hour OR k.group_hash IS DISTINCT FROM r.group_hash`,
   );
   assert.deepEqual(keys, [], 'every uuid has one key, at its representative');
   const { rows: orphans } = await pool.query(

@@ -46,7 +46,7 @@ export async function snapshotSchema(pool: pg.Pool, schema: string): Promise<Rec
   return {
     events: await q(`SELECT to_jsonb(e) AS row FROM ${s}.events e ORDER BY uuid`),
     duplicates: await q(`SELECT to_jsonb(d) AS row FROM ${s}.duplicates d ORDER BY upload_hour, archive_entry, archive_line`),
-    keys: await q(`SELECT uuid, event_time FROM ${s}.event_keys ORDER BY 1, 2`),
+    keys: await q(`SELECT uuid, event_hour, group_hash FROM ${s}.event_keys ORDER BY 1, 2, 3`),
     rejects: await q(`SELECT upload_hour, entry_name, line_number, reason, raw_line FROM ${s}.rejects ORDER BY 1, 2, 3`),
     hours: await q(
       `SELECT upload_hour, status, events_read, rejected_lines, sanitized_values, bytes_downloaded, archive_entries, entry_names
