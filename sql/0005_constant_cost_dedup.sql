@@ -76,9 +76,8 @@ COMMENT ON TABLE :AMPLITUDE_SCHEMA.duplicates IS
 
 -- One row per uuid: its representative (the kept row in events, or a copy the insert_id rule
 -- dropped), by the hour its event_time falls in and a hash of its insert group. Any hour finds a uuid,
--- or the members of a group near a time, by a hash probe that reads one bucket page, whatever
--- partition they are in. 52 bytes a row, and a hash index holds a 4-byte hash per row: together about
--- a seventh of what an event row takes.
+-- or the members of a group near a time, by descending a btree of 4-byte hashes, whatever partition
+-- they are in. A row takes 52 bytes, each index about 28 (a btree of the uuid itself would take 42).
 CREATE TABLE :AMPLITUDE_SCHEMA.event_keys (
   uuid uuid NOT NULL,
   event_hour integer NOT NULL,
@@ -87,8 +86,8 @@ CREATE TABLE :AMPLITUDE_SCHEMA.event_keys (
 INSERT INTO :AMPLITUDE_SCHEMA.event_keys
 SELECT uuid, floor(extract(epoch FROM event_time) / 3600)::integer, hashtext(insert_group)
   FROM :AMPLITUDE_SCHEMA.event_copies WHERE status <> 'uuid';
-CREATE INDEX event_keys_uuid_idx ON :AMPLITUDE_SCHEMA.event_keys USING hash (uuid);
-CREATE INDEX event_keys_group_hash_idx ON :AMPLITUDE_SCHEMA.event_keys USING hash (group_hash) WHERE group_hash IS NOT NULL;
+CREATE INDEX event_keys_uuid_idx ON :AMPLITUDE_SCHEMA.event_keys (uuid_hash(uuid));
+CREATE INDEX event_keys_group_idx ON :AMPLITUDE_SCHEMA.event_keys (group_hash, event_hour) WHERE group_hash IS NOT NULL;
 COMMENT ON TABLE :AMPLITUDE_SCHEMA.event_keys IS
   'Deduplication state: for each uuid, the hour (since the epoch, UTC) of its representative''s event_time and the hash of its insert group.';
 
@@ -98,14 +97,15 @@ ALTER TABLE :AMPLITUDE_SCHEMA.upload_hours DROP COLUMN merge_seq;
 
 -- What each of the last merges touched, as hashes of its uuids and insert groups, so an hour that
 -- probed the history before another committed checks only that one's keys. An hour whose probe is
--- older than every merge kept here contests all of its keys.
+-- older than every merge kept here contests all of its keys (dedup.ts keeps the last 32).
 CREATE TABLE :AMPLITUDE_SCHEMA.recent_merges (
   id bigserial PRIMARY KEY,
-  merge_seq bigint UNIQUE,
+  merge_seq bigint,
   upload_hour timestamptz NOT NULL,
   uuid_hashes integer[] NOT NULL,
   group_hashes integer[] NOT NULL
 );
+CREATE INDEX recent_merges_merge_seq_idx ON :AMPLITUDE_SCHEMA.recent_merges (merge_seq);
 
 -- Deciding contested keys against what other loaders commit is serialized by a row lock on this
 -- table (FOR UPDATE needs UPDATE on it, which readers lack, so no reader can hold loaders up).

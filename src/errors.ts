@@ -1,6 +1,7 @@
 /**
  * One error taxonomy for the whole loader. `retryable` alone decides whether an hour is attempted
- * again; `code` is stable for scripts and tests. Context lives in fields and in the message.
+ * again, `scope` alone whether the run stops; `code` is stable for scripts and tests. Context lives in
+ * fields and in the message.
  */
 export type ErrorCode =
   | 'USAGE'
@@ -15,6 +16,9 @@ export type ErrorCode =
   | 'CLAIM_LOST'
   | 'ABORTED';
 
+/** What an error ends: its hour (the run goes on with the others), or the whole run. */
+export type ErrorScope = 'hour' | 'run';
+
 export interface ErrorContext {
   hour?: string;
   entry?: string;
@@ -24,15 +28,17 @@ export interface ErrorContext {
 export class LoaderError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
+  readonly scope: ErrorScope;
   readonly hour: string | undefined;
   readonly entry: string | undefined;
   readonly line: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { retryable: boolean; cause?: unknown } & ErrorContext) {
+  constructor(code: ErrorCode, message: string, options: { retryable: boolean; scope?: ErrorScope; cause?: unknown } & ErrorContext) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retryable = options.retryable;
+    this.scope = options.scope ?? 'hour';
     this.hour = options.hour;
     this.entry = options.entry;
     this.line = options.line;
@@ -42,13 +48,13 @@ export class LoaderError extends Error {
 /** Bad flags, a bad range, missing settings: exit 2 before any request. */
 export class UsageError extends LoaderError {
   constructor(message: string) {
-    super('USAGE', message, { retryable: false });
+    super('USAGE', message, { retryable: false, scope: 'run' });
   }
 }
 
 export class ConfigError extends LoaderError {
   constructor(message: string, cause?: unknown) {
-    super('CONFIG', message, { retryable: false, cause });
+    super('CONFIG', message, { retryable: false, scope: 'run', cause });
   }
 }
 
@@ -59,7 +65,7 @@ export class AuthRefusedError extends LoaderError {
       'AUTH_REFUSED',
       `the Export API refused the credentials (HTTP ${status}) for hour ${hour}: check AMPLITUDE_API_KEY, ` +
         'AMPLITUDE_SECRET_KEY and AMPLITUDE_REGION (an EU project needs AMPLITUDE_REGION=eu)',
-      { retryable: false, hour },
+      { retryable: false, scope: 'run', hour },
     );
   }
 }
@@ -136,7 +142,10 @@ export class DatabaseError extends LoaderError {
   }
 }
 
-/** Another loader took the hour over (this one stalled past its lease); it must not commit. */
+/**
+ * Another loader took the hour over (this one stalled past its lease); it must not commit. Not a
+ * failure of the hour: the other loader finishes it.
+ */
 export class ClaimLostError extends LoaderError {
   constructor(hour: string) {
     super('CLAIM_LOST', `hour ${hour} was taken over by another loader; this one rolled back`, { retryable: false, hour });
@@ -145,7 +154,7 @@ export class ClaimLostError extends LoaderError {
 
 export class AbortedError extends LoaderError {
   constructor() {
-    super('ABORTED', 'the run was interrupted', { retryable: false });
+    super('ABORTED', 'the run was interrupted', { retryable: false, scope: 'run' });
   }
 }
 

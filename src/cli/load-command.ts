@@ -99,7 +99,7 @@ export async function runLoad(flags: LoaderFlags): Promise<number> {
     runLog.close();
     process.stdout.write(`${describeSummary(summary)}\n`);
     if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
-    if (summary.authError) return EXIT_USAGE;
+    if (summary.stoppedBy) return EXIT_USAGE;
     return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
   } finally {
     // The signal handlers stay: a second signal during this cleanup still exits at once.

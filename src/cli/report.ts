@@ -10,7 +10,8 @@ function megabytes(bytes: number): string {
 /** The end-of-run summary. */
 export function describeSummary(s: RunSummary): string {
   const skipped = s.hoursAlreadyDone + s.hoursDoneElsewhere + s.hoursNotYetAvailable + s.hoursInterrupted;
-  const rate = s.seconds > 0 ? s.eventsRead / s.seconds : 0;
+  const c = s.counters;
+  const rate = s.seconds > 0 ? c.eventsRead / s.seconds : 0;
   const lines = [
     'Summary',
     `  hours loaded:                     ${count(s.hoursLoaded)}`,
@@ -19,18 +20,19 @@ export function describeSummary(s: RunSummary): string {
     `  hours skipped:                    ${count(skipped)} (already loaded or empty: ${count(s.hoursAlreadyDone)}, ` +
       `done by another loader: ${count(s.hoursDoneElsewhere)}, not yet available: ${count(s.hoursNotYetAvailable)}, ` +
       `interrupted: ${count(s.hoursInterrupted)})`,
-    `  events read:                      ${count(s.eventsRead)}`,
-    `  rows inserted:                    ${count(s.rowsInserted)}`,
-    `  duplicates dropped by uuid:       ${count(s.duplicatesUuid)}`,
-    `  duplicates dropped by insert_id:  ${count(s.duplicatesInsertId)}`,
-    `  earlier rows replaced:            ${count(s.rowsSuperseded)}`,
-    `  rejected lines:                   ${count(s.rejectedLines)}`,
-    `  sanitized values:                 ${count(s.sanitizedValues)}`,
-    `  bytes downloaded:                 ${count(s.bytesDownloaded)} (${megabytes(s.bytesDownloaded)})`,
+    `  events read:                      ${count(c.eventsRead)}`,
+    `  rows inserted:                    ${count(c.rowsInserted)}`,
+    `  duplicates dropped by uuid:       ${count(c.duplicatesUuid)}`,
+    `  duplicates dropped by insert_id:  ${count(c.duplicatesInsertId)}`,
+    `  earlier rows replaced:            ${count(c.rowsSuperseded)}`,
+    `  earlier rows restored:            ${count(c.rowsRestored)}`,
+    `  rejected lines:                   ${count(c.rejectedLines)}`,
+    `  sanitized values:                 ${count(c.sanitizedValues)}`,
+    `  bytes downloaded:                 ${count(c.bytesDownloaded)} (${megabytes(c.bytesDownloaded)})`,
     `  seconds:                          ${s.seconds.toFixed(1)}`,
     `  events/s:                         ${count(Math.round(rate))}`,
   ];
   for (const failure of s.failures) lines.push(`  failed ${failure.hour}: ${failure.message}`);
-  if (s.authError) lines.push(`  stopped: ${s.authError.message}`);
+  if (s.stoppedBy) lines.push(`  stopped: ${s.stoppedBy.message}`);
   return lines.join('\n');
 }

@@ -21,6 +21,7 @@ function describeOutcome(outcome: HourOutcome): string {
   const time = `${outcome.seconds.toFixed(1)}s`;
   if (outcome.status === 'failed') return `${hour} failed after ${outcome.attempts} attempt(s), ${time}: ${outcome.error.message}`;
   if (outcome.status === 'empty') return `${hour} empty (the Export API has no data for it), ${time}`;
+  if (outcome.status === 'taken over') return `${hour} taken over by another loader after this one stalled; it finishes the hour, ${time}`;
   const c = outcome.counters;
   return (
     `${hour} loaded: ${c.eventsRead} events, ${c.rowsInserted} rows inserted, ${c.duplicatesUuid} duplicate uuids, ` +
@@ -87,7 +88,7 @@ class TextLog implements RunLog {
 
   hour(outcome: HourOutcome): void {
     this.progress.done++;
-    if (outcome.status !== 'failed') this.progress.events += outcome.counters.eventsRead;
+    if (outcome.status === 'loaded' || outcome.status === 'empty') this.progress.events += outcome.counters.eventsRead;
     this.line(describeOutcome(outcome));
   }
 
@@ -131,6 +132,10 @@ class JsonLog implements RunLog {
       this.write('error', 'hour_failed', { ...base, code: outcome.error.code, error: outcome.error.message });
       return;
     }
+    if (outcome.status === 'taken over') {
+      this.write('warn', 'hour_taken_over', base);
+      return;
+    }
     const counters = Object.fromEntries(Object.entries(outcome.counters).map(([k, v]) => [snakeCase(k), v]));
     const stages = Object.fromEntries(Object.entries(outcome.stages).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
     this.write('info', 'hour', { ...base, ...counters, stage_seconds: stages });
@@ -145,17 +150,17 @@ class JsonLog implements RunLog {
   }
 
   summary(summary: RunSummary): void {
-    const { failures, authError, ...counts } = summary;
-    const fields = Object.fromEntries(Object.entries(counts).map(([k, v]) => [snakeCase(k), v]));
+    const { failures, stoppedBy, counters, ...hours } = summary;
+    const fields = Object.fromEntries(Object.entries({ ...hours, ...counters }).map(([k, v]) => [snakeCase(k), v]));
     const usage = process.resourceUsage();
-    this.write(summary.hoursFailed > 0 || authError ? 'error' : 'info', 'summary', {
+    this.write(summary.hoursFailed > 0 || stoppedBy ? 'error' : 'info', 'summary', {
       ...fields,
       // What this process used, for measuring the loader apart from the database.
       cpu_user_seconds: usage.userCPUTime / 1e6,
       cpu_system_seconds: usage.systemCPUTime / 1e6,
       max_rss_bytes: usage.maxRSS * 1024,
       failures,
-      ...(authError ? { stopped: authError.message } : {}),
+      ...(stoppedBy ? { stopped: stoppedBy.message } : {}),
     });
   }
 

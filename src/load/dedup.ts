@@ -11,7 +11,7 @@ import { monthOfMicros, partitionMonth, type PartitionManager } from './partitio
  * warehouse. The hour's rows are already in `events` (COPY wrote them to their partitions); then:
  *
  * - probe, outside any lock: each row's uuid, and its insert group near its event_time, in
- *   `event_keys` (two hash probes, a bucket page each, however large the table). Keys nobody else
+ *   `event_keys`, one narrow row per event (two btree descents of 4-byte hashes). Keys nobody else
  *   holds are recorded there at once; the rest are contested.
  * - settle, under the dedup lock: the keys other hours merged since the probe (`recent_merges`, a
  *   hash join of this hour's keys with theirs) join the contested ones; every copy of each contested
@@ -24,7 +24,7 @@ import { monthOfMicros, partitionMonth, type PartitionManager } from './partitio
  */
 
 /** How many of the last merges `recent_merges` keeps; an hour that probed before all of them contests everything. */
-const RECENT_MERGES_KEPT = 64;
+const RECENT_MERGES_KEPT = 32;
 
 export interface DedupOptions {
   readonly schema: string;
@@ -53,6 +53,8 @@ interface CopyRow {
 /** The hour since the epoch (UTC) a timestamptz falls in: how event_keys places a representative. */
 const hourOf = (column: string) => `floor(extract(epoch FROM ${column}) / 3600)::integer`;
 const hourStart = (hour: string) => `('epoch'::timestamptz + (${hour}) * interval '1 hour')`;
+/** A uuid's row in event_keys, found through the index of its 4-byte hash. */
+const keyOf = (alias: string, uuid: string) => `uuid_hash(${alias}.uuid) = uuid_hash(${uuid}) AND ${alias}.uuid = ${uuid}`;
 const micros = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
 const fromMicros = (value: string) => `('epoch'::timestamptz + (${value})::bigint * interval '1 microsecond')`;
 
@@ -156,7 +158,7 @@ export class HourDedup {
     await this.query(
       `INSERT INTO contested_uuids
          SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
-         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${schema}.event_keys k WHERE k.uuid = s.uuid LIMIT 1) stored
+         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${schema}.event_keys k WHERE ${keyOf('k', 's.uuid')} LIMIT 1) stored
          UNION SELECT uuid FROM removed WHERE status <> 'uuid'`,
     );
     if (this.options.windowMicros !== null) {
@@ -246,11 +248,12 @@ export class HourDedup {
     }
     const { rows } = await this.query<{ seq: string }>(`SELECT nextval('${schema}.hour_merge_seq'::regclass)::text AS seq`);
     const mergeSeq = rows[0]?.seq as string;
+    // The keys noted before the lock keep their (TOASTed) arrays; groups settled since go in a row of their own.
+    await this.query(`UPDATE ${schema}.recent_merges SET merge_seq = $2 WHERE id = $1`, [this.mergeRow, mergeSeq]);
     await this.query(
-      `UPDATE ${schema}.recent_merges SET merge_seq = $2,
-              group_hashes = group_hashes || ARRAY(SELECT hashtext(g) FROM unnest($3::text[]) g)
-        WHERE id = $1`,
-      [this.mergeRow, mergeSeq, [...ranges.keys()]],
+      `INSERT INTO ${schema}.recent_merges (merge_seq, upload_hour, uuid_hashes, group_hashes)
+       SELECT $1, $2, '{}', ARRAY(SELECT hashtext(g) FROM unnest($3::text[]) g) WHERE cardinality($3::text[]) > 0`,
+      [mergeSeq, this.options.hour, [...ranges.keys()]],
     );
     await this.query(`DELETE FROM ${schema}.recent_merges WHERE merge_seq <= $1::bigint - $2`, [mergeSeq, RECENT_MERGES_KEPT]);
     return { counts, mergeSeq };
@@ -298,7 +301,7 @@ export class HourDedup {
        UNION ALL
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, ${this.group('e')}
          FROM contested_uuids c,
-              LATERAL (SELECT DISTINCT k.event_hour FROM ${schema}.event_keys k WHERE k.uuid = c.uuid OFFSET 0) k,
+              LATERAL (SELECT DISTINCT k.event_hour FROM ${schema}.event_keys k WHERE ${keyOf('k', 'c.uuid')} OFFSET 0) k,
               LATERAL (SELECT * FROM ${schema}.events e
                         WHERE e.uuid = c.uuid AND e.event_time >= ${hourStart('k.event_hour')} AND e.event_time < ${hourStart('k.event_hour + 1')}
                           AND e.upload_hour <> $1 OFFSET 0) e
@@ -400,17 +403,17 @@ export class HourDedup {
         [...identify(copies), relabelled.map(([, s]) => s)],
       );
     }
-    await this.query('RESET enable_hashjoin');
-    await this.query('RESET enable_mergejoin');
     if (contestedUuids.size > 0) {
       const reps = [...representatives.values()];
-      await this.query(`DELETE FROM ${schema}.event_keys WHERE uuid = ANY($1::uuid[])`, [[...contestedUuids]]);
+      await this.query(`DELETE FROM ${schema}.event_keys k USING unnest($1::uuid[]) AS c(uuid) WHERE ${keyOf('k', 'c.uuid')}`, [[...contestedUuids]]);
       await this.query(
         `INSERT INTO ${schema}.event_keys (uuid, event_hour, group_hash)
          SELECT uuid, ${hourOf(fromMicros('t'))}, hashtext(grp) FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(uuid, t, grp)`,
         [reps.map((c) => c.uuid), reps.map((c) => String(c.eventTime)), reps.map((c) => c.group)],
       );
     }
+    await this.query('RESET enable_hashjoin');
+    await this.query('RESET enable_mergejoin');
     const stagedLeaving = leaving.filter(([c]) => c.place === 'staged');
     return {
       rowsInserted: this.stagedRows - stagedLeaving.length,

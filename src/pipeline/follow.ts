@@ -4,7 +4,7 @@ import { hourFromDate, hourToDate, hoursOf, lastAvailableHour, type HourRange, t
 import type { ClaimSession } from '../state/hour-claims.js';
 import { resumeHour } from '../state/hour-records.js';
 import { backoffDelay, type HourContext } from './load-hour.js';
-import { emptySummary, loadRange, type RangeObserver, type RunSummary } from './load-range.js';
+import { addSummary, emptySummary, loadRange, type RangeObserver, type RunSummary } from './load-range.js';
 
 const MS_PER_HOUR = 3_600_000;
 // Once a new hour is due, ask a little after it turns, not on the dot.
@@ -24,15 +24,6 @@ export async function dueRange(context: HourContext, options: SinceOptions, now:
   const first = hourFromDate(new Date(start));
   const last = lastAvailableHour(now, options.availabilityLagHours);
   return first <= last ? { first, last } : undefined;
-}
-
-function addSummary(total: RunSummary, pass: RunSummary): void {
-  for (const key of Object.keys(total) as (keyof RunSummary)[]) {
-    const value = pass[key];
-    if (typeof value === 'number') (total[key] as number) += value;
-  }
-  total.failures.push(...pass.failures);
-  total.authError ??= pass.authError;
 }
 
 /**
@@ -63,7 +54,7 @@ export async function follow(
           observer,
         );
         addSummary(total, pass);
-        if (pass.authError) break;
+        if (pass.stoppedBy) break;
         if (pass.hoursFailed > 0) trouble = `${pass.hoursFailed} hour(s) failed`;
       }
     } catch (error) {

@@ -36,7 +36,9 @@ export type HourOutcome =
       /** Of the successful attempt. */
       readonly stages: StageSeconds;
     }
-  | { readonly hour: UploadHour; readonly status: 'failed'; readonly error: LoaderError; readonly attempts: number; readonly seconds: number };
+  | { readonly hour: UploadHour; readonly status: 'failed'; readonly error: LoaderError; readonly attempts: number; readonly seconds: number }
+  /** Another loader took the hour over; it finishes it. */
+  | { readonly hour: UploadHour; readonly status: 'taken over'; readonly attempts: number; readonly seconds: number };
 
 const MICROS_PER_DAY = 86_400_000_000;
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -105,8 +107,8 @@ async function attemptHour(
 /**
  * Loads one upload hour end to end, retrying what `retryable` says can pass (429 after its
  * Retry-After, 5xx, network, truncated or corrupt downloads, lost connections) with exponential
- * backoff. A failure is recorded in `upload_hours`; refused credentials, a lost claim and aborts
- * propagate.
+ * backoff. A failure is recorded in `upload_hours`; an error whose scope is the run (refused
+ * credentials, an interruption) is thrown.
  */
 export async function loadHour(hour: UploadHour, context: HourContext, signal: AbortSignal): Promise<HourOutcome> {
   const label = formatHour(hour);
@@ -118,7 +120,8 @@ export async function loadHour(hour: UploadHour, context: HourContext, signal: A
       return { hour, status, counters, stages, attempts: attempt, seconds: seconds() };
     } catch (thrown) {
       const error = signal.aborted ? new AbortedError() : toLoaderError(thrown, label);
-      if (error.code === 'AUTH_REFUSED' || error.code === 'ABORTED' || error.code === 'CLAIM_LOST') throw error;
+      if (error.scope === 'run') throw error;
+      if (error instanceof ClaimLostError) return { hour, status: 'taken over', attempts: attempt, seconds: seconds() };
       if (!error.retryable || attempt > context.retries) {
         try {
           await recordHourFailed(context.pool, context.schema, { hour: hourToDate(hour).toISOString(), attempts: attempt, startedAt, error: error.message });

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortedError, AuthRefusedError, ClaimLostError, type LoaderError } from '../errors.js';
+import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
+import { AbortedError, type LoaderError } from '../errors.js';
 import { formatHour, hourToDate, lastAvailableHour, type UploadHour } from '../hour.js';
 import type { ClaimResult, ClaimSession } from '../state/hour-claims.js';
 import { finishedHours } from '../state/hour-records.js';
@@ -27,18 +28,12 @@ export interface RunSummary {
   hoursDoneElsewhere: number;
   /** Not finished because the run stopped (refused credentials, interruption). */
   hoursInterrupted: number;
-  eventsRead: number;
-  rowsInserted: number;
-  duplicatesUuid: number;
-  duplicatesInsertId: number;
-  rowsSuperseded: number;
-  rejectedLines: number;
-  sanitizedValues: number;
-  bytesDownloaded: number;
+  /** The loaded and empty hours' counters, summed. */
+  counters: HourCounters;
   seconds: number;
   failures: { hour: string; message: string }[];
-  /** Set when the Export API refused the credentials: the run stopped there. */
-  authError: AuthRefusedError | undefined;
+  /** The error that stopped the run (refused credentials), if one did. */
+  stoppedBy: LoaderError | undefined;
 }
 
 /** Told of a pass's plan and of each hour as it finishes. */
@@ -56,37 +51,38 @@ export function emptySummary(): RunSummary {
     hoursNotYetAvailable: 0,
     hoursDoneElsewhere: 0,
     hoursInterrupted: 0,
-    eventsRead: 0,
-    rowsInserted: 0,
-    duplicatesUuid: 0,
-    duplicatesInsertId: 0,
-    rowsSuperseded: 0,
-    rejectedLines: 0,
-    sanitizedValues: 0,
-    bytesDownloaded: 0,
+    counters: zeroCounters(),
     seconds: 0,
     failures: [],
-    authError: undefined,
+    stoppedBy: undefined,
   };
+}
+
+/** Adds a pass's summary into a run's (follow mode runs pass after pass). */
+export function addSummary(total: RunSummary, pass: RunSummary): void {
+  total.hoursLoaded += pass.hoursLoaded;
+  total.hoursEmpty += pass.hoursEmpty;
+  total.hoursFailed += pass.hoursFailed;
+  total.hoursAlreadyDone += pass.hoursAlreadyDone;
+  total.hoursNotYetAvailable += pass.hoursNotYetAvailable;
+  total.hoursDoneElsewhere += pass.hoursDoneElsewhere;
+  total.hoursInterrupted += pass.hoursInterrupted;
+  addCounters(total.counters, pass.counters);
+  total.failures.push(...pass.failures);
+  total.stoppedBy ??= pass.stoppedBy;
 }
 
 function addOutcome(summary: RunSummary, outcome: HourOutcome): void {
   if (outcome.status === 'failed') {
     summary.hoursFailed++;
     summary.failures.push({ hour: formatHour(outcome.hour), message: outcome.error.message });
-    return;
+  } else if (outcome.status === 'taken over') {
+    summary.hoursDoneElsewhere++;
+  } else {
+    if (outcome.status === 'loaded') summary.hoursLoaded++;
+    else summary.hoursEmpty++;
+    addCounters(summary.counters, outcome.counters);
   }
-  if (outcome.status === 'loaded') summary.hoursLoaded++;
-  else summary.hoursEmpty++;
-  const c = outcome.counters;
-  summary.eventsRead += c.eventsRead;
-  summary.rowsInserted += c.rowsInserted;
-  summary.duplicatesUuid += c.duplicatesUuid;
-  summary.duplicatesInsertId += c.duplicatesInsertId;
-  summary.rowsSuperseded += c.rowsSuperseded;
-  summary.rejectedLines += c.rejectedLines;
-  summary.sanitizedValues += c.sanitizedValues;
-  summary.bytesDownloaded += c.bytesDownloaded;
 }
 
 /** How long a run waits before asking again about an hour another loader holds. */
@@ -125,7 +121,7 @@ export async function loadRange(
   }
 
   observer.onPlanned(pending.length);
-  // Refused credentials stop hours already in flight too: they would only be refused as well.
+  // An error that ends the run stops the hours already in flight too: they would only meet it as well.
   const stop = new AbortController();
   const runSignal = AbortSignal.any([signal, stop.signal]);
   const held = new Set<UploadHour>();
@@ -177,15 +173,11 @@ export async function loadRange(
         addOutcome(summary, outcome);
         observer.onOutcome(outcome);
       } catch (error) {
-        if (error instanceof AuthRefusedError) {
-          summary.authError ??= error;
-          stop.abort();
-        } else if (error instanceof ClaimLostError) {
-          summary.hoursDoneElsewhere++;
-          continue;
-        } else if (!(error instanceof AbortedError)) {
-          throw error;
-        }
+        // loadHour throws only what ends the run: refused credentials stop the hours in flight too.
+        const loaderError = error as LoaderError;
+        if (loaderError.scope !== 'run') throw error;
+        if (!(loaderError instanceof AbortedError)) summary.stoppedBy ??= loaderError;
+        stop.abort();
         await claims.release(hourToDate(hour).toISOString()).catch(() => {});
       }
     }

@@ -46,17 +46,20 @@ test('off a terminal the log is JSON lines: one per hour, retry and failure, and
   log.hour(loaded);
   log.retry(hour, 1, 250, new ExportHttpError('20240301T06', 503, 'busy'));
   log.hour({ hour: (hour + 1) as UploadHour, status: 'failed', attempts: 6, seconds: 9, error: new ExportHttpError('20240301T06', 504, '') });
-  log.summary({ ...emptySummary(), hoursLoaded: 1, hoursFailed: 1 });
+  log.hour({ hour: (hour + 2) as UploadHour, status: 'taken over', attempts: 1, seconds: 130 });
+  log.summary({ ...emptySummary(), hoursLoaded: 1, hoursFailed: 1, counters: { ...loaded.counters } });
   const lines = out.text().trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.event), ['planned', 'hour', 'retry', 'hour_failed', 'summary']);
+  assert.deepEqual(lines.map((l) => l.event), ['planned', 'hour', 'retry', 'hour_failed', 'hour_taken_over', 'summary']);
   assert.equal(lines[1].hour, '20240301T05');
   assert.equal(lines[1].rows_inserted, 98);
   assert.equal(lines[1].sanitized_values, 2);
   assert.equal(lines[2].delay_ms, 250);
   assert.equal(lines[3].code, 'EXPORT_HTTP');
   assert.match(lines[3].error, /HTTP 504/);
-  assert.equal(lines[4].hours_failed, 1);
-  assert.equal(lines[4].level, 'error');
+  assert.equal(lines[4].hour, '20240301T07');
+  assert.equal(lines[5].hours_failed, 1);
+  assert.equal(lines[5].rows_inserted, 98);
+  assert.equal(lines[5].level, 'error');
 });
 
 test('on a terminal the log is a progress bar with a line per finished hour', () => {
