@@ -129,7 +129,8 @@ export class HourDedup {
     await this.query(
       `CREATE TEMP TABLE stage_keys (
          uuid uuid NOT NULL, event_time timestamptz NOT NULL, server_upload_time timestamptz,
-         app bigint, device_id text, user_id text, insert_id text, archive_entry integer NOT NULL, archive_line integer NOT NULL,
+         app bigint, device_id text, user_id text, insert_id text, event_hour integer NOT NULL,
+         archive_entry integer NOT NULL, archive_line integer NOT NULL,
          grp text GENERATED ALWAYS AS (${group}) STORED,
          grp_hash integer GENERATED ALWAYS AS (hashtext(${group})) STORED
        ) ON COMMIT DROP`,
@@ -155,6 +156,8 @@ export class HourDedup {
     // flattened into a join): it runs once per key of this hour, through the one index its conditions
     // fit, and the planner cannot hash or sort the history instead (a partition growing faster than
     // autovacuum analyzes it misleads the estimates). Joins among this hour's own keys stay free to hash.
+    // A probe finds one key or none: a plain index scan, not a bitmap built for each of them.
+    await this.query('SET LOCAL enable_bitmapscan = off');
     await this.query(
       `INSERT INTO contested_uuids
          SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
@@ -168,8 +171,7 @@ export class HourDedup {
            SELECT s.grp, s.event_time FROM stage_keys s,
                   LATERAL (SELECT 1 FROM ${schema}.event_keys k
                             WHERE k.group_hash = s.grp_hash
-                              AND k.event_hour BETWEEN ${hourOf('s.event_time')} - ${this.windowHours}
-                                                   AND ${hourOf('s.event_time')} + ${this.windowHours} LIMIT 1) stored
+                              AND k.event_hour BETWEEN s.event_hour - ${this.windowHours} AND s.event_hour + ${this.windowHours} LIMIT 1) stored
             WHERE s.grp IS NOT NULL
            UNION ALL SELECT grp, event_time FROM stage_keys WHERE grp IN (SELECT grp FROM stage_keys GROUP BY grp HAVING count(*) > 1)
            UNION ALL SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`,
@@ -177,8 +179,9 @@ export class HourDedup {
     }
     await this.query(
       `INSERT INTO ${schema}.event_keys (uuid, event_hour, group_hash)
-         SELECT s.uuid, ${hourOf('s.event_time')}, s.grp_hash FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM contested_uuids c WHERE c.uuid = s.uuid)`,
+         SELECT s.uuid, s.event_hour, s.grp_hash FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM contested_uuids c WHERE c.uuid = s.uuid)`,
     );
+    await this.query('RESET enable_bitmapscan');
 
     const { rows } = await this.query<{ id: string }>(
       `INSERT INTO ${schema}.recent_merges (upload_hour, uuid_hashes, group_hashes)

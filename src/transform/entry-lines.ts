@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { LimitExceededError } from '../errors.js';
 import type { LineCounters } from '../counters.js';
-import { utcMonthOf } from './column-values.js';
+import { utcHourOf, utcMonthOf } from './column-values.js';
 import { escapeCopyText, toStorableText } from './copy-text.js';
 import { EVENTS_TABLE_COLUMNS } from './event-columns.js';
 import { DEDUP_KEY_COLUMNS, encodeEventLine } from './event-line.js';
@@ -14,7 +14,7 @@ export const PROVENANCE_COLUMNS: readonly string[] = ['upload_hour', 'archive_en
 export const EVENTS_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, ...PROVENANCE_COLUMNS];
 
 /** The columns of each row of an hour's dedup keys: what dedup reads, then where the row came from. */
-export const KEYS_COPY_COLUMNS: readonly string[] = [...DEDUP_KEY_COLUMNS, 'archive_entry', 'archive_line'];
+export const KEYS_COPY_COLUMNS: readonly string[] = [...DEDUP_KEY_COLUMNS, 'event_hour', 'archive_entry', 'archive_line'];
 
 /** The columns of each `rejects` COPY row. */
 export const REJECTS_COPY_COLUMNS: readonly string[] = ['upload_hour', 'entry_name', 'line_number', 'reason', 'raw_line'];
@@ -92,7 +92,7 @@ export async function* encodeEntryLines(
     if (encoded.ok) {
       counters.sanitizedValues += encoded.sanitizedValues;
       events += `${encoded.copyColumns}${provenance}${lineNumber}\n`;
-      keys += `${encoded.keyColumns}${keyProvenance}${lineNumber}\n`;
+      keys += `${encoded.keyColumns}\t${utcHourOf(encoded.eventTime)}${keyProvenance}${lineNumber}\n`;
       months.add(utcMonthOf(encoded.eventTime));
     } else {
       counters.rejectedLines++;
