@@ -33,6 +33,8 @@ export interface DedupOptions {
   readonly hour: string;
   /** The insert_id window in microseconds; null turns the rule off. */
   readonly windowMicros: bigint | null;
+  /** True when an earlier load of this hour committed: its rows are replaced. */
+  readonly replacing: boolean;
   /** How long to wait for the dedup lock before the hour fails (retryable). */
   readonly lockWaitMs: number;
   readonly partitions: PartitionManager;
@@ -100,15 +102,22 @@ export class HourDedup {
     return this.client.query<R>(text, values);
   }
 
+  /** For a reload, before the COPY: the rejects an earlier load of this hour filed. */
+  async removeEarlierRejects(): Promise<void> {
+    await this.query(`DELETE FROM ${this.schema}.rejects WHERE upload_hour = $1`, [this.options.hour]);
+  }
+
   /**
-   * For a reload, before the COPY: removes what an earlier load of this hour left (its rows, its
-   * dropped copies, its rejects) and remembers the representatives among them, whose uuids and groups
-   * must then be decided again. Walks the upload_hour index of each partition.
+   * For a reload, under the lock: removes the rows and dropped copies an earlier load of this hour left
+   * (the rows this transaction wrote stay) and remembers the representatives among them, whose uuids
+   * and groups are then decided again. Under the lock, because other hours' settling moves this
+   * hour's rows between events and duplicates; walks the upload_hour index of each partition.
    */
-  async removeEarlierLoad(): Promise<void> {
+  private async removeEarlierLoad(): Promise<void> {
     const hour = this.options.hour;
     await this.query(
-      `WITH gone AS (DELETE FROM ${this.schema}.events e WHERE e.upload_hour = $1 RETURNING e.uuid, e.event_time, ${this.group('e')}, 'kept')
+      `WITH gone AS (DELETE FROM ${this.schema}.events e WHERE e.upload_hour = $1 AND e.xmin <> xid(pg_current_xact_id())
+                     RETURNING e.uuid, e.event_time, ${this.group('e')}, 'kept')
        INSERT INTO removed SELECT * FROM gone`,
       [hour],
     );
@@ -117,7 +126,8 @@ export class HourDedup {
        INSERT INTO removed SELECT * FROM gone`,
       [hour],
     );
-    await this.query(`DELETE FROM ${this.schema}.rejects WHERE upload_hour = $1`, [hour]);
+    await this.query(`INSERT INTO contested_uuids SELECT uuid FROM removed WHERE status <> 'uuid' ON CONFLICT DO NOTHING`);
+    await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`);
   }
 
   /** Where the hour's rows' keys are COPYed (`KEYS_COPY_COLUMNS`), beside the rows themselves. */
@@ -161,8 +171,7 @@ export class HourDedup {
     await this.query(
       `INSERT INTO contested_uuids
          SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
-         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${schema}.event_keys k WHERE ${keyOf('k', 's.uuid')} LIMIT 1) stored
-         UNION SELECT uuid FROM removed WHERE status <> 'uuid'`,
+         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${schema}.event_keys k WHERE ${keyOf('k', 's.uuid')} LIMIT 1) stored`,
     );
     if (this.options.windowMicros !== null) {
       // Before this hour's keys go in, so a probe finds only other hours' representatives.
@@ -173,8 +182,7 @@ export class HourDedup {
                             WHERE k.group_hash = s.grp_hash
                               AND k.event_hour BETWEEN s.event_hour - ${this.windowHours} AND s.event_hour + ${this.windowHours} LIMIT 1) stored
             WHERE s.grp IS NOT NULL
-           UNION ALL SELECT grp, event_time FROM stage_keys WHERE grp IN (SELECT grp FROM stage_keys GROUP BY grp HAVING count(*) > 1)
-           UNION ALL SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`,
+           UNION ALL SELECT grp, event_time FROM stage_keys WHERE grp IN (SELECT grp FROM stage_keys GROUP BY grp HAVING count(*) > 1)`,
       );
     }
     await this.query(
@@ -186,8 +194,8 @@ export class HourDedup {
     const { rows } = await this.query<{ id: string }>(
       `INSERT INTO ${schema}.recent_merges (upload_hour, uuid_hashes, group_hashes)
        SELECT $1,
-              ARRAY(SELECT uuid_hash(uuid) FROM stage_keys UNION ALL SELECT uuid_hash(uuid) FROM removed),
-              ARRAY(SELECT grp_hash FROM stage_keys WHERE grp IS NOT NULL UNION ALL SELECT hashtext(grp) FROM removed WHERE grp IS NOT NULL)
+              ARRAY(SELECT uuid_hash(uuid) FROM stage_keys),
+              ARRAY(SELECT grp_hash FROM stage_keys WHERE grp IS NOT NULL)
        RETURNING id::text`,
       [hour],
     );
@@ -222,6 +230,7 @@ export class HourDedup {
    */
   async settle(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const schema = this.schema;
+    if (this.options.replacing) await this.removeEarlierLoad();
     await this.catchUp();
     const { rows: uuidRows } = await this.query<{ uuid: string }>('SELECT uuid::text FROM contested_uuids');
     const contestedUuids = new Set(uuidRows.map((r) => r.uuid));
@@ -251,11 +260,13 @@ export class HourDedup {
     }
     const { rows } = await this.query<{ seq: string }>(`SELECT nextval('${schema}.hour_merge_seq'::regclass)::text AS seq`);
     const mergeSeq = rows[0]?.seq as string;
-    // The keys noted before the lock keep their (TOASTed) arrays; groups settled since go in a row of their own.
+    // The keys noted before the lock keep their (TOASTed) arrays; what was settled since (a reload's
+    // removed keys, the groups decided) goes in a row of its own.
     await this.query(`UPDATE ${schema}.recent_merges SET merge_seq = $2 WHERE id = $1`, [this.mergeRow, mergeSeq]);
     await this.query(
       `INSERT INTO ${schema}.recent_merges (merge_seq, upload_hour, uuid_hashes, group_hashes)
-       SELECT $1, $2, '{}', ARRAY(SELECT hashtext(g) FROM unnest($3::text[]) g) WHERE cardinality($3::text[]) > 0`,
+       SELECT $1, $2, ARRAY(SELECT uuid_hash(uuid) FROM removed), ARRAY(SELECT hashtext(g) FROM unnest($3::text[]) g)
+        WHERE cardinality($3::text[]) > 0 OR EXISTS (SELECT 1 FROM removed)`,
       [mergeSeq, this.options.hour, [...ranges.keys()]],
     );
     await this.query(`DELETE FROM ${schema}.recent_merges WHERE merge_seq <= $1::bigint - $2`, [mergeSeq, RECENT_MERGES_KEPT]);

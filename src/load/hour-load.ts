@@ -71,6 +71,7 @@ export class HourLoad {
       hourLabel: options.hourLabel,
       hour: options.hourTimestamp,
       windowMicros: options.insertIdWindowMicros,
+      replacing: options.replacing,
       lockWaitMs: options.dedupLockWaitMs,
       partitions: options.partitions,
     });
@@ -87,7 +88,7 @@ export class HourLoad {
     await load.run('starting the hour', async () => {
       await client.query('BEGIN');
       await load.dedup.createTables();
-      if (options.replacing) await load.dedup.removeEarlierLoad();
+      if (options.replacing) await load.dedup.removeEarlierRejects();
     });
     return load;
   }

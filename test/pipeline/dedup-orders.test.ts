@@ -170,7 +170,11 @@ test('reloading hours whose archives changed leaves what the rule decides over t
   const again = (changed[1] as Line[][])[0]?.slice(0, 8) ?? [];
   five[1] = [...(five[1] as Line[]), ...again.map((l, i) => ({ event: l.event, copy: copyOf(l.event, 5, 2, (five[1] as Line[]).length + i + 1) }))];
   await serve(changed);
+  // Hours reloading at once move each other's rows while they settle.
   await load('forwards', `${HOURS[2]}..${HOURS[5]}`, ['--reload', '--concurrency', '2']);
   assert.deepEqual(await decided('forwards'), expected(changed));
   await assertNoHalfLoadedHours(fixtures.db.pool, 'forwards');
+  await load('parallel', `${HOURS[0]}..${HOURS[7]}`, ['--reload', '--concurrency', '4']);
+  assert.deepEqual(await decided('parallel'), expected(changed));
+  await assertNoHalfLoadedHours(fixtures.db.pool, 'parallel');
 });
