@@ -265,15 +265,19 @@ function historyTable(hours: readonly HourLine[], eventsPerHour: number): { line
   return { lines, ratio: last / first };
 }
 
-/** `--history N`: N events as hours of 25,000 loaded in order, one at a time, hour by hour. */
-async function runHistory(events: number): Promise<void> {
-  const hours = Number(args.hours ?? Math.ceil(events / HISTORY_HOUR_EVENTS));
+/** The export (generated once per size), served by a fake Export API, and a fresh database to load into. */
+async function setUp(events: number, hours: number): Promise<{ generated: GeneratedExport; api: FakeExportApi; url: string; pool: pg.Pool }> {
   process.stderr.write(`generating ${events} events in ${hours} hour(s)...\n`);
   const generated = await exportFor(events, hours);
   const api = await new FakeExportApi().start();
   for (const [hour, path] of generated.archives) api.answer(hour, { status: 200, file: path });
   const url = await freshDatabase('amplitude_pg_bench');
-  const pool = createPool({ connectionString: url, maxConnections: 2 });
+  return { generated, api, url, pool: createPool({ connectionString: url, maxConnections: 2 }) };
+}
+
+/** `--history N`: N events as hours of 25,000 loaded in order, one at a time, hour by hour. */
+async function runHistory(events: number): Promise<void> {
+  const { generated, api, url, pool } = await setUp(events, Number(args.hours ?? Math.ceil(events / HISTORY_HOUR_EVENTS)));
   try {
     process.stderr.write('loader, one hour at a time...\n');
     const loader = await runLoader(api, url, generated, 1);
@@ -308,12 +312,7 @@ async function main(): Promise<void> {
   const concurrency = Number(args.concurrency);
   const only = new Set((args.only ?? 'loader,ceiling,elt').split(','));
 
-  process.stderr.write(`generating ${events} events in ${hours} hour(s)...\n`);
-  const generated = await exportFor(events, hours);
-  const api = await new FakeExportApi().start();
-  for (const [hour, path] of generated.archives) api.answer(hour, { status: 200, file: path });
-  const url = await freshDatabase('amplitude_pg_bench');
-  const pool = createPool({ connectionString: url, maxConnections: 2 });
+  const { generated, api, url, pool } = await setUp(events, hours);
   const results: Measured[] = [];
   let loader: LoaderRun | undefined;
   let stored: Awaited<ReturnType<typeof storage>> | undefined;
