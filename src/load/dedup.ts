@@ -23,6 +23,9 @@ import { monthOfMicros, partitionMonth, type PartitionManager } from './partitio
  * catch-up, the contested rows and the commit.
  */
 
+/** How many contested uuids, or groups, are decided together: what bounds the memory of an hour's settle. */
+const SETTLE_CHUNK = 500;
+
 /** How many of the last merges `recent_merges` keeps; an hour that probed before all of them contests everything. */
 const RECENT_MERGES_KEPT = 32;
 
@@ -227,37 +230,92 @@ export class HourDedup {
   /**
    * Under the lock: adds what other hours merged since the probe, decides every contested key, moves
    * the rows whose decision changed, and numbers this merge. Returns what it did and the merge number.
+   *
+   * Contested keys are decided a bounded number at a time, so memory does not grow with the hour: first
+   * each contested uuid's representative (rule 1) and the times its copies add to their groups; then
+   * the groups, a chunk at a time, each contested uuid settled with the group of its representative;
+   * last, the contested uuids whose representative has no group.
    */
   async settle(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const schema = this.schema;
     if (this.options.replacing) await this.removeEarlierLoad();
     await this.catchUp();
-    const { rows: uuidRows } = await this.query<{ uuid: string }>('SELECT uuid::text FROM contested_uuids');
-    const contestedUuids = new Set(uuidRows.map((r) => r.uuid));
-    const copies = contestedUuids.size === 0 ? [] : await this.copiesOfContestedUuids();
-
-    // Ranges of each contested group: around every contested time, and every time a copy of a
-    // contested uuid is at (its representative may change).
     const window = this.options.windowMicros;
-    const ranges = new Map<string, TimeRange>();
-    if (window !== null) {
-      const { rows: points } = await this.query<{ grp: string; event_time: string }>(
-        `SELECT grp, ${micros('event_time')} AS event_time FROM contested_points`,
-      );
-      const seeds = [...points.map((p) => ({ group: p.grp, time: BigInt(p.event_time) })), ...copies.filter((c) => c.group !== null).map((c) => ({ group: c.group as string, time: c.eventTime }))];
-      for (const seed of seeds) ranges.set(seed.group, hull(ranges.get(seed.group), { from: seed.time - window, to: seed.time + window }));
+    const { rows: contestedRows } = await this.query<{ uuid: string }>('SELECT uuid::text FROM contested_uuids ORDER BY uuid');
+    const contested = contestedRows.map((r) => r.uuid);
+    const counts: DedupCounters = { rowsInserted: this.stagedRows, duplicatesUuid: 0, duplicatesInsertId: 0, rowsSuperseded: 0, rowsRestored: 0 };
+    const add = (part: DedupCounters) => {
+      for (const key of Object.keys(part) as (keyof DedupCounters)[]) counts[key] += part[key];
+    };
+
+    // This hour's copies of contested uuids, apart: each chunk joins these few, not all of the hour's keys.
+    await this.query(
+      `CREATE TEMP TABLE staged_contested ON COMMIT DROP AS SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`,
+    );
+    // Each contested uuid's home: the group of its representative (none without the insert_id rule).
+    await this.query(`CREATE TEMP TABLE contested_homes (uuid uuid PRIMARY KEY, grp text) ON COMMIT DROP`);
+    for (let at = 0; at < contested.length; at += SETTLE_CHUNK) {
+      const uuids = contested.slice(at, at + SETTLE_CHUNK);
+      const copies = await this.copiesOf(uuids);
+      const { statuses } = decideCopies(copies, { uuids: new Set(uuids), groups: new Map() }, window);
+      const representatives = [...statuses].filter(([, status]) => status === 'kept').map(([copy]) => copy);
+      const homes = new Map<string, string | null>(uuids.map((u) => [u, null]));
+      if (window !== null) for (const copy of representatives) homes.set(copy.uuid, copy.group);
+      await this.query(`INSERT INTO contested_homes SELECT * FROM unnest($1::uuid[], $2::text[])`, [[...homes.keys()], [...homes.values()]]);
+      const grouped = copies.filter((c) => c.group !== null && window !== null);
+      await this.query(`INSERT INTO contested_points SELECT grp, ${fromMicros('t')} FROM unnest($1::text[], $2::text[]) AS p(grp, t)`, [
+        grouped.map((c) => c.group),
+        grouped.map((c) => String(c.eventTime)),
+      ]);
     }
 
-    let counts: DedupCounters;
-    for (;;) {
-      const members = ranges.size === 0 ? [] : await this.membersOf(ranges);
-      const decisions = decideCopies([...copies, ...members], { uuids: contestedUuids, groups: ranges }, window);
-      if (decisions.widen.size === 0) {
-        counts = await this.apply(decisions.statuses, contestedUuids);
-        break;
+    if (window !== null) {
+      await this.query(
+        `CREATE TEMP TABLE contested_groups ON COMMIT DROP AS
+           SELECT grp, ${micros('min(event_time)')} AS first, ${micros('max(event_time)')} AS last,
+                  (row_number() OVER (ORDER BY grp) - 1) / ${SETTLE_CHUNK} AS chunk
+             FROM contested_points GROUP BY grp`,
+      );
+      await this.query(
+        `CREATE TEMP TABLE staged_members ON COMMIT DROP AS SELECT * FROM stage_keys WHERE grp IN (SELECT grp FROM contested_groups)`,
+      );
+      const { rows: chunkCount } = await this.query<{ n: number }>(`SELECT coalesce(max(chunk) + 1, 0)::int AS n FROM contested_groups`);
+      const contestedSet = new Set(contested);
+      for (let chunk = 0; chunk < (chunkCount[0]?.n ?? 0); chunk++) {
+        const { rows: groupRows } = await this.query<{ grp: string; first: string; last: string }>(
+          `SELECT grp, first, last FROM contested_groups WHERE chunk = $1`,
+          [chunk],
+        );
+        const ranges = new Map<string, TimeRange>(groupRows.map((g) => [g.grp, { from: BigInt(g.first) - window, to: BigInt(g.last) + window }]));
+        const { rows: homeRows } = await this.query<{ uuid: string }>(
+          `SELECT h.uuid::text FROM contested_homes h JOIN contested_groups g USING (grp) WHERE g.chunk = $1`,
+          [chunk],
+        );
+        const home = new Set(homeRows.map((r) => r.uuid));
+        for (;;) {
+          const members = await this.membersOf(ranges);
+          const uuids = new Set([...home, ...members.map((m) => m.uuid).filter((u) => contestedSet.has(u))]);
+          const copies = await this.copiesOf([...uuids]);
+          const decisions = decideCopies([...copies, ...members], { uuids, groups: ranges }, window);
+          if (decisions.widen.size === 0) {
+            // A contested uuid settles here only if this is its home; elsewhere it was decided only to
+            // know which of its copies are members.
+            const settled = new Map([...decisions.statuses].filter(([copy]) => !uuids.has(copy.uuid) || home.has(copy.uuid)));
+            add(await this.apply(settled, home));
+            break;
+          }
+          for (const [group, range] of decisions.widen) ranges.set(group, hull(ranges.get(group), range));
+        }
       }
-      for (const [group, range] of decisions.widen) ranges.set(group, hull(ranges.get(group), range));
     }
+
+    const { rows: homeless } = await this.query<{ uuid: string }>(`SELECT uuid::text FROM contested_homes WHERE grp IS NULL ORDER BY uuid`);
+    for (let at = 0; at < homeless.length; at += SETTLE_CHUNK) {
+      const uuids = homeless.slice(at, at + SETTLE_CHUNK).map((r) => r.uuid);
+      const { statuses } = decideCopies(await this.copiesOf(uuids), { uuids: new Set(uuids), groups: new Map() }, window);
+      add(await this.apply(statuses, new Set(uuids)));
+    }
+
     const { rows } = await this.query<{ seq: string }>(`SELECT nextval('${schema}.hour_merge_seq'::regclass)::text AS seq`);
     const mergeSeq = rows[0]?.seq as string;
     // The keys noted before the lock keep their (TOASTed) arrays; what was settled since (a reload's
@@ -265,9 +323,9 @@ export class HourDedup {
     await this.query(`UPDATE ${schema}.recent_merges SET merge_seq = $2 WHERE id = $1`, [this.mergeRow, mergeSeq]);
     await this.query(
       `INSERT INTO ${schema}.recent_merges (merge_seq, upload_hour, uuid_hashes, group_hashes)
-       SELECT $1, $2, ARRAY(SELECT uuid_hash(uuid) FROM removed), ARRAY(SELECT hashtext(g) FROM unnest($3::text[]) g)
-        WHERE cardinality($3::text[]) > 0 OR EXISTS (SELECT 1 FROM removed)`,
-      [mergeSeq, this.options.hour, [...ranges.keys()]],
+       SELECT $1, $2, ARRAY(SELECT uuid_hash(uuid) FROM removed), ARRAY(SELECT DISTINCT hashtext(grp) FROM contested_points)
+        WHERE EXISTS (SELECT 1 FROM contested_points) OR EXISTS (SELECT 1 FROM removed)`,
+      [mergeSeq, this.options.hour],
     );
     await this.query(`DELETE FROM ${schema}.recent_merges WHERE merge_seq <= $1::bigint - $2`, [mergeSeq, RECENT_MERGES_KEPT]);
     return { counts, mergeSeq };
@@ -307,22 +365,24 @@ export class HourDedup {
             ${alias}.uuid::text AS uuid, ${micros(`${alias}.server_upload_time`)} AS server_upload_time, ${micros(`${alias}.event_time`)} AS event_time`;
   }
 
-  /** Every copy of each contested uuid: this hour's, the kept row (where event_keys says), the dropped ones. */
-  private async copiesOfContestedUuids(): Promise<EventCopy[]> {
+  /** Every copy of these uuids: this hour's, the kept row (where event_keys says), the dropped ones. */
+  private async copiesOf(uuids: readonly string[]): Promise<EventCopy[]> {
+    if (uuids.length === 0) return [];
     const schema = this.schema;
     const { rows } = await this.query<CopyRow>(
-      `SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, s.grp FROM stage_keys s JOIN contested_uuids c USING (uuid)
+      `WITH c AS (SELECT DISTINCT uuid FROM unnest($2::uuid[]) AS c(uuid))
+       SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, s.grp FROM staged_contested s JOIN c USING (uuid)
        UNION ALL
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, ${this.group('e')}
-         FROM contested_uuids c,
+         FROM c,
               LATERAL (SELECT DISTINCT k.event_hour FROM ${schema}.event_keys k WHERE ${keyOf('k', 'c.uuid')} OFFSET 0) k,
               LATERAL (SELECT * FROM ${schema}.events e
                         WHERE e.uuid = c.uuid AND e.event_time >= ${hourStart('k.event_hour')} AND e.event_time < ${hourStart('k.event_hour + 1')}
                           AND e.upload_hour <> $1 OFFSET 0) e
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, ${this.group('d')}
-         FROM contested_uuids c, LATERAL (SELECT * FROM ${schema}.duplicates d WHERE d.uuid = c.uuid OFFSET 0) d`,
-      [this.options.hour],
+         FROM c, LATERAL (SELECT * FROM ${schema}.duplicates d WHERE d.uuid = c.uuid OFFSET 0) d`,
+      [this.options.hour, uuids],
     );
     return rows.map(toCopy);
   }
@@ -353,7 +413,7 @@ export class HourDedup {
                            WHERE d.uuid = k.uuid AND d.event_time BETWEEN k.lo AND k.hi AND d.rule = 'insert_id' AND ${this.group('d')} = k.grp OFFSET 0) d
        UNION ALL
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, g.grp
-         FROM g JOIN stage_keys s ON s.grp = g.grp AND s.event_time BETWEEN g.lo AND g.hi`,
+         FROM g JOIN staged_members s ON s.grp = g.grp AND s.event_time BETWEEN g.lo AND g.hi`,
       [this.options.hour, groups, from, to],
     );
     return rows.map(toCopy);
@@ -430,7 +490,8 @@ export class HourDedup {
     await this.query('RESET enable_mergejoin');
     const stagedLeaving = leaving.filter(([c]) => c.place === 'staged');
     return {
-      rowsInserted: this.stagedRows - stagedLeaving.length,
+      // This hour's rows were all inserted by the COPY; those that leave again are subtracted.
+      rowsInserted: -stagedLeaving.length,
       duplicatesUuid: stagedLeaving.filter(([, s]) => s === 'uuid').length,
       duplicatesInsertId: stagedLeaving.filter(([, s]) => s === 'insert_id').length,
       rowsSuperseded: leaving.length - stagedLeaving.length,
