@@ -26,7 +26,7 @@ export async function runDatabase(): Promise<number> {
   process.stdout.write(
     `The embedded PostgreSQL is running (binaries in ${server.binDirectory} and data in ${server.dataDirectory}).\n` +
       `  psql "${server.url(EMBEDDED_DATABASE)}"\n` +
-      `  npm run load uses it while neither DATABASE_URL nor PG* is set; the demo's data is in database amplitude_demo.\n` +
+      `  npm run load, status and demo use it while neither DATABASE_URL nor PG* is set.\n` +
       'Press Ctrl-C to stop it.\n',
   );
   await new Promise<void>((resolve) => {

@@ -5,11 +5,11 @@ import pg from 'pg';
 import { ensureDatabase, useEmbeddedPostgres } from '../db/embedded-postgres.js';
 import { SAMPLE_FIRST_HOUR, SAMPLE_LAST_HOUR } from '../demo/sample-events.js';
 import { SAMPLE_API_KEY, SAMPLE_SECRET_KEY, SampleExportApi } from '../demo/sample-export-api.js';
+import { EMBEDDED_DATABASE } from './database-target.js';
 import { EXIT_OK } from './exit-codes.js';
 
 const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../../sql/examples/', import.meta.url));
-const DEMO_DATABASE = 'amplitude_demo';
 const SHOWN_EXAMPLES = [
   ['funnel.sql', 'Funnel: signup → add_to_cart → purchase'],
   ['retention.sql', 'Retention by first-seen day'],
@@ -52,17 +52,17 @@ export async function runDemo(): Promise<number> {
   out(`It runs from binaries in ${server.binDirectory} and data in ${server.dataDirectory}.`);
   const api = await new SampleExportApi().start();
   try {
-    await ensureDatabase(server, DEMO_DATABASE);
+    await ensureDatabase(server, EMBEDDED_DATABASE);
     out(`Loading three days of sample events (upload hours ${SAMPLE_FIRST_HOUR}..${SAMPLE_LAST_HOUR}) from a sample Export API at ${api.url}\n`);
     const code = await load({
       AMPLITUDE_API_KEY: SAMPLE_API_KEY,
       AMPLITUDE_SECRET_KEY: SAMPLE_SECRET_KEY,
       AMPLITUDE_EXPORT_URL: api.url,
-      DATABASE_URL: server.url(DEMO_DATABASE),
+      DATABASE_URL: server.url(EMBEDDED_DATABASE),
     });
     if (code !== EXIT_OK) return code ?? 1;
 
-    const client = new pg.Client({ connectionString: server.url(DEMO_DATABASE) });
+    const client = new pg.Client({ connectionString: server.url(EMBEDDED_DATABASE) });
     await client.connect();
     try {
       for (const [file, title] of SHOWN_EXAMPLES) {
@@ -73,9 +73,9 @@ export async function runDemo(): Promise<number> {
       await client.end();
     }
     out(
-      `\nThe warehouse is the database ${DEMO_DATABASE} of the embedded PostgreSQL, kept in ${server.dataDirectory}.\n` +
-        'To query it, start the server with `npm run db` and connect:\n' +
-        `  psql "${server.url(DEMO_DATABASE)}"\n` +
+      `\nThe warehouse is the database ${EMBEDDED_DATABASE} of the embedded PostgreSQL, kept in ${server.dataDirectory}:\n` +
+        '`npm run status` and `npm run load` without DATABASE_URL use it too. To query it, start the server with `npm run db` and connect:\n' +
+        `  psql "${server.url(EMBEDDED_DATABASE)}"\n` +
         'Tables: amplitude.events, amplitude.sessions, amplitude.daily_active_users, amplitude.event_counts; more in sql/examples/.',
     );
     return EXIT_OK;

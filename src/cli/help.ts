@@ -4,7 +4,8 @@ Usage:
   npm run load -- --range START..END [options]
   npm run load -- --since START | --since-last [--follow] [options]
   npm run load -- --from-file PATH [PATH...] [--range START..END] [options]
-  npm run status -- --range START..END [--json]
+  npm run status [-- --range START..END] [--json]
+  npm run load -- --version   (any command) the package's version
   npm run migrate [-- --schema NAME]
   npm run demo        sample data into the embedded PostgreSQL, and three example queries
   npm run db          keep the embedded PostgreSQL running for a SQL client (Ctrl-C stops it)

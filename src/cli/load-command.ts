@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js';
 import { ExportApiSource } from '../extract/hour-source.js';
 import { LocalArchives } from '../extract/local-archives.js';
-import { hoursOf, type HourRange, type UploadHour } from '../hour.js';
+import { formatHour, hourCount, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
 import { PartitionManager } from '../load/partitions.js';
 import { dueRange, follow } from '../pipeline/follow.js';
 import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
@@ -94,6 +94,13 @@ export async function runLoad(flags: LoaderFlags): Promise<number> {
       summary = range
         ? await loadRange({ ...rangeOptions, hours: hoursOf(range), now: new Date() }, context, claims, interrupt.signal, observer)
         : emptySummary();
+      if (range === undefined || summary.hoursNotYetAvailable === hourCount(range)) {
+        const lastAvailable = formatHour(lastAvailableHour(new Date(), config.availabilityLagHours));
+        runLog.notice(
+          `${range === undefined ? 'nothing new' : 'none of these hours'} is available yet: the last available hour is ${lastAvailable} ` +
+            `(Amplitude exports an hour about ${config.availabilityLagHours} hours after it ends)`,
+        );
+      }
     }
     runLog.summary(summary);
     runLog.close();

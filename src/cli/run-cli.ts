@@ -7,6 +7,7 @@ import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { HELP } from './help.js';
 import { runLoad } from './load-command.js';
 import { runStatus } from './status-command.js';
+import { packageVersion } from './version.js';
 
 const OPTIONS = {
   range: { type: 'string' },
@@ -34,20 +35,21 @@ const OPTIONS = {
   'max-line-bytes': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const;
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-function parseFlags(argv: string[]): { command: string; flags: LoaderFlags; help: boolean } {
+function parseFlags(argv: string[]): { command: string; flags: LoaderFlags; help: boolean; version: boolean } {
   try {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     const [command = 'load', ...rest] = positionals;
     // `--from-file a.zip b.zip`: paths after the first come as positionals.
     if (rest.length > 0 && values['from-file'] === undefined) throw new UsageError(`unexpected argument "${rest[0]}"`);
     const flags = rest.length > 0 ? { ...values, 'from-file': [...(values['from-file'] ?? []), ...rest] } : values;
-    return { command, flags, help: values.help ?? false };
+    return { command, flags, help: values.help ?? false, version: values.version ?? false };
   } catch (error) {
     if (error instanceof LoaderError) throw error;
     throw new UsageError((error as Error).message);
@@ -57,7 +59,11 @@ function parseFlags(argv: string[]): { command: string; flags: LoaderFlags; help
 /** Runs the CLI and returns its exit code; every error a user can cause ends as a message here. */
 export async function runCli(argv: string[]): Promise<number> {
   try {
-    const { command, flags, help } = parseFlags(argv);
+    const { command, flags, help, version } = parseFlags(argv);
+    if (version) {
+      process.stdout.write(`amplitude-pg ${packageVersion()}\n`);
+      return EXIT_OK;
+    }
     if (help) {
       process.stdout.write(HELP);
       return EXIT_OK;

@@ -23,10 +23,11 @@ function describeOutcome(outcome: HourOutcome): string {
   if (outcome.status === 'empty') return `${hour} empty (the Export API has no data for it), ${time}`;
   if (outcome.status === 'taken over') return `${hour} taken over by another loader after this one stalled; it finishes the hour, ${time}`;
   const c = outcome.counters;
+  // Short enough for a line per hour on a 120-column terminal, even for the largest hour Amplitude exports.
+  const megabytes = c.bytesDownloaded / 1e6;
   return (
-    `${hour} loaded: ${c.eventsRead} events, ${c.rowsInserted} rows inserted, ${c.duplicatesUuid} duplicate uuids, ` +
-    `${c.duplicatesInsertId} duplicate insert_ids, ${c.rejectedLines} rejected, ${c.sanitizedValues} sanitized, ` +
-    `${(c.bytesDownloaded / 1e6).toFixed(1)} MB in ${c.archiveEntries} entries, ${time}`
+    `${hour}: ${c.eventsRead} events, ${c.rowsInserted} rows, ${c.duplicatesUuid} + ${c.duplicatesInsertId} dup (uuid, insert_id), ` +
+    `${c.rejectedLines} rejected, ${megabytes.toFixed(megabytes < 100 ? 1 : 0)} MB, ${outcome.seconds.toFixed(outcome.seconds < 100 ? 1 : 0)}s`
   );
 }
 

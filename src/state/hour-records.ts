@@ -10,6 +10,7 @@ import {
   type RawBuilder,
 } from 'kysely';
 import type { HourCounters } from '../counters.js';
+import { quoteIdentifier } from '../db/pool.js';
 import { classifyDatabaseError } from '../errors.js';
 
 export type HourStatus = 'loaded' | 'empty' | 'failed';
@@ -216,5 +217,92 @@ export async function hourRecords(db: Queryable, schema: string, first: string, 
     return new Map(rows.map((r) => [r.hour, { hour: r.hour, status: r.status, attempts: r.attempts, lastError: r.last_error }]));
   } catch (error) {
     throw classifyDatabaseError(error, { doing: 'reading the state of the hours' });
+  }
+}
+
+/** What `upload_hours` says of the whole warehouse: its span, its failures, its recent days. */
+export interface HoursOverview {
+  /** The first and last loaded or empty hour, by ISO timestamp; null when none is. */
+  firstDone: string | null;
+  lastDone: string | null;
+  counts: Record<HourStatus, number>;
+  failures: HourRecord[];
+  /** The last seven upload days that have hours, newest first. */
+  recentDays: { day: string; hours: number; eventsRead: number; rowsInserted: number }[];
+}
+
+/** The overview `status` shows without a range. Reads only `upload_hours` (one row per hour). */
+export async function hoursOverview(db: Queryable, schema: string): Promise<HoursOverview> {
+  try {
+    const [span] = await run(
+      db,
+      builder
+        .withSchema(schema)
+        .selectFrom('upload_hours')
+        .select([
+          isoHour<string | null>(sql`min(upload_hour) FILTER (WHERE status IN ('loaded', 'empty'))`).as('first_done'),
+          isoHour<string | null>(sql`max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty'))`).as('last_done'),
+          sql<number>`count(*) FILTER (WHERE status = 'loaded')::int`.as('loaded'),
+          sql<number>`count(*) FILTER (WHERE status = 'empty')::int`.as('empty'),
+          sql<number>`count(*) FILTER (WHERE status = 'failed')::int`.as('failed'),
+        ])
+        .compile(),
+    );
+    const failures = await run(
+      db,
+      builder
+        .withSchema(schema)
+        .selectFrom('upload_hours')
+        .select([isoHour<string>(sql.ref('upload_hour')).as('hour'), 'status', 'attempts', 'last_error'])
+        .where('status', '=', 'failed')
+        .orderBy('upload_hour')
+        .compile(),
+    );
+    const days = await run(
+      db,
+      builder
+        .withSchema(schema)
+        .selectFrom('upload_hours')
+        .select([
+          sql<string>`to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')`.as('day'),
+          sql<number>`count(*)::int`.as('hours'),
+          sql<string>`sum(events_read)::text`.as('events_read'),
+          sql<string>`sum(rows_inserted)::text`.as('rows_inserted'),
+        ])
+        .groupBy(sql`1`)
+        .orderBy(sql`1`, 'desc')
+        .limit(7)
+        .compile(),
+    );
+    return {
+      firstDone: span?.first_done ?? null,
+      lastDone: span?.last_done ?? null,
+      counts: { loaded: span?.loaded ?? 0, empty: span?.empty ?? 0, failed: span?.failed ?? 0 },
+      failures: failures.map((r) => ({ hour: r.hour, status: r.status, attempts: r.attempts, lastError: r.last_error })),
+      recentDays: days.map((d) => ({ day: d.day, hours: d.hours, eventsRead: Number(d.events_read), rowsInserted: Number(d.rows_inserted) })),
+    };
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: 'reading the state of the hours' });
+  }
+}
+
+/**
+ * About how many rows the warehouse's tables hold, from the planner's statistics (counting would read
+ * every row): `events` over all its partitions, `duplicates`, `rejects`. Null before a table's first
+ * ANALYZE.
+ */
+export async function estimatedRows(db: Queryable, schema: string): Promise<Record<'events' | 'duplicates' | 'rejects', number | null>> {
+  try {
+    const result = await db.query(
+      `SELECT (SELECT sum(c.reltuples) FILTER (WHERE c.reltuples >= 0)
+                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass($1))::float8 AS events,
+              (SELECT nullif(reltuples, -1) FROM pg_class WHERE oid = to_regclass($2))::float8 AS duplicates,
+              (SELECT nullif(reltuples, -1) FROM pg_class WHERE oid = to_regclass($3))::float8 AS rejects`,
+      [`${quoteIdentifier(schema)}.events`, `${quoteIdentifier(schema)}.duplicates`, `${quoteIdentifier(schema)}.rejects`],
+    );
+    const row = result.rows[0] as Record<'events' | 'duplicates' | 'rejects', number | null>;
+    return { events: row.events, duplicates: row.duplicates, rejects: row.rejects };
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: 'reading the size of the warehouse' });
   }
 }

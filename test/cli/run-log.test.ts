@@ -6,6 +6,7 @@ import { ExportHttpError } from '../../src/errors.js';
 import { parseHourRange, type UploadHour } from '../../src/hour.js';
 import type { HourOutcome } from '../../src/pipeline/load-hour.js';
 import { emptySummary } from '../../src/pipeline/load-range.js';
+import type { HourCounters } from '../../src/counters.js';
 
 function stream(isTTY: boolean): Writable & { isTTY: boolean; text: () => string } {
   let text = '';
@@ -47,7 +48,7 @@ test('off a terminal the log is JSON lines: one per hour, retry and failure, and
   log.retry(hour, 1, 250, new ExportHttpError('20240301T06', 503, 'busy'));
   log.hour({ hour: (hour + 1) as UploadHour, status: 'failed', attempts: 6, seconds: 9, error: new ExportHttpError('20240301T06', 504, '') });
   log.hour({ hour: (hour + 2) as UploadHour, status: 'taken over', attempts: 1, seconds: 130 });
-  log.summary({ ...emptySummary(), hoursLoaded: 1, hoursFailed: 1, counters: { ...loaded.counters } });
+  log.summary({ ...emptySummary(), hoursLoaded: 1, hoursFailed: 1, counters: { ...(loaded as { counters: HourCounters }).counters } });
   const lines = out.text().trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => l.event), ['planned', 'hour', 'retry', 'hour_failed', 'hour_taken_over', 'summary']);
   assert.equal(lines[1].hour, '20240301T05');
@@ -70,7 +71,7 @@ test('on a terminal the log is a progress bar with a line per finished hour', ()
   log.close();
   const text = out.text();
   assert.match(text, /\[\.{30}\] 0\/4 hours/);
-  assert.match(text, /20240301T05 loaded: 100 events, 98 rows inserted/);
+  assert.match(text, /20240301T05: 100 events, 98 rows, 1 \+ 1 dup \(uuid, insert_id\)/);
   assert.match(text, /\[#{8}\.{22}\] 1\/4 hours +\d+ events\/s +ETA \dm\d\ds/);
 });
 
@@ -79,5 +80,13 @@ test('--log-format text off a terminal gives plain lines without a bar', () => {
   const log = createRunLog('text', out as unknown as NodeJS.WriteStream);
   log.planned(4);
   log.hour(loaded);
-  assert.equal(out.text(), '20240301T05 loaded: 100 events, 98 rows inserted, 1 duplicate uuids, 1 duplicate insert_ids, 0 rejected, 2 sanitized, 0.0 MB in 2 entries, 1.5s\n');
+  assert.equal(out.text(), '20240301T05: 100 events, 98 rows, 1 + 1 dup (uuid, insert_id), 0 rejected, 0.0 MB, 1.5s\n');
+});
+
+test('a line per hour fits a 120-column terminal, even for an hour of millions of events', () => {
+  const out = stream(false);
+  const log = createRunLog('text', out as unknown as NodeJS.WriteStream);
+  const huge = { eventsRead: 24_999_999, rowsInserted: 24_000_000, duplicatesUuid: 499_999, duplicatesInsertId: 499_999, rejectedLines: 1_000_000, bytesDownloaded: 3_999_999_999 };
+  log.hour({ ...loaded, seconds: 12_345.6, counters: { ...(loaded as { counters: HourCounters }).counters, ...huge } });
+  assert.ok(out.text().trimEnd().length < 120, out.text());
 });

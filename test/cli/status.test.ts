@@ -39,8 +39,25 @@ test('status --json gives every hour and the totals to scripts', async () => {
   assert.equal(report.failures[0].hour, '20240301T03');
 });
 
-test('status needs a range', async () => {
+test('status without a range gives the overview: span, how far behind, failures, recent days, sizes', async () => {
   const result = await runCli(['status'], { DATABASE_URL: fixtures.db.url });
-  assert.equal(result.code, 2);
-  assert.match(result.stderr, /status needs --range/);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^schema amplitude: upload hours 20240301T00 \.\. 20240301T05 \(UTC\): 2 loaded, 3 empty, 1 failed\n/);
+  assert.match(result.stdout, /\n\d+ hour\(s\) behind: the last available hour is \d{8}T\d{2}\n/);
+  assert.match(result.stdout, /\n {2}2024-03-01 +6 +2 +2\n/);
+  assert.match(result.stdout, /failed hours:\n {2}20240301T03 {2}after 1 attempt\(s\): hour 20240301T03 is larger/);
+  const json = await runCli(['status', '--json'], { DATABASE_URL: fixtures.db.url });
+  const report = JSON.parse(json.stdout);
+  assert.equal(report.first_done_hour, '20240301T00');
+  assert.equal(report.last_done_hour, '20240301T05');
+  assert.deepEqual(report.hours, { loaded: 2, empty: 3, failed: 1 });
+  assert.ok(report.hours_behind > 20_000, 'from March 2024 to now');
+  assert.deepEqual(report.recent_days, [{ day: '2024-03-01', hours: 6, events_read: 2, rows_inserted: 2 }]);
+  assert.deepEqual(Object.keys(report.estimated_rows), ['events', 'duplicates', 'rejects']);
+});
+
+test('status on an empty schema says nothing is loaded yet', async () => {
+  const result = await runCli(['status', '--schema', 'untouched'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /nothing is loaded in schema untouched yet/);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -101,4 +101,24 @@ test('a .env file in the working directory is read, and the environment and flag
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
+});
+
+test('every command prints the package version, and the package names the CLI as its bin', async () => {
+  const manifest = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string; bin: Record<string, string> };
+  for (const command of ['load', 'status', 'migrate', 'demo', 'db']) {
+    const result = await runCli([command, '--version'], {});
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `amplitude-pg ${manifest.version}\n`);
+  }
+  const bin = new URL(`../../../${manifest.bin['amplitude-pg']}`, import.meta.url);
+  assert.match(await readFile(bin, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+});
+
+test('a range entirely in the future says nothing is available yet, and requests nothing', async () => {
+  const requests = fixtures.api.requests.length;
+  const result = await runCli(['load', '--range', '20990101T00..20990101T05', '--log-format', 'text'], env());
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /none of these hours is available yet: the last available hour is \d{8}T\d{2} \(Amplitude exports an hour about 2 hours after it ends\)/);
+  assert.match(result.stdout, /not yet available: 6/);
+  assert.equal(fixtures.api.requests.length, requests);
 });

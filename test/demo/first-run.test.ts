@@ -31,7 +31,8 @@ before(async () => {
   }
   cli = { cwd: checkout, cliPath: join(checkout, 'dist', 'src', 'cli', 'main.js'), timeoutMs: 170_000 };
   api = await new FakeExportApi().start();
-  api.archive('20240301T05', await hourArchive('20240301T05', [ndjson([makeEvent({ event_time: '2024-03-01 05:10:00' })])]));
+  // An hour the demo's sample does not have.
+  api.archive('20240401T05', await hourArchive('20240401T05', [ndjson([makeEvent({ event_time: '2024-04-01 05:10:00' })])]));
 });
 after(async () => {
   await api.close();
@@ -73,7 +74,7 @@ test('npm run demo, from a checkout the server account cannot enter, loads the s
   assert.match(result.stdout, /Funnel: signup → add_to_cart → purchase[\s\S]*1 +signup +\d+\n2 +add_to_cart +\d+\n3 +purchase +\d+/);
   assert.match(result.stdout, /Retention by first-seen day[\s\S]*2024-03-01 +0 +\d+/);
   assert.match(result.stdout, /Top events by platform[\s\S]*Android +page_view +\d+/);
-  assert.match(result.stdout, /psql "postgres:\/\/postgres:local-only@127\.0\.0\.1:54329\/amplitude_demo"/);
+  assert.match(result.stdout, /psql "postgres:\/\/postgres:local-only@127\.0\.0\.1:54329\/amplitude"/);
   const data = dataFolder(result.stdout);
   assert.ok(existsSync(join(data, 'PG_VERSION')), `the data is where the demo says: ${data}`);
   if (process.getuid?.() === 0) {
@@ -86,14 +87,19 @@ test('npm run demo, from a checkout the server account cannot enter, loads the s
 
 test('without DATABASE_URL or PG*, load uses the embedded PostgreSQL and says so; status reads it', async () => {
   const env = { AMPLITUDE_API_KEY: 'test-api-key', AMPLITUDE_SECRET_KEY: 'test-secret-key', AMPLITUDE_EXPORT_URL: api.url };
-  const result = await runCli(['load', '--range', '20240301T05', '--log-format', 'text'], env, cli);
+  const result = await runCli(['load', '--range', '20240401T05', '--log-format', 'text'], env, cli);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /no DATABASE_URL or PG\* variable is set: using the embedded PostgreSQL \(binaries in \S+ and data in \S+\/postgres\)/);
   dataFolder(result.stderr);
   assert.match(result.stdout, /hours loaded: +1\n/);
-  const status = await runCli(['status', '--range', '20240301T05', '--json'], {}, cli);
+  const status = await runCli(['status', '--range', '20240401T05', '--json'], {}, cli);
   assert.equal(status.code, 0, status.stderr);
   assert.deepEqual(JSON.parse(status.stdout).totals.loaded, 1);
+  // The demo's hours are in the same database: status sees them beside this one.
+  const overview = await runCli(['status', '--json'], {}, cli);
+  assert.equal(overview.code, 0, overview.stderr);
+  assert.equal(JSON.parse(overview.stdout).first_done_hour, '20240301T00');
+  assert.equal(JSON.parse(overview.stdout).last_done_hour, '20240401T05');
 });
 
 test('npm run db keeps the embedded PostgreSQL up for a SQL client until Ctrl-C', async () => {
@@ -105,7 +111,7 @@ test('npm run db keeps the embedded PostgreSQL up for a SQL client until Ctrl-C'
   assert.ok(url, output);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  const { rows } = await client.query(`SELECT count(*)::int AS n FROM amplitude.events`);
+  const { rows } = await client.query(`SELECT count(*)::int AS n FROM amplitude.events WHERE upload_hour = '2024-04-01 05:00Z'`);
   await client.end();
   assert.equal(rows[0].n, 1);
   run.child.kill('SIGINT');
