@@ -9,7 +9,7 @@ import yazl from 'yazl';
 import { exportLine } from '../src/demo/export-line.js';
 import { SeededRandom as Random } from '../src/demo/seeded-random.js';
 import { encodeEventLine } from '../src/transform/event-line.js';
-import { amplitudeEntryName } from '../test/helpers/archive.js';
+import { amplitudeEntryName } from '../src/extract/entry-names.js';
 
 const EVENT_TYPES = ['page_view', 'button_click', 'session_start', 'purchase', 'add_to_cart', 'search', 'signup', 'video_play'];
 const PLATFORMS = [

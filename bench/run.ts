@@ -21,12 +21,13 @@ import { createPool } from '../src/db/pool.js';
 import { PartitionManager, type PartitionMonth } from '../src/load/partitions.js';
 import { EVENTS_COPY_COLUMNS } from '../src/transform/entry-lines.js';
 import { EVENT_COLUMNS } from '../src/transform/event-columns.js';
-import { ADMIN_URL, databaseUrl } from '../test/helpers/database.js';
-import { FakeExportApi } from '../test/helpers/fake-export-api.js';
+import { LocalExportApi } from '../src/demo/local-export-api.js';
 import { generateExport, type GeneratedExport } from './generate-export.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+// The server the bench creates its database on (dropped and made anew each run).
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const GENERATOR_VERSION = 3;
 const HISTORY_HOUR_EVENTS = 25_000;
 
@@ -65,7 +66,9 @@ async function freshDatabase(name: string): Promise<string> {
   } finally {
     await admin.end();
   }
-  return databaseUrl(name);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 /** Generates the export once per size; a later run of the same size reuses it. */
@@ -116,7 +119,7 @@ interface LoaderRun extends Measured {
   hours: HourLine[];
 }
 
-async function runLoader(api: FakeExportApi, url: string, generated: GeneratedExport, concurrency: number): Promise<LoaderRun> {
+async function runLoader(api: LocalExportApi, url: string, generated: GeneratedExport, concurrency: number): Promise<LoaderRun> {
   let summary: Record<string, number> = {};
   const stages: Record<string, number> = {};
   const hours: HourLine[] = [];
@@ -266,11 +269,10 @@ function historyTable(hours: readonly HourLine[], eventsPerHour: number): { line
 }
 
 /** The export (generated once per size), served by a fake Export API, and a fresh database to load into. */
-async function setUp(events: number, hours: number): Promise<{ generated: GeneratedExport; api: FakeExportApi; url: string; pool: pg.Pool }> {
+async function setUp(events: number, hours: number): Promise<{ generated: GeneratedExport; api: LocalExportApi; url: string; pool: pg.Pool }> {
   process.stderr.write(`generating ${events} events in ${hours} hour(s)...\n`);
   const generated = await exportFor(events, hours);
-  const api = await new FakeExportApi().start();
-  for (const [hour, path] of generated.archives) api.answer(hour, { status: 200, file: path });
+  const api = await new LocalExportApi(new Map([...generated.archives].map(([hour, file]) => [hour, { file }]))).start();
   const url = await freshDatabase('amplitude_pg_bench');
   return { generated, api, url, pool: createPool({ connectionString: url, maxConnections: 2 }) };
 }

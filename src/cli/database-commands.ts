@@ -1,22 +1,15 @@
 import { databaseConfig, readEnvironment, type LoaderFlags } from '../config.js';
 import { useEmbeddedPostgres, ensureDatabase } from '../db/embedded-postgres.js';
-import { createPool } from '../db/pool.js';
-import { EMBEDDED_DATABASE, openDatabaseTarget, prepareDatabase } from './database-target.js';
+import { EMBEDDED_DATABASE, withWarehouse } from './database-target.js';
 import { EXIT_OK } from './exit-codes.js';
 
 /** `migrate`: applies the migrations and nothing else. */
 export async function runMigrate(flags: LoaderFlags): Promise<number> {
   const database = databaseConfig(flags, readEnvironment());
-  const target = await openDatabaseTarget(database, (message) => process.stderr.write(`${message}\n`));
-  const pool = createPool({ connectionString: target.connectionString, maxConnections: 2 });
-  try {
-    const applied = await prepareDatabase(pool, database.schema);
+  return withWarehouse(database, (message) => process.stderr.write(`${message}\n`), 2, async (_pool, _url, applied) => {
     process.stdout.write(applied.length > 0 ? `applied ${applied.join(', ')}\n` : 'the schema is up to date\n');
     return EXIT_OK;
-  } finally {
-    await pool.end();
-    await target.close();
-  }
+  });
 }
 
 /** `db`: keeps the embedded PostgreSQL running for a SQL client until Ctrl-C. */

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { ensureDatabase, useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded-postgres.js';
 import { migrate } from '../db/migrate.js';
+import { createPool } from '../db/pool.js';
 import { classifyDatabaseError, UsageError } from '../errors.js';
 
 /** The embedded server's database for `load`, `status` and `migrate`; the demo has its own. */
@@ -18,7 +19,7 @@ export interface DatabaseTarget {
  * Where this command's data goes: DATABASE_URL or the PG* variables when set, else the project's
  * embedded PostgreSQL, started if it is not running (and said so).
  */
-export async function openDatabaseTarget(database: DatabaseConfig, notice: (message: string) => void): Promise<DatabaseTarget> {
+async function openDatabaseTarget(database: DatabaseConfig, notice: (message: string) => void): Promise<DatabaseTarget> {
   if (!database.embedded) return { connectionString: database.connectionString, close: async () => {} };
   const server: EmbeddedServer = await useEmbeddedPostgres();
   await ensureDatabase(server, EMBEDDED_DATABASE);
@@ -29,8 +30,29 @@ export async function openDatabaseTarget(database: DatabaseConfig, notice: (mess
   return { connectionString: server.url(EMBEDDED_DATABASE), close: () => server.stop() };
 }
 
+/**
+ * Opens the command's database (the embedded one when nothing else is set), brings its schema up to
+ * date, runs `action` with a pool of `maxConnections`, and closes everything whatever happens.
+ */
+export async function withWarehouse<T>(
+  database: DatabaseConfig,
+  notice: (message: string) => void,
+  maxConnections: number,
+  action: (pool: pg.Pool, connectionString: string | undefined, applied: string[]) => Promise<T>,
+): Promise<T> {
+  const target = await openDatabaseTarget(database, notice);
+  const pool = createPool({ connectionString: target.connectionString, maxConnections });
+  try {
+    const applied = await prepareDatabase(pool, database.schema);
+    return await action(pool, target.connectionString, applied);
+  } finally {
+    await pool.end();
+    await target.close();
+  }
+}
+
 /** Applies migrations; a database that cannot be reached at start is a configuration problem. */
-export async function prepareDatabase(pool: pg.Pool, schema: string): Promise<string[]> {
+async function prepareDatabase(pool: pg.Pool, schema: string): Promise<string[]> {
   try {
     return await migrate(pool, schema);
   } catch (error) {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ensureDatabase, useEmbeddedPostgres } from '../db/embedded-postgres.js';
 import { SAMPLE_FIRST_HOUR, SAMPLE_LAST_HOUR } from '../demo/sample-events.js';
-import { SAMPLE_API_KEY, SAMPLE_SECRET_KEY, SampleExportApi } from '../demo/sample-export-api.js';
+import { SAMPLE_API_KEY, SAMPLE_SECRET_KEY, sampleExportApi } from '../demo/sample-export-api.js';
 import { EMBEDDED_DATABASE } from './database-target.js';
 import { EXIT_OK } from './exit-codes.js';
 
@@ -50,7 +50,7 @@ export async function runDemo(): Promise<number> {
   out('Starting the embedded PostgreSQL...');
   const server = await useEmbeddedPostgres();
   out(`It runs from binaries in ${server.binDirectory} and data in ${server.dataDirectory}.`);
-  const api = await new SampleExportApi().start();
+  const api = await sampleExportApi();
   try {
     await ensureDatabase(server, EMBEDDED_DATABASE);
     out(`Loading three days of sample events (upload hours ${SAMPLE_FIRST_HOUR}..${SAMPLE_LAST_HOUR}) from a sample Export API at ${api.url}\n`);

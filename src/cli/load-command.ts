@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { loaderConfig, readEnvironment, type LoaderConfig, type LoaderFlags } from '../config.js';
-import { createPool } from '../db/pool.js';
+import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js';
 import { ExportApiSource } from '../extract/hour-source.js';
@@ -11,10 +11,10 @@ import { dueRange, follow } from '../pipeline/follow.js';
 import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
 import { emptySummary, loadRange, type RunSummary } from '../pipeline/load-range.js';
 import { ClaimSession } from '../state/hour-claims.js';
-import { openDatabaseTarget, prepareDatabase } from './database-target.js';
+import { withWarehouse } from './database-target.js';
 import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './exit-codes.js';
 import { describeSummary } from './report.js';
-import { createRunLog } from './run-log.js';
+import { createRunLog, type RunLog } from './run-log.js';
 
 // Renewed every third of this; a loader that stalls longer loses its hours to the others.
 const CLAIM_LEASE_SECONDS = 120;
@@ -30,8 +30,12 @@ async function sinceRange(context: HourContext, config: LoaderConfig, since: Upl
 export async function runLoad(flags: LoaderFlags): Promise<number> {
   const config = loaderConfig(flags, readEnvironment());
   const runLog = createRunLog(config.logFormat, process.stderr);
-  const target = await openDatabaseTarget(config.database, (message) => runLog.notice(message));
-  const pool = createPool({ connectionString: target.connectionString, maxConnections: config.concurrency + 2 });
+  return withWarehouse(config.database, (message) => runLog.notice(message), config.concurrency + 2, (pool, connectionString) =>
+    loadWith(config, runLog, pool, connectionString),
+  );
+}
+
+async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, connectionString: string | undefined): Promise<number> {
   const exportClient = new ExportClient({
     exportUrl: config.exportUrl,
     apiKey: config.apiKey,
@@ -49,12 +53,11 @@ export async function runLoad(flags: LoaderFlags): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const claims = new ClaimSession({ connectionString: target.connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS });
+  const claims = new ClaimSession({ connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS });
   try {
     await mkdir(config.tempDir, { recursive: true });
     const stale = await removeStaleTempFiles(config.tempDir);
     if (stale > 0) runLog.notice(`removed ${stale} archive(s) a stopped loader left in ${config.tempDir}`);
-    await prepareDatabase(pool, config.database.schema);
     claims.start();
     const context: HourContext = {
       pool,
@@ -113,7 +116,5 @@ export async function runLoad(flags: LoaderFlags): Promise<number> {
     runLog.close();
     await claims.close();
     await exportClient.close();
-    await pool.end();
-    await target.close();
   }
 }

@@ -1,8 +1,7 @@
 import { AVAILABILITY_LAG_HOURS, databaseConfig, parseRangeFlag, readEnvironment, type LoaderFlags } from '../config.js';
-import { createPool } from '../db/pool.js';
 import { hourToDate } from '../hour.js';
 import { estimatedRows, hourRecords, hoursOverview } from '../state/hour-records.js';
-import { openDatabaseTarget, prepareDatabase } from './database-target.js';
+import { withWarehouse } from './database-target.js';
 import { EXIT_OK } from './exit-codes.js';
 import { renderStatusGrid, statusReport } from './status-grid.js';
 import { overviewReport, renderOverview } from './status-overview.js';
@@ -14,10 +13,7 @@ import { overviewReport, renderOverview } from './status-overview.js';
 export async function runStatus(flags: LoaderFlags & { json?: boolean | undefined }): Promise<number> {
   const range = flags.range === undefined ? undefined : parseRangeFlag('--range', flags.range);
   const database = databaseConfig(flags, readEnvironment());
-  const target = await openDatabaseTarget(database, (message) => process.stderr.write(`${message}\n`));
-  const pool = createPool({ connectionString: target.connectionString, maxConnections: 2 });
-  try {
-    await prepareDatabase(pool, database.schema);
+  return withWarehouse(database, (message) => process.stderr.write(`${message}\n`), 2, async (pool) => {
     if (range === undefined) {
       const report = overviewReport(await hoursOverview(pool, database.schema), await estimatedRows(pool, database.schema), new Date(), AVAILABILITY_LAG_HOURS);
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${renderOverview(report, database.schema)}\n`);
@@ -27,8 +23,5 @@ export async function runStatus(flags: LoaderFlags & { json?: boolean | undefine
     const report = statusReport(range, records, new Date(), AVAILABILITY_LAG_HOURS);
     process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${renderStatusGrid(report)}\n`);
     return EXIT_OK;
-  } finally {
-    await pool.end();
-    await target.close();
-  }
+  });
 }

@@ -86,7 +86,7 @@ export function sampleEvents(): SampleEvent[] {
           device_id: `device-${user}`,
           device_type: device.device_type,
           event_id: events.length,
-          event_properties: eventType === 'purchase' ? { revenue: 10 + random.int(9000) / 100, currency: 'EUR' } : { path: `/p/${random.int(50)}` },
+          event_properties: eventType === 'purchase' ? { revenue: (1000 + random.int(9000)) / 100, currency: 'EUR' } : { path: `/p/${random.int(50)}` },
           event_time: timestamp(at),
           event_type: eventType,
           ip_address: `203.0.113.${user % 250}`,

@@ -1,21 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { formatHour, hourFromDate, type UploadHour } from '../hour.js';
+import { formatHour, type UploadHour } from '../hour.js';
 import { entryKind, openZip, readArchiveEntries, readPartFiles, zipEntries } from './archive-entries.js';
+import { hourOfPartName } from './entry-names.js';
 import type { HourSource, OpenedHour } from './hour-source.js';
-
-// `187520_2024-03-01_5#0.json.gz`: project, UTC date, hour (not zero-padded), part.
-const PART_NAME = /(?:^|\/)\d+_(\d{4})-(\d{2})-(\d{2})_(\d{1,2})#\d+\.json(?:\.gz)?$/;
-
-/** The upload hour a part file's name says it holds, or undefined for any other name. */
-export function hourOfPartName(name: string): UploadHour | undefined {
-  const m = PART_NAME.exec(name);
-  if (!m || Number(m[4]) > 23) return undefined;
-  const date = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4])));
-  if (date.getUTCDate() !== Number(m[3])) return undefined;
-  return hourFromDate(date);
-}
 
 interface HourParts {
   /** Zip archives holding entries of this hour, with those entries' names. */

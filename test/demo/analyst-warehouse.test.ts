@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import pg from 'pg';
 import { SAMPLE_FIRST_HOUR, SAMPLE_LAST_HOUR, sampleEvents } from '../../src/demo/sample-events.js';
-import { SampleExportApi } from '../../src/demo/sample-export-api.js';
+import type { LocalExportApi } from '../../src/demo/local-export-api.js';
+import { sampleExportApi } from '../../src/demo/sample-export-api.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
@@ -26,14 +27,14 @@ const events: Event[] = sampleEvents()
 const day = (e: Event) => e.event_time.slice(0, 10);
 
 let db: TestDatabase;
-let api: SampleExportApi;
+let api: LocalExportApi;
 let loaded: Promise<void> | undefined;
 
 /** Loads the demo's sample export into a database of this file's own, once, with the real loader. */
 function demoData(): Promise<void> {
   loaded ??= (async () => {
     db = await createTestDatabase();
-    api = await new SampleExportApi().start();
+    api = await sampleExportApi();
     const result = await runCli(['load', '--range', `${SAMPLE_FIRST_HOUR}..${SAMPLE_LAST_HOUR}`], {
       AMPLITUDE_API_KEY: 'demo',
       AMPLITUDE_SECRET_KEY: 'demo',
@@ -155,4 +156,13 @@ test('amplitude_reader reads every table and later partitions, and can neither w
   } finally {
     await client.end();
   }
+});
+
+test('the sample\'s revenues are whole cents, written as such', () => {
+  const revenues = sampleEvents()
+    .map((e) => JSON.parse(e.line) as { event_type: string; event_properties: { revenue?: number } })
+    .filter((e) => e.event_type === 'purchase')
+    .map((e) => String(e.event_properties.revenue));
+  assert.ok(revenues.length > 10);
+  for (const revenue of revenues) assert.match(revenue, /^\d+(\.\d{1,2})?$/);
 });

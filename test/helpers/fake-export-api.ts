@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { AddressInfo } from 'node:net';
+import { LocalExportApi } from '../../src/demo/local-export-api.js';
 
 /** One scripted answer of the fake Export API. */
 export interface FakeAnswer {
@@ -30,17 +30,17 @@ export interface RecordedRequest {
 }
 
 /**
- * A real HTTP server on 127.0.0.1 standing in for Amplitude's Export API. Each hour answers from its
- * script in order, the last answer repeating; an hour without a script answers 404 as Amplitude does.
+ * A real HTTP server on 127.0.0.1 standing in for Amplitude's Export API, with faults: each hour
+ * answers from its script in order, the last answer repeating; an hour without a script answers 404 as
+ * Amplitude does; credentials other than the expected ones answer 403.
  */
-export class FakeExportApi {
+export class FakeExportApi extends LocalExportApi {
   readonly requests: RecordedRequest[] = [];
   private readonly scripts = new Map<string, FakeAnswer[]>();
   private readonly served = new Map<string, number>();
-  private server: Server | undefined;
-  url = '';
-
-  constructor(private readonly credentials = { apiKey: 'test-api-key', secretKey: 'test-secret-key' }) {}
+  constructor(private readonly credentials = { apiKey: 'test-api-key', secretKey: 'test-secret-key' }) {
+    super();
+  }
 
   /** Scripts the answers for one hour (`YYYYMMDDTHH`). */
   answer(hourLabel: string, ...answers: FakeAnswer[]): this {
@@ -58,19 +58,7 @@ export class FakeExportApi {
     return this.requests.filter((r) => r.start === hourLabel);
   }
 
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/2/export`;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected override async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const start = url.searchParams.get('start');
     this.requests.push({ start, end: url.searchParams.get('end'), authorization: req.headers.authorization, at: Date.now() });
