@@ -6,17 +6,12 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import yazl from 'yazl';
-import { exportLine } from '../src/demo/export-line.js';
+import { deviceFields, exportLine, PLATFORM_COUNT } from '../src/demo/export-line.js';
 import { SeededRandom as Random } from '../src/demo/seeded-random.js';
 import { encodeEventLine } from '../src/transform/event-line.js';
 import { amplitudeEntryName } from '../src/extract/entry-names.js';
 
 const EVENT_TYPES = ['page_view', 'button_click', 'session_start', 'purchase', 'add_to_cart', 'search', 'signup', 'video_play'];
-const PLATFORMS = [
-  { platform: 'Web', os_name: 'Chrome', device_type: 'Mac', device_family: 'Mac', library: 'amplitude-ts/2.5.0' },
-  { platform: 'iOS', os_name: 'ios', device_type: 'iPhone', device_family: 'Apple iPhone', library: 'amplitude-swift/1.3.0' },
-  { platform: 'Android', os_name: 'android', device_type: 'Pixel 8', device_family: 'Google Phone', library: 'amplitude-kotlin/1.16.0' },
-];
 const CITIES = [
   ['Berlin', 'Berlin', 'Germany'],
   ['San Francisco', 'California', 'United States'],
@@ -33,7 +28,7 @@ function timestamp(epochMicros: number): string {
 /** One event line of realistic size and shape (about 1.3 KB; 3 % carry 1.5 KB more of user properties). */
 function eventLine(random: Random, uploadMicros: number, user: number): string {
   const place = random.pick(CITIES);
-  const device = random.pick(PLATFORMS);
+  const device = deviceFields(random.int(PLATFORM_COUNT), user);
   const eventMicros = uploadMicros - random.int(600_000_000);
   const userProperties: Record<string, unknown> = {
     plan: random.pick(['free', 'pro', 'team', 'EMPTY']),
@@ -53,10 +48,6 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
     client_upload_time: timestamp(uploadMicros - 900_000),
     country: place[2],
     data_type: 'event',
-    device_carrier: device.platform === 'Web' ? null : 'T-Mobile',
-    device_family: device.device_family,
-    device_id: `device-${user}`,
-    device_type: device.device_type,
     event_id: random.int(5000),
     event_properties: {
       path: `/products/${random.int(2000)}`,
@@ -68,13 +59,10 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
     ip_address: `203.0.113.${random.int(255)}`,
     is_attribution_event: false,
     language: random.pick(['English', 'German', 'Portuguese', 'Japanese']),
-    library: device.library,
     location_lat: 52.52 + random.int(1000) / 1000,
     location_lng: 13.405 + random.int(1000) / 1000,
-    os_name: device.os_name,
     os_version: String(14 + random.int(4)),
     paying: random.next() < 0.1 ? 'true' : null,
-    platform: device.platform,
     processed_time: timestamp(uploadMicros + 2_000_000),
     region: place[1],
     server_received_time: timestamp(uploadMicros - 500_000),
@@ -84,6 +72,7 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
     user_id: random.next() < 0.7 ? `user-${user}` : null,
     user_properties: userProperties,
     uuid: random.uuid(),
+    ...device,
     version_name: `5.${random.int(10)}.0`,
   });
 }

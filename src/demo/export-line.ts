@@ -18,3 +18,19 @@ const EVERY_KEY: Readonly<Record<string, unknown>> = Object.fromEntries(
 export function exportLine(fields: Readonly<Record<string, unknown>>): string {
   return JSON.stringify({ ...EVERY_KEY, $schema: 12, data: {}, global_user_properties: {}, group_properties: {}, groups: {}, plan: {}, ...fields });
 }
+
+/** The platforms sample events come from, as Amplitude's SDKs report them. */
+const PLATFORMS = [
+  { platform: 'Web', os_name: 'Chrome', device_type: 'Mac', device_family: 'Mac', library: 'amplitude-ts/2.5.0' },
+  { platform: 'iOS', os_name: 'ios', device_type: 'iPhone', device_family: 'Apple iPhone', library: 'amplitude-swift/1.3.0' },
+  { platform: 'Android', os_name: 'android', device_type: 'Pixel 8', device_family: 'Google Phone', library: 'amplitude-kotlin/1.16.0' },
+] as const;
+
+/** A sample user's device, one of PLATFORMS: the fields of an export line that describe it. */
+export function deviceFields(platform: number, user: number): Record<string, unknown> {
+  const device = PLATFORMS[platform % PLATFORMS.length] as (typeof PLATFORMS)[number];
+  return { ...device, device_carrier: device.platform === 'Web' ? null : 'T-Mobile', device_id: `device-${user}` };
+}
+
+/** How many platforms `deviceFields` chooses among. */
+export const PLATFORM_COUNT = PLATFORMS.length;

@@ -1,4 +1,4 @@
-import { exportLine } from './export-line.js';
+import { deviceFields, exportLine, PLATFORM_COUNT } from './export-line.js';
 import { SeededRandom } from './seeded-random.js';
 
 /** The demo's days: upload hours 2024-03-01T00 to 2024-03-03T23. */
@@ -8,11 +8,6 @@ const FIRST_DAY_MS = Date.UTC(2024, 2, 1);
 const DAYS = 3;
 const USERS = 400;
 
-const PLATFORMS = [
-  { platform: 'Web', os_name: 'Chrome', device_type: 'Mac', device_family: 'Mac', library: 'amplitude-ts/2.5.0' },
-  { platform: 'iOS', os_name: 'ios', device_type: 'iPhone', device_family: 'Apple iPhone', library: 'amplitude-swift/1.3.0' },
-  { platform: 'Android', os_name: 'android', device_type: 'Pixel 8', device_family: 'Google Phone', library: 'amplitude-kotlin/1.16.0' },
-];
 const PLACES = [
   ['Berlin', 'Berlin', 'Germany', 'German'],
   ['San Francisco', 'California', 'United States', 'English'],
@@ -49,7 +44,7 @@ export function sampleEvents(): SampleEvent[] {
   const random = new SeededRandom(20240301);
   const events: SampleEvent[] = [];
   for (let user = 1; user <= USERS; user++) {
-    const device = random.pick(PLATFORMS);
+    const device = deviceFields(random.int(PLATFORM_COUNT), user);
     const place = random.pick(PLACES);
     const firstDay = random.int(DAYS);
     const activeDays = [firstDay, ...[1, 2].map((d) => firstDay + d).filter((d) => d < DAYS && random.next() < 0.45)];
@@ -81,10 +76,6 @@ export function sampleEvents(): SampleEvent[] {
           client_upload_time: timestamp(uploadedAt - 1_000),
           country: place[2],
           data_type: 'event',
-          device_carrier: device.platform === 'Web' ? null : 'T-Mobile',
-          device_family: device.device_family,
-          device_id: `device-${user}`,
-          device_type: device.device_type,
           event_id: events.length,
           event_properties: eventType === 'purchase' ? { revenue: (1000 + random.int(9000)) / 100, currency: 'EUR' } : { path: `/p/${random.int(50)}` },
           event_time: timestamp(at),
@@ -92,11 +83,8 @@ export function sampleEvents(): SampleEvent[] {
           ip_address: `203.0.113.${user % 250}`,
           is_attribution_event: false,
           language: place[3],
-          library: device.library,
-          os_name: device.os_name,
           os_version: String(14 + (user % 4)),
           paying: signedUp && carted ? 'true' : null,
-          platform: device.platform,
           processed_time: timestamp(uploadedAt + 1_500),
           region: place[1],
           server_received_time: timestamp(uploadedAt - 300),
@@ -106,6 +94,7 @@ export function sampleEvents(): SampleEvent[] {
           user_id: signedUp ? `user-${user}` : null,
           user_properties: { plan: carted ? 'pro' : 'free', city: place[0] },
           uuid: random.uuid(),
+          ...device,
           version_name: '3.2.0',
         });
         events.push({ uploadHour: hourLabel(uploadedAt), line, unique: true });
