@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+// No Docker engine runs where the tests run: docker-compose.yml, its configs and the Dockerfile are
+// read and checked for what they promise, and the loader's start command is run by sh with a stand-in.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  profiles?: string[];
+  ports?: string[];
+  environment?: Record<string, string>;
+  command?: string[] | string;
+  entrypoint?: string[];
+  restart?: string;
+  volumes?: string[];
+  configs?: { source: string; target: string }[];
+}
+interface Compose {
+  services: Record<string, Service>;
+  configs: Record<string, { content: string }>;
+}
+
+const compose = async () => parse(await readFile(`${ROOT}docker-compose.yml`, 'utf8')) as Compose;
+
+/** Compose replaces `$$` by `$` in what it hands to a container. */
+const unescape = (text: string) => text.replaceAll('$$', '$');
+
+test('every published port listens on 127.0.0.1 only, and no password has a default', async () => {
+  const { services } = await compose();
+  for (const [name, service] of Object.entries(services)) {
+    for (const port of service.ports ?? []) assert.match(port, /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${port}`);
+    for (const [key, value] of Object.entries(service.environment ?? {})) {
+      if (/PASSWORD/.test(key)) assert.match(value, /^\$\{[A-Z_]+:\?.+\}$/, `${name}.${key} must come from .env, without a default`);
+    }
+  }
+  const example = await readFile(`${ROOT}.env.example`, 'utf8');
+  assert.match(example, /^# DATABASE_URL=/m, '.env.example leaves DATABASE_URL commented, so a host load does not go to the compose server');
+  assert.doesNotMatch(example, /^DATABASE_URL=/m);
+  for (const key of ['POSTGRES_PASSWORD', 'ANALYST_PASSWORD', 'GRAFANA_ADMIN_PASSWORD']) assert.match(example, new RegExp(`^${key}=$`, 'm'));
+});
+
+test('PostgreSQL runs with warehouse-sized settings', async () => {
+  const { services } = await compose();
+  const args = (services.postgres?.command as string[]).join(' ');
+  for (const setting of ['shared_buffers=2GB', 'max_wal_size=8GB', 'checkpoint_timeout=15min', 'effective_cache_size=', 'maintenance_work_mem=']) {
+    assert.ok(args.includes(setting), setting);
+  }
+});
+
+test('analysts get a read-only login, and the BI profile connects with it', async () => {
+  const { services, configs } = await compose();
+  const init = unescape(configs['analyst-login']?.content ?? '');
+  assert.deepEqual(services.postgres?.configs, [{ source: 'analyst-login', target: '/docker-entrypoint-initdb.d/analyst-login.sh' }]);
+  assert.match(init, /CREATE ROLE amplitude_reader NOLOGIN;/);
+  assert.match(init, /CREATE ROLE analyst LOGIN PASSWORD :'password' IN ROLE amplitude_reader;/);
+  assert.doesNotMatch(init, /SUPERUSER|CREATEDB|CREATEROLE|GRANT ALL/i);
+  const bi = services.grafana as Service;
+  assert.deepEqual(bi.profiles, ['bi']);
+  const datasource = parse(unescape(configs['grafana-warehouse']?.content ?? '')) as { datasources: { user: string; url: string; jsonData: { database: string } }[] };
+  assert.deepEqual(
+    datasource.datasources.map((d) => [d.user, d.url, d.jsonData.database]),
+    [['analyst', 'postgres:5432', 'warehouse']],
+  );
+});
+
+test('the loader runs an image built once, not npm ci at every start, and no bind mount of the checkout', async () => {
+  const { services } = await compose();
+  const loader = services.loader as Service;
+  assert.equal(loader.build, '.');
+  assert.equal(loader.volumes, undefined);
+  assert.doesNotMatch(JSON.stringify(loader.command), /npm (ci|install)/);
+  const dockerfile = await readFile(`${ROOT}Dockerfile`, 'utf8');
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+  assert.equal(stages.length, 2, 'a build stage and a runtime stage');
+  const runtime = stages[1] as string;
+  assert.match(runtime, /^RUN npm ci --omit=dev --omit=optional --ignore-scripts/m, 'production dependencies only, no embedded PostgreSQL');
+  assert.match(runtime, /^COPY --from=build \/app\/dist\/src \.\/dist\/src$/m);
+  assert.match(runtime, /^COPY sql \.\/sql$/m, 'the migrations');
+  assert.match(runtime, /^USER node$/m, 'not root');
+  assert.match(runtime, /^ENTRYPOINT \["node", "dist\/src\/cli\/main\.js"\]$/m);
+});
+
+/** Runs the loader service's start script with `node dist/src/cli/main.js` exiting with `code`. */
+function startScript(script: string, code: number): { exited: Promise<number | null>; stop(): void } {
+  const stand_in = unescape(script).replace('node dist/src/cli/main.js load --follow --since "$LOAD_SINCE"', `sh -c 'exit ${code}'`);
+  const child = spawn('sh', ['-c', stand_in], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  return {
+    exited: new Promise((resolve) => child.on('exit', (c) => resolve(c))),
+    stop: () => process.kill(-(child.pid as number), 'SIGKILL'),
+  };
+}
+
+test('a configuration or credential error (exit 2) parks the loader instead of a restart loop; other exits pass through', async () => {
+  const { services } = await compose();
+  const loader = services.loader as Service;
+  assert.equal(loader.restart, 'unless-stopped');
+  assert.deepEqual(loader.entrypoint, ['sh', '-c']);
+  const script = (loader.command as string[])[0] as string;
+  assert.ok(script.includes('node dist/src/cli/main.js load --follow --since "$$LOAD_SINCE"'));
+  for (const code of [0, 1]) {
+    const run = startScript(script, code);
+    assert.equal(await run.exited, code);
+  }
+  const parked = startScript(script, 2);
+  const early = await Promise.race([parked.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 1000))]);
+  parked.stop();
+  assert.equal(early, 'still running', 'exit 2 must not end the container, or Docker would restart it');
+});
