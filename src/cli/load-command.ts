@@ -53,6 +53,17 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // An exception escaping a dependency (thrown from one of its event handlers) stops the run the way a
+  // signal does: hours in flight roll back, the summary is printed, the exit code says it failed.
+  let internalError: unknown;
+  const onInternalError = (error: unknown) => {
+    if (internalError !== undefined) return;
+    internalError = error;
+    runLog.notice(`stopping after an internal error: ${error instanceof Error ? error.message : String(error)}`);
+    interrupt.abort();
+  };
+  process.on('uncaughtException', onInternalError);
+  process.on('unhandledRejection', onInternalError);
   const claims = new ClaimSession({ connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS });
   try {
     await mkdir(config.tempDir, { recursive: true });
@@ -109,6 +120,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     runLog.close();
     process.stdout.write(`${describeSummary(summary)}\n`);
     if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
+    if (internalError !== undefined) return EXIT_HOURS_FAILED;
     if (summary.stoppedBy) return EXIT_USAGE;
     return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
   } finally {

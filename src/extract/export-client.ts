@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { open, readdir, rm, stat } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
   AbortedError,
@@ -29,7 +28,7 @@ export type HourDownload =
   | { readonly kind: 'empty' }
   | { readonly kind: 'archive'; readonly path: string; readonly bytes: number };
 
-/** Temp files of this loader begin with this, so a later run can recognise its own leftovers. */
+/** This loader's private temp folders (and, before them, its temp files) begin with this. */
 export const TEMP_FILE_PREFIX = 'amplitude-pg-';
 
 const ZIP_LOCAL_FILE_HEADER = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
@@ -38,6 +37,9 @@ const ZIP_EMPTY_ARCHIVE = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
 const MAX_RETRY_AFTER_MS = 15 * 60_000;
 
 const STALE_AFTER_MS = 24 * 3_600_000;
+// A run's private folder, `amplitude-pg-<pid>-XXXXXX` (mkdtemp), and archives of earlier versions, loose.
+const RUN_FOLDER = /^amplitude-pg-(\d+)-[A-Za-z0-9]{6}$/;
+const LOOSE_ARCHIVE = /^amplitude-pg-\d{8}T\d{2}-(\d+)-[0-9a-f]+\.zip$/;
 
 function isRunning(pid: number): boolean {
   try {
@@ -49,22 +51,21 @@ function isRunning(pid: number): boolean {
 }
 
 /**
- * Removes archives a killed loader left in the temp folder: those whose process is gone, and any older
- * than a day. Returns how many it removed.
+ * Removes what a killed loader left in the temp folder: private folders and archives whose process is
+ * gone, and any older than a day. Returns how many archives went with them.
  */
 export async function removeStaleTempFiles(tempDir: string): Promise<number> {
   let removed = 0;
   for (const name of await readdir(tempDir)) {
-    const match = /^amplitude-pg-\d{8}T\d{2}-(\d+)-[0-9a-f]+\.zip$/.exec(name);
+    const match = RUN_FOLDER.exec(name) ?? LOOSE_ARCHIVE.exec(name);
     if (!match) continue;
     const pid = Number(match[1]);
     const path = join(tempDir, name);
     try {
-      const stale = pid !== process.pid && (!isRunning(pid) || Date.now() - (await stat(path)).mtimeMs > STALE_AFTER_MS);
-      if (stale) {
-        await rm(path, { force: true });
-        removed++;
-      }
+      const info = await stat(path);
+      if (pid === process.pid || (isRunning(pid) && Date.now() - info.mtimeMs <= STALE_AFTER_MS)) continue;
+      removed += info.isDirectory() ? (await readdir(path)).length : 1;
+      await rm(path, { recursive: true, force: true });
     } catch {
       // Removed meanwhile by its own loader.
     }
@@ -110,12 +111,60 @@ async function readSample(body: Dispatcher.ResponseData['body'], limit = 512): P
 }
 
 /**
+ * Writes a response body to a new file (mode 0600) as each chunk arrives. Synchronous writes keep the
+ * body stream from ever buffering, so undici never pauses its HTTP/1 parser for backpressure: undici 7
+ * crashes the process (an assertion in its socket 'end' handler) when a server closes the connection
+ * while the parser is paused, as a close-delimited answer does. `inspect` sees each chunk first and may
+ * throw to stop.
+ */
+function writeBody(body: Dispatcher.ResponseData['body'], path: string, inspect: (chunk: Buffer) => void, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let fd: number | undefined;
+    const finish = (error?: unknown) => {
+      signal.removeEventListener('abort', onAbort);
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = () => {
+      discard(body);
+      finish(signal.reason ?? new Error('aborted'));
+    };
+    try {
+      fd = openSync(path, 'wx', 0o600);
+    } catch (error) {
+      discard(body);
+      reject(error);
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    body.on('data', (chunk: Buffer) => {
+      if (fd === undefined) return;
+      try {
+        inspect(chunk);
+        writeSync(fd, chunk);
+      } catch (error) {
+        discard(body);
+        finish(error);
+      }
+    });
+    body.once('end', () => finish());
+    body.once('error', (error) => finish(error));
+    // After 'end' this changes nothing; before it, the body was cut off.
+    body.once('close', () => finish(new Error('the body closed before it ended')));
+  });
+}
+
+/**
  * The Export API client: one request per upload hour, on keep-alive connections, the body streamed
  * to a temp file and checked (length, zip signature) before anyone reads it.
  */
 export class ExportClient {
   private readonly agent: Agent;
   private readonly authorization: string;
+  /** Where this run's archives go: a folder only this user may enter (they hold user ids and IPs). */
+  private folder: Promise<string> | undefined;
 
   constructor(private readonly settings: ExportClientSettings) {
     // An hour of a busy project can take minutes before the first byte.
@@ -169,20 +218,17 @@ export class ExportClient {
       discard(body);
       throw new LimitExceededError({ hour: label }, `the archive (${announced} bytes announced)`, '--max-archive-bytes', limit);
     }
-    const path = join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${label}-${process.pid}-${randomBytes(4).toString('hex')}.zip`);
+    this.folder ??= mkdtemp(join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${process.pid}-`));
+    const path = join(await this.folder, `${label}-${randomBytes(4).toString('hex')}.zip`);
     let bytes = 0;
     let head = Buffer.alloc(0);
-    async function* measure(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-      for await (const chunk of source) {
-        if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
-        bytes += chunk.length;
-        if (bytes > limit) throw new LimitExceededError({ hour: label }, 'the archive', '--max-archive-bytes', limit);
-        yield chunk;
-      }
-    }
     try {
       try {
-        await pipeline(body, measure, createWriteStream(path), { signal });
+        await writeBody(body, path, (chunk) => {
+          if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
+          bytes += chunk.length;
+          if (bytes > limit) throw new LimitExceededError({ hour: label }, 'the archive', '--max-archive-bytes', limit);
+        }, signal);
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -225,7 +271,10 @@ export class ExportClient {
     return new DownloadError(label, `${what} (${reason})`, error);
   }
 
+  /** Closes the connections and removes this run's temp folder. */
   async close(): Promise<void> {
     await this.agent.close();
+    const folder = await this.folder?.catch(() => undefined);
+    if (folder !== undefined) await rm(folder, { recursive: true, force: true });
   }
 }

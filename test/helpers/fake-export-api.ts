@@ -15,6 +15,8 @@ export interface FakeAnswer {
   readonly delayMs?: number;
   /** Send no Content-Length: the body goes chunked, as some proxies answer. */
   readonly chunked?: boolean;
+  /** Send no Content-Length and no chunking: the body ends when the server closes the connection. */
+  readonly closeDelimited?: boolean;
   /** Stream this file as the body (archives too large to hold in memory). */
   readonly file?: string;
   /** Send the body in this many pieces, `pieceDelayMs` apart: a slow download. */
@@ -86,6 +88,12 @@ export class FakeExportApi extends LocalExportApi {
       return;
     }
     const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : (answer.body ?? Buffer.alloc(0));
+    if (answer.closeDelimited) {
+      const headers = Object.entries(answer.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+      req.socket.write(`HTTP/1.1 ${answer.status} OK\r\nConnection: close\r\n${headers}\r\n`);
+      req.socket.end(body);
+      return;
+    }
     res.writeHead(answer.status, { ...(answer.chunked ? {} : { 'content-length': String(body.length) }), ...answer.headers });
     if (answer.truncateAt !== undefined) {
       res.write(body.subarray(0, answer.truncateAt), () => res.socket?.destroy());

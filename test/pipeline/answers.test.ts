@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -186,4 +187,34 @@ test('hours that ended less than two hours ago are neither requested nor recorde
   assert.match(result.stdout, /not yet available: 1/);
   assert.equal(fixtures.api.requests.length, before);
   assert.equal(await hourState(current), undefined);
+});
+
+test('a 200 whose body ends when the server closes the connection (no length, no chunks) loads', async () => {
+  // Incompressible and well over 64 KB: the download outlasts the body stream's buffer.
+  const events = Array.from({ length: 400 }, () => makeEvent({ event_time: '2024-04-03 05:30:00', event_properties: { noise: randomBytes(300).toString('base64') } }));
+  const zip = await hourArchive('20240403T05', [ndjson(events)]);
+  assert.ok(zip.length > 100_000);
+  fixtures.api.answer('20240403T05', { status: 200, body: zip, closeDelimited: true });
+  const result = await load(['--range', '20240403T05']);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  assert.match(result.stdout, /hours loaded: +1\n/);
+  assert.equal(await rowsOfHour('20240403T05'), 400);
+  await assertNoTempFiles();
+});
+
+test('archives are downloaded into a folder only this user may enter, as files only it may read', async () => {
+  fixtures.api.answer('20240403T06', { status: 200, body: await archiveOf('20240403T06', 200), pieces: 10, pieceDelayMs: 100 });
+  const run = load(['--range', '20240403T06']);
+  let seen: { folder: number; file: number } | undefined;
+  for (let i = 0; i < 200 && seen === undefined; i++) {
+    for (const folder of await readdir(tempDir)) {
+      const files = await readdir(join(tempDir, folder)).catch(() => []);
+      if (files.length > 0) seen = { folder: (await stat(join(tempDir, folder))).mode & 0o777, file: (await stat(join(tempDir, folder, files[0] as string))).mode & 0o777 };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const result = await run;
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(seen, { folder: 0o700, file: 0o600 });
+  await assertNoTempFiles();
 });
