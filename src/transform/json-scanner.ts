@@ -221,7 +221,41 @@ function decodeString(s: string, start: number, end: number, hasEscape: boolean,
   return out + s.slice(runStart, last);
 }
 
+// Postgres numeric holds at most 131072 digits before the decimal point and 16383 after it.
+const NUMERIC_MAX_WEIGHT = 131072;
+const NUMERIC_MAX_SCALE = 16383;
+
+/**
+ * Whether Postgres numeric (so jsonb) can hold the JSON number `text` as written: its most significant
+ * digit at most 131072 places before the point, at most 16383 digits after it (trailing zeros count).
+ */
+export function fitsNumeric(text: string): boolean {
+  const m = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return false;
+  const integer = m[1] as string;
+  const fraction = m[2] ?? '';
+  // Exponents of more than 7 digits are out of any range; clamping keeps the arithmetic exact.
+  const exponentText = m[3] ?? '0';
+  const exponent = exponentText.replace(/^[+-]?0*/, '').length > 7 ? (exponentText.startsWith('-') ? -1e8 : 1e8) : Number(exponentText);
+  if (fraction.length - exponent > NUMERIC_MAX_SCALE) return false;
+  const significantInteger = integer.replace(/^0+/, '').length;
+  const firstSignificant = significantInteger > 0 ? significantInteger : -(fraction.length - fraction.replace(/^0+/, '').length);
+  const isZero = significantInteger === 0 && /^0*$/.test(fraction);
+  return isZero || firstSignificant + exponent <= NUMERIC_MAX_WEIGHT;
+}
+
+// Whether the number scanned last had an exponent.
+let numberHasExponent = false;
+
 function scanNumber(s: string, start: number): number {
+  const end = scanNumberToken(s, start);
+  // Only an exponent or a very long number can be out of numeric's range: check those alone.
+  if ((numberHasExponent || end - start > 64) && !fitsNumeric(s.slice(start, end))) valueChanged = valueNeedsRewrite = true;
+  return end;
+}
+
+function scanNumberToken(s: string, start: number): number {
+  numberHasExponent = false;
   let i = start;
   if (s.charCodeAt(i) === 45 /* - */) i++;
   const firstDigit = s.charCodeAt(i);
@@ -239,6 +273,7 @@ function scanNumber(s: string, start: number): number {
   }
   const e = s.charCodeAt(i);
   if (e === 101 || e === 69) {
+    numberHasExponent = true;
     i++;
     const sign = s.charCodeAt(i);
     if (sign === 43 || sign === 45) i++;
@@ -374,8 +409,8 @@ export function decodeText(s: string, fields: ScannedFields, k: number): string 
 
 /**
  * Rewrites JSON source text so that Postgres accepts it as jsonb with the same meaning: `\u0000`,
- * unpaired surrogates and NUL become U+FFFD, other raw control characters become escapes. Everything
- * else, numbers above all, is copied as it is.
+ * unpaired surrogates and NUL become U+FFFD, other raw control characters become escapes, and a number
+ * numeric cannot hold becomes a string of its exact text. Every other number is copied as it is.
  */
 export function toStorableJson(raw: string): string {
   let out = '';
@@ -384,7 +419,16 @@ export function toStorableJson(raw: string): string {
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (!inString) {
-      if (c === QUOTE) inString = true;
+      if (c === QUOTE) {
+        inString = true;
+      } else if (c === 45 || isDigit(c)) {
+        const end = scanNumberToken(raw, i);
+        if (!fitsNumeric(raw.slice(i, end))) {
+          out += `${raw.slice(runStart, i)}"${raw.slice(i, end)}"`;
+          runStart = end;
+        }
+        i = end - 1;
+      }
       continue;
     }
     if (c === QUOTE) {

@@ -10,6 +10,7 @@ import {
   ScannedFields,
   decodeKey,
   decodeText,
+  fitsNumeric,
   scanTopLevelObject as scanInto,
   toStorableJson,
 } from '../../src/transform/json-scanner.js';
@@ -125,4 +126,29 @@ test('agrees with JSON.parse on which texts are valid', () => {
     }
     assert.equal(scanned, parsed, sample);
   }
+});
+
+test('numbers numeric cannot hold are kept as strings of their exact text, and counted', () => {
+  for (const [text, fits] of [
+    ['1e-16383', true],
+    ['1e-16384', false],
+    ['1.5e-16383', false],
+    ['1.0000e-16380', false],
+    ['1e131071', true],
+    ['9.9e131071', true],
+    ['10e131071', false],
+    ['1e131072', false],
+    ['0e200000', true],
+    ['0e-20000', false],
+    ['-1e131072', false],
+    ['1e99999999999999999999', false],
+    ['0.001e131074', true],
+    ['123.456', true],
+  ] as const) {
+    assert.equal(fitsNumeric(text), fits, text);
+  }
+  assert.equal(toStorableJson('{"x":1e200000,"y":[1.5,-2e-20000],"z":"1e200000"}'), '{"x":"1e200000","y":[1.5,"-2e-20000"],"z":"1e200000"}');
+  const fields = new ScannedFields();
+  scanInto('{"a":1e5,"b":{"c":1e200000},"d":1}', fields);
+  assert.deepEqual([...fields.flags.slice(0, 3)].map((f) => f & (CHANGED | NEEDS_REWRITE)), [0, CHANGED | NEEDS_REWRITE, 0]);
 });
