@@ -30,6 +30,7 @@ export interface LoaderFlags {
   retries?: string | undefined;
   'retry-delay-ms'?: string | undefined;
   schema?: string | undefined;
+  'shared-schema'?: boolean | undefined;
   reload?: boolean | undefined;
   'insert-id-window'?: string | undefined;
   'dedup-lock-wait'?: string | undefined;
@@ -49,6 +50,8 @@ export interface DatabaseConfig {
   /** DATABASE_URL; when undefined node-postgres reads PGHOST, PGUSER, PGDATABASE... itself. */
   readonly connectionString: string | undefined;
   readonly schema: string;
+  /** The schema may hold tables the loader did not create (`--shared-schema`). */
+  readonly sharedSchema: boolean;
   /** Neither DATABASE_URL nor any PG* variable is set: use the project's embedded PostgreSQL. */
   readonly embedded: boolean;
 }
@@ -131,7 +134,7 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   }
   const connectionString = nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL);
   const libpq = Object.keys(env).some((name) => name.startsWith('PG') && nonEmpty(env[name]) !== undefined);
-  return Object.freeze({ connectionString, schema, embedded: connectionString === undefined && !libpq });
+  return Object.freeze({ connectionString, schema, sharedSchema: flags['shared-schema'] ?? false, embedded: connectionString === undefined && !libpq });
 }
 
 export function parseRangeFlag(flag: string, text: string): HourRange {

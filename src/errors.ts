@@ -175,6 +175,8 @@ function isProgrammingError(error: unknown): boolean {
   return error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError;
 }
 
+const SOCKET_LOST_CODES = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED']);
+
 /** Wraps anything thrown while talking to Postgres into a DatabaseError classified by SQLSTATE. */
 export function classifyDatabaseError(error: unknown, context: ErrorContext & { doing: string }): LoaderError {
   if (error instanceof LoaderError) return error;
@@ -187,7 +189,9 @@ export function classifyDatabaseError(error: unknown, context: ErrorContext & { 
   // Without a SQLSTATE the server never answered: the connection or the socket failed on the way.
   const retryable = isSqlState ? isRetryableSqlState(sqlState) : !isProgrammingError(error);
   const where = context.hour ? `hour ${context.hour}: ` : '';
-  return new DatabaseError(`${where}${context.doing} failed${isSqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${message}`, {
+  // A write can fail on the closed socket before the server's reason (e.g. 57P01) is read.
+  const lost = !isSqlState && SOCKET_LOST_CODES.has(String(code)) ? 'the connection to PostgreSQL was lost: ' : '';
+  return new DatabaseError(`${where}${context.doing} failed${isSqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${lost}${message}`, {
     retryable,
     ...(isSqlState ? { sqlState } : {}),
     cause: error,

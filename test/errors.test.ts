@@ -20,6 +20,7 @@ test('socket errors are retried and never mistaken for a SQLSTATE; defects are n
   const epipe = classifyDatabaseError(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), { doing: 'x' });
   assert.equal(epipe.retryable, true);
   assert.doesNotMatch(epipe.message, /SQLSTATE/);
+  assert.equal(epipe.message, 'x failed: the connection to PostgreSQL was lost: write EPIPE');
   assert.equal(classifyDatabaseError(new Error('Connection terminated unexpectedly'), { doing: 'x' }).retryable, true);
   assert.equal(classifyDatabaseError(new TypeError('x is undefined'), { doing: 'x' }).retryable, false);
 });

@@ -2,8 +2,8 @@ import type pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { ensureDatabase, useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded-postgres.js';
 import { migrate } from '../db/migrate.js';
-import { createPool } from '../db/pool.js';
-import { classifyDatabaseError, UsageError } from '../errors.js';
+import { createPool, describeServer } from '../db/pool.js';
+import { classifyDatabaseError, ConfigError, LoaderError } from '../errors.js';
 
 /** The embedded server's database for `load`, `status` and `migrate`; the demo has its own. */
 export const EMBEDDED_DATABASE = 'amplitude';
@@ -43,7 +43,7 @@ export async function withWarehouse<T>(
   const target = await openDatabaseTarget(database, notice);
   const pool = createPool({ connectionString: target.connectionString, maxConnections });
   try {
-    const applied = await prepareDatabase(pool, database.schema);
+    const applied = await prepareDatabase(pool, target.connectionString, database.schema, database.sharedSchema);
     return await action(pool, target.connectionString, applied);
   } finally {
     await pool.end();
@@ -52,11 +52,12 @@ export async function withWarehouse<T>(
 }
 
 /** Applies migrations; a database that cannot be reached at start is a configuration problem. */
-async function prepareDatabase(pool: pg.Pool, schema: string): Promise<string[]> {
+async function prepareDatabase(pool: pg.Pool, connectionString: string | undefined, schema: string, shared: boolean): Promise<string[]> {
   try {
-    return await migrate(pool, schema);
+    return await migrate(pool, schema, shared);
   } catch (error) {
-    const classified = classifyDatabaseError(error, { doing: 'connecting to the database and applying migrations' });
-    throw new UsageError(classified.message);
+    if (error instanceof LoaderError) throw error;
+    const classified = classifyDatabaseError(error, { doing: `connecting to the ${describeServer(connectionString)} and applying migrations` });
+    throw new ConfigError(classified.message, error);
   }
 }

@@ -35,6 +35,7 @@ Options (each overrides its environment variable):
                             PGPASSWORD, PGDATABASE apply; with neither, the embedded PostgreSQL
                             in .amplitude-pg/ (started when needed)
   --schema NAME             schema of the tables, default amplitude
+  --shared-schema           allow a schema that already holds tables the loader did not create
   --concurrency N           hours in flight at once, default 4 (Amplitude allows about 5 requests)
   --retries N               attempts after the first for a retryable failure, default 5
   --retry-delay-ms MS       first backoff step, doubled each attempt, default 1000

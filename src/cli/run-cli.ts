@@ -20,6 +20,7 @@ const OPTIONS = {
   retries: { type: 'string' },
   'retry-delay-ms': { type: 'string' },
   schema: { type: 'string' },
+  'shared-schema': { type: 'boolean' },
   reload: { type: 'boolean' },
   'insert-id-window': { type: 'string' },
   'dedup-lock-wait': { type: 'string' },
@@ -77,7 +78,8 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof LoaderError && (error.code === 'USAGE' || error.code === 'CONFIG')) {
       log(`amplitude-pg: ${error.message}`);
-      log('Run with --help for usage.');
+      // A flag was wrong; a missing setting or an unreachable database is said fully in the message.
+      if (error.code === 'USAGE') log('Run with --help for usage.');
       return EXIT_USAGE;
     }
     log(`amplitude-pg: ${error instanceof Error ? error.message : String(error)}`);

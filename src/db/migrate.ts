@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider } from 'kysely';
 import type pg from 'pg';
+import { ConfigError } from '../errors.js';
 import { quoteIdentifier } from './pool.js';
 
 const SQL_DIRECTORY = fileURLToPath(new URL('../../../sql/', import.meta.url));
@@ -35,15 +36,40 @@ class SqlFileMigrationProvider implements MigrationProvider {
   }
 }
 
+// The loader's own relations, past ones included (event_copies); `events_pYYYY_MM` partitions apart.
+const OWN_RELATIONS = new Set([
+  'events', 'duplicates', 'rejects', 'upload_hours', 'hour_claims', 'event_keys', 'recent_merges', 'dedup_lock', 'event_copies',
+  'kysely_migration', 'kysely_migration_lock', 'sessions', 'daily_active_users', 'event_counts', 'hour_merge_seq', 'recent_merges_id_seq',
+]);
+const OWN_PARTITION = /^events_p\d{4}_\d{2}(_bc)?$/;
+
+/** Tables, views and sequences in `schema` that the loader did not create. */
+export async function foreignRelations(client: pg.ClientBase, schema: string): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') ORDER BY 1`,
+    [schema],
+  );
+  return rows.map((r) => r.name).filter((name) => !OWN_RELATIONS.has(name) && !OWN_PARTITION.test(name));
+}
+
 /**
  * Applies every migration not yet applied to `schema`; a no-op when all are. Two loaders starting at
  * once on an empty database both succeed: a session-level advisory lock lets one migrate at a time.
+ * A schema holding relations the loader did not create is refused unless `shared`.
  */
-export async function migrate(pool: pg.Pool, schema: string): Promise<string[]> {
+export async function migrate(pool: pg.Pool, schema: string, shared = false): Promise<string[]> {
   const lockClient = await pool.connect();
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   try {
     await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const foreign = shared ? [] : await foreignRelations(lockClient, schema);
+    if (foreign.length > 0) {
+      throw new ConfigError(
+        `schema ${schema} already holds ${foreign.length} table(s) the loader did not create (${foreign.slice(0, 5).join(', ')}` +
+          `${foreign.length > 5 ? ', ...' : ''}): choose a schema of its own with --schema, or pass --shared-schema to load beside them`,
+      );
+    }
     const migrator = new Migrator({
       db,
       provider: new SqlFileMigrationProvider(schema),

@@ -30,6 +30,16 @@ export function createPool(settings: DatabaseSettings): pg.Pool {
   return pool;
 }
 
+/**
+ * Where a connection goes, as psql names it: host (or socket folder), port and database, with the
+ * PG* variables applied as node-postgres applies them. Never the password.
+ */
+export function describeServer(connectionString: string | undefined): string {
+  const client = new pg.Client(connectionString ? { connectionString } : {});
+  const host = client.host.startsWith('/') ? `socket "${client.host}/.s.PGSQL.${client.port}"` : `server at "${client.host}", port ${client.port}`;
+  return `${host}, database "${client.database}"`;
+}
+
 /** Quotes an identifier for interpolation into SQL text. */
 export function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;

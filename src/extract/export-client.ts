@@ -139,6 +139,10 @@ function writeBody(body: Dispatcher.ResponseData['body'], path: string, inspect:
       return;
     }
     signal.addEventListener('abort', onAbort, { once: true });
+    if (body.destroyed) {
+      finish(body.errored ?? new Error('the body closed before it ended'));
+      return;
+    }
     body.on('data', (chunk: Buffer) => {
       if (fd === undefined) return;
       try {
@@ -175,6 +179,9 @@ export class ExportClient {
   /** Downloads one hour. Throws a LoaderError whose `retryable` says whether trying again can help. */
   async downloadHour(hour: UploadHour, signal: AbortSignal): Promise<HourDownload> {
     const label = formatHour(hour);
+    // Before the request: between the answer and its reading nothing may wait, or its end goes unseen.
+    this.folder ??= mkdtemp(join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${process.pid}-`));
+    const folder = await this.folder;
     const url = new URL(this.settings.exportUrl);
     url.searchParams.set('start', label);
     url.searchParams.set('end', label);
@@ -203,11 +210,12 @@ export class ExportClient {
       const sample = describeBody(await readSample(body));
       throw new ExportHttpError(label, statusCode, sample, statusCode === 429 ? parseRetryAfter(headers['retry-after']) : undefined);
     }
-    return this.saveArchive(label, headers, body, signal);
+    return this.saveArchive(label, folder, headers, body, signal);
   }
 
   private async saveArchive(
     label: string,
+    folder: string,
     headers: Dispatcher.ResponseData['headers'],
     body: Dispatcher.ResponseData['body'],
     signal: AbortSignal,
@@ -218,8 +226,7 @@ export class ExportClient {
       discard(body);
       throw new LimitExceededError({ hour: label }, `the archive (${announced} bytes announced)`, '--max-archive-bytes', limit);
     }
-    this.folder ??= mkdtemp(join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${process.pid}-`));
-    const path = join(await this.folder, `${label}-${randomBytes(4).toString('hex')}.zip`);
+    const path = join(folder, `${label}-${randomBytes(4).toString('hex')}.zip`);
     let bytes = 0;
     let head = Buffer.alloc(0);
     try {

@@ -88,6 +88,9 @@ export class PartitionManager {
       await client.query(
         `ALTER TABLE ${schema}.events ATTACH PARTITION ${table} FOR VALUES FROM ('${month.from}') TO ('${month.to}')`,
       );
+      // The reader role reads events; a partition queried on its own needs its own grant.
+      const { rowCount } = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = 'amplitude_reader'`);
+      if (rowCount) await client.query(`GRANT SELECT ON ${table} TO amplitude_reader`);
     }
     await client.query('COMMIT');
   }

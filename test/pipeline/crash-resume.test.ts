@@ -75,11 +75,12 @@ test('killed with SIGKILL at any moment, a rerun ends with exactly the rows of a
 
 test('a killed run leaves its temp file, and the next run removes it', async () => {
   const run = load('temp_files');
-  // The first hours download slowly: wait until one is on disk, then kill.
-  for (let i = 0; i < 100 && (await readdir(tempDir)).length === 0; i++) await sleep(20);
+  // The first hours download slowly: wait until an archive is in the run's private folder, then kill.
+  const archivesOnDisk = async () => (await readdir(tempDir, { recursive: true })).filter((name) => name.endsWith('.zip')).length;
+  for (let i = 0; i < 100 && (await archivesOnDisk()) === 0; i++) await sleep(20);
   run.child.kill('SIGKILL');
   await run.result;
-  assert.ok((await readdir(tempDir)).length > 0, 'the killed run left an archive');
+  assert.ok((await archivesOnDisk()) > 0, 'the killed run left an archive');
   const rerun = await load('temp_files').result;
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.match(rerun.stderr, /removed \d+ archive\(s\) a stopped loader left/);
