@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError, UsageError } from './errors.js';
+import { DEFAULT_SESSION, type SessionSettings } from './db/pool.js';
 import { hourCount, HourSyntaxError, parseHourRange, type HourRange, type UploadHour } from './hour.js';
 
 export const EXPORT_URLS = {
@@ -33,7 +34,9 @@ export interface LoaderFlags {
   'shared-schema'?: boolean | undefined;
   reload?: boolean | undefined;
   'insert-id-window'?: string | undefined;
-  'dedup-lock-wait'?: string | undefined;
+  'lock-wait'?: string | undefined;
+  'statement-timeout'?: string | undefined;
+  'idle-in-transaction-timeout'?: string | undefined;
   region?: string | undefined;
   'export-url'?: string | undefined;
   'api-key'?: string | undefined;
@@ -54,6 +57,7 @@ export interface DatabaseConfig {
   readonly sharedSchema: boolean;
   /** Neither DATABASE_URL nor any PG* variable is set: use the project's embedded PostgreSQL. */
   readonly embedded: boolean;
+  readonly session: SessionSettings;
 }
 
 /** Which hours a run covers: a fixed range, or from a start (or where the last run stopped) to now. */
@@ -75,8 +79,6 @@ export interface LoaderConfig {
   readonly retries: number;
   readonly retryDelayMs: number;
   readonly insertIdWindowDays: number;
-  /** How long an hour waits for the dedup lock before it fails (and is retried). */
-  readonly dedupLockWaitSeconds: number;
   readonly reload: boolean;
   readonly tempDir: string;
   readonly limits: Limits;
@@ -134,7 +136,20 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   }
   const connectionString = nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL);
   const libpq = Object.keys(env).some((name) => name.startsWith('PG') && nonEmpty(env[name]) !== undefined);
-  return Object.freeze({ connectionString, schema, sharedSchema: flags['shared-schema'] ?? false, embedded: connectionString === undefined && !libpq });
+  const session: SessionSettings = Object.freeze({
+    statementTimeoutSeconds: integerSetting('--statement-timeout', flags['statement-timeout'], DEFAULT_SESSION.statementTimeoutSeconds, 0, 86_400),
+    lockWaitSeconds: integerSetting('--lock-wait', flags['lock-wait'], DEFAULT_SESSION.lockWaitSeconds, 1, 86_400),
+    idleInTransactionSeconds: integerSetting(
+      '--idle-in-transaction-timeout', flags['idle-in-transaction-timeout'], DEFAULT_SESSION.idleInTransactionSeconds, 1, 86_400,
+    ),
+  });
+  return Object.freeze({
+    connectionString,
+    schema,
+    sharedSchema: flags['shared-schema'] ?? false,
+    embedded: connectionString === undefined && !libpq,
+    session,
+  });
 }
 
 export function parseRangeFlag(flag: string, text: string): HourRange {
@@ -218,7 +233,6 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
     retries: integerSetting('--retries', flags.retries, 5, 0, 100),
     retryDelayMs: integerSetting('--retry-delay-ms', flags['retry-delay-ms'], 1000, 0, 600_000),
     insertIdWindowDays,
-    dedupLockWaitSeconds: integerSetting('--dedup-lock-wait', flags['dedup-lock-wait'], 60, 1, 86_400),
     reload: flags.reload ?? false,
     tempDir: nonEmpty(flags['temp-dir']) ?? tmpdir(),
     limits: Object.freeze({

@@ -191,7 +191,8 @@ export function classifyDatabaseError(error: unknown, context: ErrorContext & { 
   const where = context.hour ? `hour ${context.hour}: ` : '';
   // A write can fail on the closed socket before the server's reason (e.g. 57P01) is read.
   const lost = !isSqlState && SOCKET_LOST_CODES.has(String(code)) ? 'the connection to PostgreSQL was lost: ' : '';
-  return new DatabaseError(`${where}${context.doing} failed${isSqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${lost}${message}`, {
+  const waited = sqlState === '55P03' ? '; another session held a lock it needed for longer than --lock-wait' : '';
+  return new DatabaseError(`${where}${context.doing} failed${isSqlState ? ` (SQLSTATE ${sqlState})` : ''}: ${lost}${message}${waited}`, {
     retryable,
     ...(isSqlState ? { sqlState } : {}),
     cause: error,

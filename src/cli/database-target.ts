@@ -41,7 +41,7 @@ export async function withWarehouse<T>(
   action: (pool: pg.Pool, connectionString: string | undefined, applied: string[]) => Promise<T>,
 ): Promise<T> {
   const target = await openDatabaseTarget(database, notice);
-  const pool = createPool({ connectionString: target.connectionString, maxConnections });
+  const pool = createPool({ connectionString: target.connectionString, maxConnections, session: database.session });
   try {
     const applied = await prepareDatabase(pool, target.connectionString, database.schema, database.sharedSchema);
     return await action(pool, target.connectionString, applied);

@@ -40,7 +40,14 @@ Options (each overrides its environment variable):
   --retries N               attempts after the first for a retryable failure, default 5
   --retry-delay-ms MS       first backoff step, doubled each attempt, default 1000
   --insert-id-window DAYS   $insert_id dedup window, default 7; 0 turns the rule off
-  --dedup-lock-wait SECONDS how long an hour waits for the dedup lock, default 60; then it fails and is retried
+  --lock-wait SECONDS       how long any wait for a lock lasts (the dedup lock, a new partition behind
+                            an analyst's lock, the migration lock), default 60; then the hour fails
+                            and is retried
+  --statement-timeout SECONDS
+                            the loader's statement_timeout, default 0 (none): it overrides the one a
+                            database or role sets, which would cancel an hour's COPY
+  --idle-in-transaction-timeout SECONDS
+                            a loader stopped mid-transaction releases its locks after this, default 600
   --reload                  fetch loaded and empty hours again and replace their rows exactly
   --temp-dir DIR            where archives are downloaded, default the system temp folder
   --max-archive-bytes N     an hour's archive may be at most this large, default 6 GiB

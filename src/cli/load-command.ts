@@ -64,7 +64,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
   };
   process.on('uncaughtException', onInternalError);
   process.on('unhandledRejection', onInternalError);
-  const claims = new ClaimSession({ connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS });
+  const claims = new ClaimSession({ connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS, session: config.database.session });
   try {
     await mkdir(config.tempDir, { recursive: true });
     const stale = await removeStaleTempFiles(config.tempDir);
@@ -77,7 +77,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
       schema: config.database.schema,
       claimOwnerId: claims.ownerId,
       insertIdWindowDays: config.insertIdWindowDays,
-      dedupLockWaitSeconds: config.dedupLockWaitSeconds,
+      lockWaitSeconds: config.database.session.lockWaitSeconds,
       retries: config.retries,
       retryDelayMs: config.retryDelayMs,
       limits: config.limits,

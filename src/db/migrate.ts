@@ -62,7 +62,16 @@ export async function migrate(pool: pg.Pool, schema: string, shared = false): Pr
   const lockClient = await pool.connect();
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   try {
-    await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55P03') throw error;
+      const { rows } = await lockClient.query<{ wait: string }>(`SELECT current_setting('lock_timeout') AS wait`);
+      throw new ConfigError(
+        `waited ${rows[0]?.wait} (--lock-wait) for the migration lock, which another session holds: another loader applying migrations, or a session holding advisory lock ${MIGRATION_LOCK_KEY}`,
+        error,
+      );
+    }
     const foreign = shared ? [] : await foreignRelations(lockClient, schema);
     if (foreign.length > 0) {
       throw new ConfigError(

@@ -4,6 +4,30 @@ export interface DatabaseSettings {
   /** A libpq connection URL; when absent, node-postgres reads the PG* variables itself. */
   readonly connectionString: string | undefined;
   readonly maxConnections: number;
+  readonly session?: SessionSettings;
+}
+
+/**
+ * The loader's own session settings. Sent at connection start, they override what the database or
+ * the role sets (managed PostgreSQL often sets a statement_timeout that would cancel an hour's COPY).
+ */
+export interface SessionSettings {
+  /** 0: statements run as long as they need (an hour's COPY takes as long as its data). */
+  readonly statementTimeoutSeconds: number;
+  /** Every wait for a lock: the dedup lock, a new partition behind an analyst's lock, the migration lock. */
+  readonly lockWaitSeconds: number;
+  /** A loader that stops mid-transaction (a hung process) lets its locks go after this. */
+  readonly idleInTransactionSeconds: number;
+}
+
+export const DEFAULT_SESSION: SessionSettings = { statementTimeoutSeconds: 0, lockWaitSeconds: 60, idleInTransactionSeconds: 600 };
+
+/** The startup options every loader connection sends: UTC, UTF-8 and the loader's own timeouts. */
+export function sessionOptions(session: SessionSettings): string {
+  return (
+    `-c TimeZone=UTC -c client_encoding=UTF8 -c statement_timeout=${session.statementTimeoutSeconds * 1000} ` +
+    `-c lock_timeout=${session.lockWaitSeconds * 1000} -c idle_in_transaction_session_timeout=${session.idleInTransactionSeconds * 1000}`
+  );
 }
 
 /**
@@ -20,7 +44,7 @@ export function createPool(settings: DatabaseSettings): pg.Pool {
     // says so instead of waiting for ever.
     keepAlive: true,
     connectionTimeoutMillis: 30_000,
-    options: '-c TimeZone=UTC -c client_encoding=UTF8 -c jit=off',
+    options: `${sessionOptions(settings.session ?? DEFAULT_SESSION)} -c jit=off`,
   });
   // A connection that drops makes its client emit 'error' whether it is idle, checked out between
   // queries, or being discarded; without a listener Node would end the process. The query in flight,

@@ -38,8 +38,8 @@ export interface DedupOptions {
   readonly windowMicros: bigint | null;
   /** True when an earlier load of this hour committed: its rows are replaced. */
   readonly replacing: boolean;
-  /** How long to wait for the dedup lock before the hour fails (retryable). */
-  readonly lockWaitMs: number;
+  /** The session's lock_timeout: how long the dedup lock is waited for before the hour fails (retryable). */
+  readonly lockWaitSeconds: number;
   readonly partitions: PartitionManager;
 }
 
@@ -206,25 +206,22 @@ export class HourDedup {
   }
 
   /**
-   * Takes the dedup lock, waiting at most `lockWaitMs`: only one hour at a time settles contested keys
-   * against what others committed. Held until the hour commits.
+   * Takes the dedup lock, waiting at most the session's lock_timeout: only one hour at a time settles
+   * contested keys against what others committed. Held until the hour commits.
    */
   async lock(): Promise<void> {
-    const { rows } = await this.query<{ timeout: string }>(`SELECT current_setting('lock_timeout') AS timeout`);
-    await this.query(`SELECT set_config('lock_timeout', $1, true)`, [`${Math.max(1, Math.round(this.options.lockWaitMs))}ms`]);
     try {
       await this.query(`SELECT 1 FROM ${this.schema}.dedup_lock WHERE id = 1 FOR UPDATE`);
     } catch (error) {
       if ((error as { code?: string }).code === '55P03') {
         throw new DatabaseError(
-          `hour ${this.options.hourLabel}: waited ${(this.options.lockWaitMs / 1000).toFixed(0)} s for the dedup lock ` +
+          `hour ${this.options.hourLabel}: waited ${this.options.lockWaitSeconds} s (--lock-wait) for the dedup lock ` +
             `(${this.options.schema}.dedup_lock), which another loader holds while it settles contested keys`,
           { retryable: true, sqlState: '55P03', hour: this.options.hourLabel, cause: error },
         );
       }
       throw error;
     }
-    await this.query(`SELECT set_config('lock_timeout', $1, true)`, [rows[0]?.timeout ?? '0']);
   }
 
   /**

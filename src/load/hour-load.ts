@@ -20,7 +20,7 @@ export interface HourLoadOptions {
   readonly replacing: boolean;
   /** The insert_id window in microseconds; null turns the rule off. */
   readonly insertIdWindowMicros: bigint | null;
-  readonly dedupLockWaitMs: number;
+  readonly lockWaitSeconds: number;
   readonly partitions: PartitionManager;
   readonly clock: StageClock;
   readonly signal: AbortSignal;
@@ -72,7 +72,7 @@ export class HourLoad {
       hour: options.hourTimestamp,
       windowMicros: options.insertIdWindowMicros,
       replacing: options.replacing,
-      lockWaitMs: options.dedupLockWaitMs,
+      lockWaitSeconds: options.lockWaitSeconds,
       partitions: options.partitions,
     });
   }

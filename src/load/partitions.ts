@@ -55,15 +55,17 @@ export class PartitionManager {
     if (missing.length === 0) return;
     const client = await this.pool.connect();
     let failure: unknown;
+    let creating = '';
     try {
       for (const month of missing) {
+        creating = `${this.schema}.events_p${month.suffix}`;
         await this.create(client, month);
         this.known.add(month.suffix);
       }
     } catch (error) {
       failure = error;
       await client.query('ROLLBACK').catch(() => {});
-      throw classifyDatabaseError(error, { doing: 'creating a partition of events' });
+      throw classifyDatabaseError(error, { doing: `creating partition ${creating} of ${this.schema}.events` });
     } finally {
       client.release(failure instanceof Error ? failure : undefined);
     }

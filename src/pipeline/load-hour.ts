@@ -19,7 +19,8 @@ export interface HourContext {
   /** The loader's claim owner id: an hour commits only while this loader still holds its claim. */
   readonly claimOwnerId: number;
   readonly insertIdWindowDays: number;
-  readonly dedupLockWaitSeconds: number;
+  /** The sessions' lock_timeout, for messages: waits for locks fail after it. */
+  readonly lockWaitSeconds: number;
   readonly retries: number;
   readonly retryDelayMs: number;
   readonly limits: DecompressionLimits & { readonly maxLineBytes: number };
@@ -72,7 +73,7 @@ async function attemptHour(
       hourTimestamp: hourIso,
       replacing: await hourHasRows(context.pool, context.schema, hourIso),
       insertIdWindowMicros: context.insertIdWindowDays > 0 ? BigInt(Math.round(context.insertIdWindowDays * MICROS_PER_DAY)) : null,
-      dedupLockWaitMs: context.dedupLockWaitSeconds * 1000,
+      lockWaitSeconds: context.lockWaitSeconds,
       partitions: context.partitions,
       clock,
       signal,

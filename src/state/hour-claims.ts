@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { quoteIdentifier } from '../db/pool.js';
+import { quoteIdentifier, sessionOptions, type SessionSettings } from '../db/pool.js';
 import { classifyDatabaseError } from '../errors.js';
 
 /** First key of the two-part advisory locks that mark a loader as alive ("AMPL"). */
@@ -15,6 +15,7 @@ export interface ClaimSettings {
   readonly schema: string;
   /** A claim not renewed for this long may be taken over even if its owner looks alive. */
   readonly leaseSeconds: number;
+  readonly session: SessionSettings;
 }
 
 /**
@@ -50,7 +51,7 @@ export class ClaimSession {
     const client = new pg.Client({
       ...(this.settings.connectionString ? { connectionString: this.settings.connectionString } : {}),
       application_name: 'amplitude-pg claims',
-      options: '-c TimeZone=UTC',
+      options: sessionOptions(this.settings.session),
       keepAlive: true,
       connectionTimeoutMillis: 30_000,
     });

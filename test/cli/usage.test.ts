@@ -78,7 +78,8 @@ test('--help documents every flag and variable', async () => {
   assert.equal(result.code, 0);
   for (const word of [
     '--range', '--api-key', '--secret-key', '--region', '--export-url', '--database-url', '--schema', '--concurrency',
-    '--retries', '--retry-delay-ms', '--insert-id-window', '--reload', '--temp-dir', 'AMPLITUDE_API_KEY', 'AMPLITUDE_SECRET_KEY',
+    '--retries', '--retry-delay-ms', '--insert-id-window', '--reload', '--temp-dir', '--shared-schema', '--lock-wait',
+    '--statement-timeout', '--idle-in-transaction-timeout', 'AMPLITUDE_API_KEY', 'AMPLITUDE_SECRET_KEY',
     'AMPLITUDE_REGION', 'AMPLITUDE_EXPORT_URL', 'DATABASE_URL', 'PGHOST', '.env',
   ]) {
     assert.ok(result.stdout.includes(word), word);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { DEFAULT_SESSION } from '../../src/db/pool.js';
 import { ClaimSession } from '../../src/state/hour-claims.js';
 import { loaderEnv, runCli, startCli } from '../helpers/cli.js';
 import { useLoaderFixtures } from '../helpers/fixtures.js';
@@ -88,11 +89,11 @@ test('a claim whose lease ran out is taken over even while its owner still holds
 });
 
 test('a loader takes back its own claim, left behind when releasing it failed', async () => {
-  const session = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60 });
+  const session = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60, session: DEFAULT_SESSION });
   try {
     assert.equal(await session.tryClaim('2024-07-03T00:00:00.000Z', false), 'claimed');
     assert.equal(await session.tryClaim('2024-07-03T00:00:00.000Z', false), 'claimed');
-    const other = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60 });
+    const other = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60, session: DEFAULT_SESSION });
     try {
       assert.equal(await other.tryClaim('2024-07-03T00:00:00.000Z', false), 'held');
     } finally {

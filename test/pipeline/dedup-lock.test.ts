@@ -19,13 +19,13 @@ async function holdDedupLock(): Promise<pg.Client> {
   return client;
 }
 
-test('an hour waits for the dedup lock at most --dedup-lock-wait, then fails saying what it waited for, and loads once it is free', async () => {
+test('an hour waits for the dedup lock at most --lock-wait, then fails saying what it waited for, and loads once it is free', async () => {
   const holder = await holdDedupLock();
   try {
     const started = Date.now();
-    const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240901T05', '--dedup-lock-wait', '1', '--retries', '1']);
+    const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240901T05', '--lock-wait', '1', '--retries', '1']);
     assert.equal(result.code, 1, result.stdout + result.stderr);
-    assert.match(result.stdout, /failed 20240901T05: hour 20240901T05: waited 1 s for the dedup lock \(amplitude\.dedup_lock\), which another loader holds/);
+    assert.match(result.stdout, /failed 20240901T05: hour 20240901T05: waited 1 s \(--lock-wait\) for the dedup lock \(amplitude\.dedup_lock\), which another loader holds/);
     assert.ok(Date.now() - started < 20_000, 'the waits are bounded');
     const { rows } = await fixtures.db.pool.query(`SELECT status, attempts FROM amplitude.upload_hours`);
     assert.deepEqual(rows, [{ status: 'failed', attempts: 2 }], 'the wait was retried once, then the hour failed');
