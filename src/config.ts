@@ -35,6 +35,8 @@ export interface LoaderFlags {
   reload?: boolean | undefined;
   'insert-id-window'?: string | undefined;
   'lock-wait'?: string | undefined;
+  'download-timeout'?: string | undefined;
+  'min-download-rate'?: string | undefined;
   'statement-timeout'?: string | undefined;
   'idle-in-transaction-timeout'?: string | undefined;
   region?: string | undefined;
@@ -81,6 +83,10 @@ export interface LoaderConfig {
   readonly insertIdWindowDays: number;
   readonly reload: boolean;
   readonly tempDir: string;
+  /** One download, request to last byte, may take at most this long. */
+  readonly downloadTimeoutSeconds: number;
+  /** A body slower than this over a minute fails its attempt; 0: no minimum. */
+  readonly minDownloadBytesPerSecond: number;
   readonly limits: Limits;
   /** Hours that ended less than this many hours ago are not requested: their data may be arriving. */
   readonly availabilityLagHours: number;
@@ -235,6 +241,9 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
     insertIdWindowDays,
     reload: flags.reload ?? false,
     tempDir: nonEmpty(flags['temp-dir']) ?? tmpdir(),
+    // Two hours: a 4 GB archive (Amplitude's limit) at 1 MB/s still arrives.
+    downloadTimeoutSeconds: integerSetting('--download-timeout', flags['download-timeout'], 7200, 1, 86_400),
+    minDownloadBytesPerSecond: integerSetting('--min-download-rate', flags['min-download-rate'], 16_384, 0, 1024 ** 3),
     limits: Object.freeze({
       maxArchiveBytes: integerSetting('--max-archive-bytes', flags['max-archive-bytes'], DEFAULT_LIMITS.maxArchiveBytes, 1, Number.MAX_SAFE_INTEGER),
       maxEntryBytes: integerSetting('--max-entry-bytes', flags['max-entry-bytes'], DEFAULT_LIMITS.maxEntryBytes, 1, Number.MAX_SAFE_INTEGER),

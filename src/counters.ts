@@ -18,7 +18,10 @@ export interface HourCounters {
   rejectedLines: number;
   sanitizedValues: number;
   bytesDownloaded: number;
+  /** Entries read. */
   archiveEntries: number;
+  /** Entries passed over: their names say they are not NDJSON. */
+  entriesSkipped: number;
 }
 
 /** What reading the lines of an entry counts. */
@@ -39,6 +42,7 @@ export function zeroCounters(): HourCounters {
     sanitizedValues: 0,
     bytesDownloaded: 0,
     archiveEntries: 0,
+    entriesSkipped: 0,
   };
 }
 

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'DATABASE'
   | 'LIMIT_EXCEEDED'
   | 'CLAIM_LOST'
+  | 'UNREACHABLE'
   | 'ABORTED';
 
 /** What an error ends: its hour (the run goes on with the others), or the whole run. */
@@ -82,38 +83,54 @@ export class ExportTooLargeError extends LoaderError {
   }
 }
 
-/** 429 and 5xx answers, retried with backoff; 429 carries the server's Retry-After. */
+/**
+ * Any other answer: 429 and 5xx are retried with backoff (429 after the server's Retry-After); a
+ * redirect is not followed, since the credentials go to AMPLITUDE_EXPORT_URL only, and not retried.
+ */
 export class ExportHttpError extends LoaderError {
   readonly status: number;
   readonly retryAfterMs: number | undefined;
 
-  constructor(hour: string, status: number, detail: string, retryAfterMs?: number) {
+  constructor(hour: string, status: number, detail: string, extra: { retryAfterMs?: number | undefined; location?: string | undefined } = {}) {
     const reason =
       status === 429
         ? 'rate limited'
         : status === 504
-          ? 'the export timed out on Amplitude\'s side'
-          : 'server error';
+          ? "the export timed out on Amplitude's side"
+          : status >= 500
+            ? 'server error'
+            : status >= 300 && status < 400
+              ? `a redirect to ${extra.location ?? 'an address it did not give'}, which the loader does not follow: the credentials go only to ` +
+                "AMPLITUDE_EXPORT_URL; set it to the new address if that is Amplitude's"
+              : 'the request was refused';
     super('EXPORT_HTTP', `the Export API answered HTTP ${status} (${reason}) for hour ${hour}${detail ? `: ${detail}` : ''}`, {
       retryable: status === 429 || status >= 500,
       hour,
     });
     this.status = status;
-    this.retryAfterMs = retryAfterMs;
+    this.retryAfterMs = extra.retryAfterMs;
   }
 }
 
-/** The transfer itself went wrong: network, truncation, a 200 that is not a zip. */
+/** The transfer itself went wrong: network, truncation, too slow, a 200 that is not a zip. */
 export class DownloadError extends LoaderError {
   constructor(hour: string, message: string, cause?: unknown) {
     super('DOWNLOAD', `hour ${hour}: ${message}`, { retryable: true, hour, cause });
   }
+
+  /** The Export API's host could not be reached at all (DNS, refused, no route), rather than failing mid-answer. */
+  get unreachable(): boolean {
+    return UNREACHABLE_CODES.has(String((this.cause as { code?: unknown } | undefined)?.code));
+  }
 }
 
+const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
 /** A zip or gzip that cannot be read. Retried: a damaged download is the usual cause. */
+/** An archive or entry that cannot be read; retried only when a new copy could differ (see ArchiveOrigin). */
 export class ArchiveError extends LoaderError {
-  constructor(hour: string, entry: string | undefined, message: string, cause?: unknown) {
-    super('ARCHIVE', `hour ${hour}${entry ? `, entry ${entry}` : ''}: ${message}`, { retryable: true, hour, entry, cause });
+  constructor(hour: string, entry: string | undefined, message: string, options: { retryable: boolean; cause?: unknown }) {
+    super('ARCHIVE', `hour ${hour}${entry ? `, entry ${entry}` : ''}: ${message}`, { ...options, hour, entry });
   }
 }
 
@@ -149,6 +166,17 @@ export class DatabaseError extends LoaderError {
 export class ClaimLostError extends LoaderError {
   constructor(hour: string) {
     super('CLAIM_LOST', `hour ${hour} was taken over by another loader; this one rolled back`, { retryable: false, hour });
+  }
+}
+
+/** The first hours all failed to reach the Export API's host: the next would only repeat it. */
+export class ExportUnreachableError extends LoaderError {
+  constructor(first: LoaderError) {
+    super(
+      'UNREACHABLE',
+      `no hour could reach the Export API, so the run stops: ${first.message}; check the network, DNS, AMPLITUDE_REGION and AMPLITUDE_EXPORT_URL`,
+      { retryable: false, scope: 'run', cause: first },
+    );
   }
 }
 

@@ -50,6 +50,11 @@ Options (each overrides its environment variable):
                             a loader stopped mid-transaction releases its locks after this, default 600
   --reload                  fetch loaded and empty hours again and replace their rows exactly
   --temp-dir DIR            where archives are downloaded, default the system temp folder
+  --download-timeout SECONDS
+                            one download may take at most this long, default 7200; then it is retried
+  --min-download-rate BYTES_PER_SECOND
+                            a download slower than this over a minute is retried, default 16384;
+                            0 turns the check off
   --max-archive-bytes N     an hour's archive may be at most this large, default 6 GiB
   --max-entry-bytes N       one archive entry may decompress to at most this, default 32 GiB
   --max-hour-bytes N        an hour's entries may decompress to at most this, default 64 GiB

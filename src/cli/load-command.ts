@@ -16,6 +16,9 @@ import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './exit-code
 import { describeSummary } from './report.js';
 import { createRunLog, type RunLog } from './run-log.js';
 
+// Plain http is fine to this machine only (a local proxy, a test server).
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
 // Renewed every third of this; a loader that stalls longer loses its hours to the others.
 const CLAIM_LEASE_SECONDS = 120;
 
@@ -42,6 +45,8 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     secretKey: config.secretKey,
     tempDir: config.tempDir,
     maxArchiveBytes: config.limits.maxArchiveBytes,
+    downloadTimeoutSeconds: config.downloadTimeoutSeconds,
+    minDownloadBytesPerSecond: config.minDownloadBytesPerSecond,
   });
   const interrupt = new AbortController();
   let signalName: string | undefined;
@@ -64,6 +69,10 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
   };
   process.on('uncaughtException', onInternalError);
   process.on('unhandledRejection', onInternalError);
+  const exportUrl = new URL(config.exportUrl);
+  if (config.hours.kind !== 'files' && exportUrl.protocol === 'http:' && !LOOPBACK.test(exportUrl.hostname)) {
+    runLog.notice(`AMPLITUDE_EXPORT_URL is http://${exportUrl.host}: the API key and secret cross the network unencrypted; use https`);
+  }
   const claims = new ClaimSession({ connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS, session: config.database.session });
   try {
     await mkdir(config.tempDir, { recursive: true });
@@ -89,7 +98,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     const hours = config.hours;
     if (hours.kind === 'files') {
       const archives = await LocalArchives.scan(hours.paths);
-      for (const name of archives.unrecognised) runLog.notice(`skipped ${name}: its name carries no upload hour (<project>_<date>_<hour>#<n>.json.gz)`);
+      for (const { name, reason } of archives.unrecognised) runLog.notice(`skipped ${name}: ${reason}`);
       const found = archives.hours().filter((h) => hours.range === undefined || (h >= hours.range.first && h <= hours.range.last));
       summary = await loadRange(
         { ...rangeOptions, availabilityLagHours: undefined, hours: found, now: new Date() },
@@ -121,7 +130,8 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     process.stdout.write(`${describeSummary(summary)}\n`);
     if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
     if (internalError !== undefined) return EXIT_HOURS_FAILED;
-    if (summary.stoppedBy) return EXIT_USAGE;
+    // Refused credentials are a configuration to fix (2); an unreachable API is a failed run (1).
+    if (summary.stoppedBy) return summary.stoppedBy.code === 'AUTH_REFUSED' ? EXIT_USAGE : EXIT_HOURS_FAILED;
     return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
   } finally {
     // The signal handlers stay: a second signal during this cleanup still exits at once.

@@ -28,6 +28,7 @@ export function describeSummary(s: RunSummary): string {
     `  earlier rows restored:            ${count(c.rowsRestored)}`,
     `  rejected lines:                   ${count(c.rejectedLines)}`,
     `  sanitized values:                 ${count(c.sanitizedValues)}`,
+    `  archive entries skipped:          ${count(c.entriesSkipped)}`,
     `  bytes downloaded:                 ${count(c.bytesDownloaded)} (${megabytes(c.bytesDownloaded)})`,
     `  seconds:                          ${s.seconds.toFixed(1)}`,
     `  events/s:                         ${count(Math.round(rate))}`,

@@ -32,6 +32,8 @@ const OPTIONS = {
   'secret-key': { type: 'string' },
   'database-url': { type: 'string' },
   'temp-dir': { type: 'string' },
+  'download-timeout': { type: 'string' },
+  'min-download-rate': { type: 'string' },
   'max-archive-bytes': { type: 'string' },
   'max-entry-bytes': { type: 'string' },
   'max-hour-bytes': { type: 'string' },

@@ -31,6 +31,16 @@ function describeOutcome(outcome: HourOutcome): string {
   );
 }
 
+/** A notice per entry the hour passed over, so none is dropped unseen. */
+function skipNotices(outcome: HourOutcome): string[] {
+  if (outcome.status !== 'loaded' && outcome.status !== 'empty') return [];
+  const hour = formatHour(outcome.hour);
+  const notices = outcome.skipped.map((s) => `${hour}: skipped entry ${s.name}: ${s.skippedBecause}`);
+  const unnamed = outcome.counters.entriesSkipped - outcome.skipped.length;
+  if (unnamed > 0) notices.push(`${hour}: skipped ${unnamed} more entries that are not NDJSON`);
+  return notices;
+}
+
 function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
   const s = Math.round(seconds);
@@ -91,6 +101,7 @@ class TextLog implements RunLog {
     this.progress.done++;
     if (outcome.status === 'loaded' || outcome.status === 'empty') this.progress.events += outcome.counters.eventsRead;
     this.line(describeOutcome(outcome));
+    for (const skip of skipNotices(outcome)) this.line(skip);
   }
 
   retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void {
@@ -140,6 +151,7 @@ class JsonLog implements RunLog {
     const counters = Object.fromEntries(Object.entries(outcome.counters).map(([k, v]) => [snakeCase(k), v]));
     const stages = Object.fromEntries(Object.entries(outcome.stages).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
     this.write('info', 'hour', { ...base, ...counters, stage_seconds: stages });
+    for (const skip of skipNotices(outcome)) this.notice(skip);
   }
 
   retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void {

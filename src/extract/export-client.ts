@@ -21,12 +21,26 @@ export interface ExportClientSettings {
   readonly tempDir: string;
   /** Larger archives fail their hour (Amplitude itself stops at 4 GB). */
   readonly maxArchiveBytes: number;
+  /** A download (request to last byte) that takes longer fails, and is retried. */
+  readonly downloadTimeoutSeconds: number;
+  /** A body arriving slower than this, over any window, fails, and is retried; 0 turns the check off. */
+  readonly minDownloadBytesPerSecond: number;
+  /** The window of that check: long enough for a pause, short enough that a trickle is noticed. */
+  readonly rateWindowSeconds?: number;
 }
+
+const RATE_WINDOW_SECONDS = 60;
 
 /** What the Export API had for one hour: nothing (404), or a zip archive now in a temp file. */
 export type HourDownload =
   | { readonly kind: 'empty' }
-  | { readonly kind: 'archive'; readonly path: string; readonly bytes: number };
+  | {
+      readonly kind: 'archive';
+      readonly path: string;
+      readonly bytes: number;
+      /** The answer's framing (Content-Length, or chunked) proved it whole; a close-delimited one cannot. */
+      readonly lengthVerified: boolean;
+    };
 
 /** This loader's private temp folders (and, before them, its temp files) begin with this. */
 export const TEMP_FILE_PREFIX = 'amplitude-pg-';
@@ -79,6 +93,29 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   if (!text) return undefined;
   const seconds = /^\s*\d+\s*$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
   return Number.isFinite(seconds) ? Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/** What can end one download, and how far it got. */
+interface Transfer {
+  /** The run's: an interruption. */
+  readonly run: AbortSignal;
+  readonly deadline: AbortSignal;
+  readonly tooSlow: AbortController;
+  /** Any of the three. */
+  readonly signal: AbortSignal;
+  bytes: number;
+}
+
+/** Where a redirect points, without any credentials or query it may carry. */
+function redirectTarget(location: string | string[] | undefined, base: URL): string | undefined {
+  const text = Array.isArray(location) ? location[0] : location;
+  if (!text) return undefined;
+  try {
+    const target = new URL(text, base);
+    return `${target.origin}${target.pathname}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A short, printable sample of an answer body for an error message. */
@@ -185,6 +222,10 @@ export class ExportClient {
     const url = new URL(this.settings.exportUrl);
     url.searchParams.set('start', label);
     url.searchParams.set('end', label);
+    // The run's interruption, the download's deadline, and the rate check below each end the transfer.
+    const deadline = AbortSignal.timeout(this.settings.downloadTimeoutSeconds * 1000);
+    const tooSlow = new AbortController();
+    const transfer: Transfer = { run: signal, deadline, tooSlow, signal: AbortSignal.any([signal, deadline, tooSlow.signal]), bytes: 0 };
 
     let response: Dispatcher.ResponseData;
     try {
@@ -192,10 +233,10 @@ export class ExportClient {
         dispatcher: this.agent,
         method: 'GET',
         headers: { authorization: this.authorization, accept: 'application/zip' },
-        signal,
+        signal: transfer.signal,
       });
     } catch (error) {
-      throw this.transferError(label, 'the request failed', error, signal);
+      throw this.transferError(label, 'the request failed', error, transfer);
     }
 
     const { statusCode, headers, body } = response;
@@ -208,9 +249,12 @@ export class ExportClient {
     }
     if (statusCode !== 200) {
       const sample = describeBody(await readSample(body));
-      throw new ExportHttpError(label, statusCode, sample, statusCode === 429 ? parseRetryAfter(headers['retry-after']) : undefined);
+      throw new ExportHttpError(label, statusCode, sample, {
+        retryAfterMs: statusCode === 429 ? parseRetryAfter(headers['retry-after']) : undefined,
+        location: redirectTarget(headers.location, url),
+      });
     }
-    return this.saveArchive(label, folder, headers, body, signal);
+    return this.saveArchive(label, folder, headers, body, transfer);
   }
 
   private async saveArchive(
@@ -218,7 +262,7 @@ export class ExportClient {
     folder: string,
     headers: Dispatcher.ResponseData['headers'],
     body: Dispatcher.ResponseData['body'],
-    signal: AbortSignal,
+    transfer: Transfer,
   ): Promise<HourDownload> {
     const limit = this.settings.maxArchiveBytes;
     const announced = Number(headers['content-length']);
@@ -229,19 +273,23 @@ export class ExportClient {
     const path = join(folder, `${label}-${randomBytes(4).toString('hex')}.zip`);
     let bytes = 0;
     let head = Buffer.alloc(0);
+    const rateCheck = this.watchRate(label, transfer);
     try {
       try {
         await writeBody(body, path, (chunk) => {
           if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
           bytes += chunk.length;
+          transfer.bytes = bytes;
           if (bytes > limit) throw new LimitExceededError({ hour: label }, 'the archive', '--max-archive-bytes', limit);
-        }, signal);
+        }, transfer.signal);
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code === 'ENOSPC' || code === 'EDQUOT') {
           throw new DownloadError(label, `the temp folder ${this.settings.tempDir} is full`, error);
         }
-        throw this.transferError(label, `the download broke off after ${bytes} bytes`, error, signal);
+        throw this.transferError(label, `the download broke off after ${bytes} bytes`, error, transfer);
+      } finally {
+        clearInterval(rateCheck);
       }
       const expected = Number(headers['content-length']);
       if (headers['content-length'] !== undefined && Number.isFinite(expected) && expected !== bytes) {
@@ -253,7 +301,8 @@ export class ExportClient {
           `the answer (HTTP 200, ${bytes} bytes) is not a zip archive; it begins "${describeBody(await this.readHead(path))}"`,
         );
       }
-      return { kind: 'archive', path, bytes };
+      const chunked = /chunked/i.test(String(headers['transfer-encoding'] ?? ''));
+      return { kind: 'archive', path, bytes, lengthVerified: headers['content-length'] !== undefined || chunked };
     } catch (error) {
       await rm(path, { force: true });
       throw error;
@@ -271,8 +320,37 @@ export class ExportClient {
     }
   }
 
-  private transferError(label: string, what: string, error: unknown, signal: AbortSignal): LoaderError {
-    if (signal.aborted) return new AbortedError();
+  /** Every window, ends a transfer that received less than the minimum rate allows in it. */
+  private watchRate(label: string, transfer: Transfer): NodeJS.Timeout | undefined {
+    const rate = this.settings.minDownloadBytesPerSecond;
+    if (rate <= 0) return undefined;
+    const windowSeconds = this.settings.rateWindowSeconds ?? RATE_WINDOW_SECONDS;
+    let before = transfer.bytes;
+    const timer = setInterval(() => {
+      const received = transfer.bytes - before;
+      before = transfer.bytes;
+      if (received >= rate * windowSeconds) return;
+      transfer.tooSlow.abort(
+        new DownloadError(
+          label,
+          `the download is slower than --min-download-rate ${rate} bytes/s: ${received} bytes in the last ${windowSeconds} s ` +
+            `(${transfer.bytes} in all)`,
+        ),
+      );
+    }, windowSeconds * 1000);
+    timer.unref();
+    return timer;
+  }
+
+  private transferError(label: string, what: string, error: unknown, transfer: Transfer): LoaderError {
+    if (transfer.run.aborted) return new AbortedError();
+    if (transfer.tooSlow.signal.aborted) return transfer.tooSlow.signal.reason as LoaderError;
+    if (transfer.deadline.aborted) {
+      return new DownloadError(
+        label,
+        `the download did not finish within --download-timeout ${this.settings.downloadTimeoutSeconds} s (${transfer.bytes} bytes arrived)`,
+      );
+    }
     if (error instanceof LoaderError) return error;
     const reason = error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
     return new DownloadError(label, `${what} (${reason})`, error);

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { UploadHour } from '../hour.js';
 import { formatHour } from '../hour.js';
-import { readArchiveEntries, type ArchiveEntry, type DecompressionLimits } from './archive-entries.js';
+import { readArchiveEntries, type ArchiveItem, type DecompressionLimits } from './archive-entries.js';
 import type { ExportClient } from './export-client.js';
 
 /** One hour's data as a source holds it: nothing, or entries to read one at a time. */
@@ -11,7 +11,7 @@ export type OpenedHour =
       readonly kind: 'archive';
       /** Compressed bytes fetched or read for the hour. */
       readonly bytes: number;
-      entries(limits: DecompressionLimits): AsyncIterable<ArchiveEntry>;
+      entries(limits: DecompressionLimits): AsyncIterable<ArchiveItem>;
       /** Frees what opening took (a temp file); called once the hour is done with, in every case. */
       close(): Promise<void>;
     };
@@ -31,7 +31,7 @@ export class ExportApiSource implements HourSource {
     return {
       kind: 'archive',
       bytes: download.bytes,
-      entries: (limits) => readArchiveEntries(download.path, formatHour(hour), limits),
+      entries: (limits) => readArchiveEntries(download.path, { hourLabel: formatHour(hour), rereadMayHelp: !download.lengthVerified }, limits),
       close: () => rm(download.path, { force: true }),
     };
   }

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { formatHour, type UploadHour } from '../hour.js';
-import { entryKind, openZip, readArchiveEntries, readPartFiles, zipEntries } from './archive-entries.js';
+import { entryKind, NOT_NDJSON, openZip, readArchiveEntries, readPartFiles, zipEntries } from './archive-entries.js';
 import { hourOfPartName } from './entry-names.js';
 import type { HourSource, OpenedHour } from './hour-source.js';
 
@@ -22,18 +22,22 @@ interface HourParts {
 export class LocalArchives implements HourSource {
   private constructor(
     private readonly byHour: Map<UploadHour, HourParts>,
-    /** Files and entries whose names carry no hour, passed over. */
-    readonly unrecognised: string[],
+    /** Files and entries passed over (not NDJSON, or no hour in the name), and why. */
+    readonly unrecognised: { name: string; reason: string }[],
   ) {}
 
   static async scan(paths: readonly string[]): Promise<LocalArchives> {
     const byHour = new Map<UploadHour, HourParts>();
-    const unrecognised: string[] = [];
+    const unrecognised: { name: string; reason: string }[] = [];
+    const NO_HOUR = 'its name carries no upload hour (<project>_<date>_<hour>#<n>.json.gz)';
     const partsOf = (hour: UploadHour) => {
       let parts = byHour.get(hour);
       if (!parts) byHour.set(hour, (parts = { zips: new Map(), files: [], bytes: 0 }));
       return parts;
     };
+    // Each file and folder once, by device and inode: a path given twice, or a symbolic link back to a
+    // folder above it, is not read again (a loop would otherwise be walked until the path is too long).
+    const seen = new Set<string>();
     const visit = async (path: string): Promise<void> => {
       let info;
       try {
@@ -41,16 +45,21 @@ export class LocalArchives implements HourSource {
       } catch {
         throw new UsageError(`--from-file: ${path} does not exist`);
       }
+      const identity = `${info.dev}:${info.ino}`;
+      if (seen.has(identity)) return;
+      seen.add(identity);
       if (info.isDirectory()) {
         for (const child of (await readdir(path)).sort()) await visit(join(path, child));
-      } else if (path.endsWith('.zip')) {
-        const zip = await openZip(path, path);
+      } else if (path.toLowerCase().endsWith('.zip')) {
+        const origin = { hourLabel: path, rereadMayHelp: false };
+        const zip = await openZip(path, origin);
         try {
-          for await (const { entry, name } of zipEntries(zip, path)) {
-            if (entryKind(name) === 'skip') continue;
-            const hour = hourOfPartName(name);
+          for await (const { entry, name } of zipEntries(zip, origin)) {
+            const kind = entryKind(name);
+            if (kind === 'folder') continue;
+            const hour = kind === 'other' ? undefined : hourOfPartName(name);
             if (hour === undefined) {
-              unrecognised.push(`${path}: ${name}`);
+              unrecognised.push({ name: `${path}: ${name}`, reason: kind === 'other' ? NOT_NDJSON : NO_HOUR });
               continue;
             }
             const parts = partsOf(hour);
@@ -61,10 +70,11 @@ export class LocalArchives implements HourSource {
         } finally {
           zip.close();
         }
-      } else if (entryKind(path) !== 'skip') {
-        const hour = hourOfPartName(basename(path));
+      } else {
+        const kind = entryKind(path);
+        const hour = kind === 'other' ? undefined : hourOfPartName(basename(path));
         if (hour === undefined) {
-          unrecognised.push(path);
+          unrecognised.push({ name: path, reason: kind === 'other' ? NOT_NDJSON : NO_HOUR });
           return;
         }
         const parts = partsOf(hour);
@@ -91,7 +101,8 @@ export class LocalArchives implements HourSource {
       entries: async function* (limits) {
         // One budget for the whole hour, across its zips and loose files.
         const hourTotal = { bytes: 0 };
-        for (const [path, names] of parts.zips) yield* readArchiveEntries(path, label, limits, (name) => names.has(name), hourTotal);
+        const origin = { hourLabel: label, rereadMayHelp: false };
+        for (const [path, names] of parts.zips) yield* readArchiveEntries(path, origin, limits, (name) => names.has(name), hourTotal);
         yield* readPartFiles(parts.files, label, limits, hourTotal);
       },
       close: async () => {},

@@ -53,9 +53,12 @@ export async function follow(
           signal,
           observer,
         );
+        // Out of reach, the Export API ends this pass early; following rides the outage out.
+        const unreachable = pass.stoppedBy?.code === 'UNREACHABLE' ? pass.stoppedBy : undefined;
+        if (unreachable) pass.stoppedBy = undefined;
         addSummary(total, pass);
         if (pass.stoppedBy) break;
-        if (pass.hoursFailed > 0) trouble = `${pass.hoursFailed} hour(s) failed`;
+        if (pass.hoursFailed > 0) trouble = unreachable?.message ?? `${pass.hoursFailed} hour(s) failed`;
       }
     } catch (error) {
       trouble = (error as LoaderError).message;

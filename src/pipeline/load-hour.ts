@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { AbortedError, ClaimLostError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
-import type { DecompressionLimits } from '../extract/archive-entries.js';
+import { AbortedError, ArchiveError, ClaimLostError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
+import type { DecompressionLimits, SkippedEntry } from '../extract/archive-entries.js';
 import type { HourSource } from '../extract/hour-source.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
@@ -36,12 +36,15 @@ export type HourOutcome =
       readonly seconds: number;
       /** Of the successful attempt. */
       readonly stages: StageSeconds;
+      /** Entries passed over, the first MAX_NAMED_SKIPS of them (counters.entriesSkipped counts all). */
+      readonly skipped: readonly SkippedEntry[];
     }
   | { readonly hour: UploadHour; readonly status: 'failed'; readonly error: LoaderError; readonly attempts: number; readonly seconds: number }
   /** Another loader took the hour over; it finishes it. */
   | { readonly hour: UploadHour; readonly status: 'taken over'; readonly attempts: number; readonly seconds: number };
 
 const MICROS_PER_DAY = 86_400_000_000;
+const MAX_NAMED_SKIPS = 20;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 /** Exponential backoff with equal jitter: half the step is fixed, the other half random. */
@@ -61,7 +64,7 @@ async function attemptHour(
   startedAt: Date,
   context: HourContext,
   signal: AbortSignal,
-): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters; stages: StageSeconds }> {
+): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters; stages: StageSeconds; skipped: SkippedEntry[] }> {
   const label = formatHour(hour);
   const hourIso = hourToDate(hour).toISOString();
   const clock = new StageClock();
@@ -80,12 +83,25 @@ async function attemptHour(
     });
     try {
       const counters = zeroCounters();
+      const skipped: SkippedEntry[] = [];
       if (opened.kind === 'archive') {
         counters.bytesDownloaded = opened.bytes;
-        for await (const entry of opened.entries(context.limits)) {
-          await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, counters));
+        for await (const item of opened.entries(context.limits)) {
+          if ('skippedBecause' in item) {
+            counters.entriesSkipped++;
+            if (skipped.length < MAX_NAMED_SKIPS) skipped.push(item);
+            continue;
+          }
+          await clock.time('copy', () => load.copyEntry(item, context.limits.maxLineBytes, counters));
         }
         counters.archiveEntries = load.entries.length;
+        // Recorded as loaded, such an hour would never be asked for again.
+        if (counters.archiveEntries === 0 && counters.entriesSkipped > 0) {
+          const names = skipped.map((s) => s.name).join(', ');
+          throw new ArchiveError(label, undefined, `none of the archive's ${counters.entriesSkipped} entries is NDJSON (.json.gz, .gz, .json or .ndjson): ${names}`, {
+            retryable: false,
+          });
+        }
       }
       const { counts } = await load.deduplicate();
       addCounters(counters, counts);
@@ -95,7 +111,7 @@ async function attemptHour(
         await recordHourDone(load, context.schema, { hour: hourIso, status, attempts, startedAt, counters, entryNames: load.entries });
       });
       await clock.time('commit', () => load.commit());
-      return { status, counters, stages: clock.seconds };
+      return { status, counters, stages: clock.seconds, skipped };
     } catch (error) {
       await load.abort(error);
       throw error;
@@ -117,8 +133,8 @@ export async function loadHour(hour: UploadHour, context: HourContext, signal: A
   const seconds = () => (Date.now() - startedAt.getTime()) / 1000;
   for (let attempt = 1; ; attempt++) {
     try {
-      const { status, counters, stages } = await attemptHour(hour, attempt, startedAt, context, signal);
-      return { hour, status, counters, stages, attempts: attempt, seconds: seconds() };
+      const { status, counters, stages, skipped } = await attemptHour(hour, attempt, startedAt, context, signal);
+      return { hour, status, counters, stages, skipped, attempts: attempt, seconds: seconds() };
     } catch (thrown) {
       const error = signal.aborted ? new AbortedError() : toLoaderError(thrown, label);
       if (error.scope === 'run') throw error;

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
-import { AbortedError, type LoaderError } from '../errors.js';
+import { AbortedError, DownloadError, ExportUnreachableError, type LoaderError } from '../errors.js';
 import { formatHour, hourToDate, lastAvailableHour, type UploadHour } from '../hour.js';
 import type { ClaimResult, ClaimSession } from '../state/hour-claims.js';
 import { finishedHours } from '../state/hour-records.js';
@@ -32,7 +32,7 @@ export interface RunSummary {
   counters: HourCounters;
   seconds: number;
   failures: { hour: string; message: string }[];
-  /** The error that stopped the run (refused credentials), if one did. */
+  /** The error that stopped the run (refused credentials, an unreachable Export API), if one did. */
   stoppedBy: LoaderError | undefined;
 }
 
@@ -126,6 +126,9 @@ export async function loadRange(
   const runSignal = AbortSignal.any([signal, stop.signal]);
   const held = new Set<UploadHour>();
   const queued = pending.length;
+  // Until an hour gets an answer, the Export API may be out of reach (DNS, refused connections):
+  // when the first hour to fail does so after all its retries, the others would only repeat it.
+  let reachedExportApi = false;
 
   /** The next hour to try: unclaimed ones first, then, after a pause, one another loader held. */
   const nextHour = async (): Promise<UploadHour | undefined> => {
@@ -172,6 +175,12 @@ export async function loadRange(
         if (outcome.status === 'failed') await claims.release(hourToDate(hour).toISOString()).catch(() => {});
         addOutcome(summary, outcome);
         observer.onOutcome(outcome);
+        const unreachable = outcome.status === 'failed' && outcome.error instanceof DownloadError && outcome.error.unreachable;
+        if (unreachable && !reachedExportApi) {
+          summary.stoppedBy ??= new ExportUnreachableError(outcome.error);
+          stop.abort();
+        }
+        reachedExportApi ||= !unreachable;
       } catch (error) {
         // loadHour throws only what ends the run: refused credentials stop the hours in flight too.
         const loaderError = error as LoaderError;

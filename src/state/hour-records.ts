@@ -30,6 +30,7 @@ export interface UploadHoursTable {
   sanitized_values: Generated<number>;
   bytes_downloaded: Generated<number>;
   archive_entries: Generated<number>;
+  entries_skipped: Generated<number>;
   started_at: string | null;
   finished_at: string | null;
   last_error: string | null;
@@ -104,6 +105,7 @@ export async function recordHourDone(
     sanitized_values: c.sanitizedValues,
     bytes_downloaded: c.bytesDownloaded,
     archive_entries: c.archiveEntries,
+    entries_skipped: c.entriesSkipped,
     started_at: record.startedAt.toISOString(),
     finished_at: sql<string>`clock_timestamp()`,
     last_error: null,

@@ -17,7 +17,7 @@ export const EVENTS_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, 
 export const KEYS_COPY_COLUMNS: readonly string[] = [...DEDUP_KEY_COLUMNS, 'event_hour', 'archive_entry', 'archive_line'];
 
 /** The columns of each `rejects` COPY row. */
-export const REJECTS_COPY_COLUMNS: readonly string[] = ['upload_hour', 'entry_name', 'line_number', 'reason', 'raw_line'];
+export const REJECTS_COPY_COLUMNS: readonly string[] = ['upload_hour', 'archive_entry', 'entry_name', 'line_number', 'reason', 'raw_line'];
 
 /** About 64 KB of COPY text: rows for `events`, their dedup keys, rows for `rejects`, and the months the events fall in. */
 export interface EncodedBatch {
@@ -64,7 +64,7 @@ export async function* encodeEntryLines(
 ): AsyncGenerator<EncodedBatch> {
   const provenance = `\t${uploadHour}\t${entryNumber}\t`;
   const keyProvenance = `\t${entryNumber}\t`;
-  const rejectPrefix = `${uploadHour}\t${escapeCopyText(toStorableText(entryName))}\t`;
+  const rejectPrefix = `${uploadHour}\t${entryNumber}\t${escapeCopyText(toStorableText(entryName))}\t`;
   let lineNumber = 0;
   let events = '';
   let keys = '';
@@ -81,8 +81,9 @@ export async function* encodeEntryLines(
       throw new LimitExceededError({ hour: hourLabel, entry: entryName, line: lineNumber }, 'the number of lines', 'the line-number range', MAX_LINE_NUMBER);
     }
     lineNumber++;
-    // A byte order mark some tools write at the start of a file is not part of the first event.
-    const bom = lineNumber === 1 && text.charCodeAt(0) === 0xfeff;
+    // A byte order mark some tools write at the start of a file is not part of an event; files joined
+    // with cat carry one at the start of a later line.
+    const bom = text.charCodeAt(0) === 0xfeff;
     const line = bom ? text.slice(1) : text;
     // Characters never outnumber bytes, so this only catches lines over the limit.
     if (line.length > maxLineBytes) checkLineLength(line.length, lineNumber);

@@ -37,7 +37,9 @@ const loaded: HourOutcome = {
     sanitizedValues: 2,
     bytesDownloaded: 5000,
     archiveEntries: 2,
+    entriesSkipped: 0,
   },
+  skipped: [],
 };
 
 test('off a terminal the log is JSON lines: one per hour, retry and failure, and the summary', () => {

@@ -74,10 +74,10 @@ test('lines split across chunks, even inside a multi-byte character, join up', a
   assert.equal(rows[0]?.[at('city')], 'Zürich 😀');
 });
 
-test('a byte order mark before the first line is not part of the event', async () => {
-  const { rows, counters } = await encode([`\uFEFF${EVENT}\n${EVENT}\n`]);
+test('a byte order mark before any line (files joined with cat) is not part of the event', async () => {
+  const { rows, counters } = await encode([`\uFEFF${EVENT}\n${EVENT}\n\uFEFF${EVENT}\n`]);
   assert.equal(counters.rejectedLines, 0);
-  assert.equal(rows.length, 2);
+  assert.deepEqual(rows.map((r) => r[at('archive_line')]), ['1', '2', '3']);
 });
 
 test('a rejected line keeps its hour, entry, line number, reason and text', async () => {
@@ -86,6 +86,7 @@ test('a rejected line keeps its hour, entry, line number, reason and text', asyn
   assert.equal(rows.length, 1);
   const reject = rejects[0] as string[];
   assert.equal(reject[rejectAt('upload_hour')], HOUR);
+  assert.equal(reject[rejectAt('archive_entry')], '3');
   assert.equal(reject[rejectAt('entry_name')], 'p/p_2024-03-01_5#0.json.gz');
   assert.equal(reject[rejectAt('line_number')], '2');
   assert.equal(reject[rejectAt('reason')], 'not a JSON object');
