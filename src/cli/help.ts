@@ -7,6 +7,7 @@ Usage:
   npm run status [-- --range START..END] [--json]
   npm run load -- --version   (any command) the package's version
   npm run migrate [-- --schema NAME]
+  npm run catalog [-- --format dbt|markdown]   dbt sources (default) or data dictionary of the schema
   npm run demo        sample data into the embedded PostgreSQL, and three example queries
   npm run db          keep the embedded PostgreSQL running for a SQL client (Ctrl-C stops it)
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { LoaderFlags } from '../config.js';
 import { LoaderError, UsageError } from '../errors.js';
-import { runDatabase, runMigrate } from './database-commands.js';
+import { runCatalog, runDatabase, runMigrate } from './database-commands.js';
 import { runDemo } from './demo-command.js';
 import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { HELP } from './help.js';
@@ -39,6 +39,7 @@ const OPTIONS = {
   'max-hour-bytes': { type: 'string' },
   'max-line-bytes': { type: 'string' },
   json: { type: 'boolean' },
+  format: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -77,8 +78,9 @@ export async function runCli(argv: string[]): Promise<number> {
     if (command === 'status') return await runStatus(flags);
     if (command === 'migrate') return await runMigrate(flags);
     if (command === 'db') return await runDatabase();
+    if (command === 'catalog') return await runCatalog(flags);
     if (command === 'demo') return await runDemo();
-    throw new UsageError(`unknown command "${command}" (expected load, status, migrate, db or demo)`);
+    throw new UsageError(`unknown command "${command}" (expected load, status, migrate, catalog, db or demo)`);
   } catch (error) {
     if (error instanceof LoaderError && (error.code === 'USAGE' || error.code === 'CONFIG')) {
       log(`amplitude-pg: ${error.message}`);

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationProvider } from 'kysely';
 import type pg from 'pg';
 import { ConfigError } from '../errors.js';
+import { commentScript, currentComments } from './catalog.js';
 import { quoteIdentifier } from './pool.js';
 
 const SQL_DIRECTORY = fileURLToPath(new URL('../../../sql/', import.meta.url));
@@ -86,6 +87,9 @@ export async function migrate(pool: pg.Pool, schema: string, shared = false): Pr
     });
     const { error, results } = await migrator.migrateToLatest();
     if (error) throw error;
+    // Comments come from one source (catalog.ts): those that differ from it are set again.
+    const comments = commentScript(schema, await currentComments(lockClient, schema));
+    if (comments !== '') await lockClient.query(comments);
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { commentScript } from '../../src/db/catalog.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 
@@ -18,9 +19,9 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
-/** The migrations' fingerprint: a changed sql/ folder gets a new template. */
+/** The migrations' fingerprint: a changed sql/ folder or catalog gets a new template. */
 function templateName(): string {
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(commentScript('amplitude'));
   for (const file of readdirSync(SQL_DIRECTORY).filter((f) => f.endsWith('.sql')).sort()) hash.update(file).update(readFileSync(SQL_DIRECTORY + file));
   return TEMPLATE_PREFIX + hash.digest('hex').slice(0, 16);
 }

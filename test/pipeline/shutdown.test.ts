@@ -47,7 +47,9 @@ test('a second SIGINT exits at once, still leaving nothing half-loaded', async (
   await sleep(20);
   run.child.kill('SIGINT');
   const result = await run.result;
-  assert.equal(result.code, 130);
+  // 130, or killed by the signal itself when it lands while the process is already exiting after the
+  // first one: a shell reports both as 130.
+  assert.ok(result.code === 130 || run.child.signalCode === 'SIGINT', `exit ${result.code}, signal ${run.child.signalCode}`);
   // The server rolls back what the vanished client left open; give it a moment to notice.
   await sleep(300);
   await assertNoHalfLoadedHours(fixtures.db.pool, 'twice');

@@ -1,0 +1,278 @@
+import type pg from 'pg';
+import { quoteIdentifier } from './pool.js';
+
+/**
+ * What every table, view and column of the warehouse means: the one source of the comments in the
+ * database (applied by every migrate), the data dictionary and the dbt sources file. A test fails when
+ * a relation or column lacks an entry here, or the generated files are stale.
+ */
+export interface CatalogRelation {
+  readonly name: string;
+  readonly kind: 'table' | 'view';
+  /** Analysts query these; the loader keeps the others for itself. */
+  readonly audience: 'analysts' | 'loader';
+  readonly description: string;
+  readonly columns: Readonly<Record<string, string>>;
+}
+
+const UTC = 'UTC instant, to the microsecond';
+
+const EVENT_COLUMNS: Readonly<Record<string, string>> = {
+  uuid: "Amplitude's id of the event (`uuid`); unique in events.",
+  event_time: `When the event happened (\`event_time\`; when missing or unreadable, \`client_event_time\`, then \`server_upload_time\`), ${UTC}. events is partitioned by its month.`,
+  event_type: 'The event name as tracked (`event_type`), e.g. `session_start` or a custom name.',
+  user_id: 'Your user id as the app set it (`user_id`); NULL for anonymous events.',
+  device_id: 'The device id Amplitude or the SDK assigned (`device_id`).',
+  app: 'The Amplitude project id (`app`).',
+  amplitude_id: "Amplitude's internal user id (`amplitude_id`), which merges the user's devices.",
+  session_id: 'The session start in milliseconds since the epoch (`session_id`); -1 for events outside a session.',
+  event_id: 'A per-device event counter the SDK sets (`event_id`).',
+  insert_id: 'The `$insert_id` the sender set for deduplication; NULL or empty when none.',
+  insert_key: 'The `$insert_key` of the export line, when present.',
+  client_event_time: `When the event happened by the device's clock (\`client_event_time\`), ${UTC}.`,
+  client_upload_time: `When the device sent the event (\`client_upload_time\`), ${UTC}.`,
+  server_received_time: `When Amplitude received the event (\`server_received_time\`), ${UTC}.`,
+  server_upload_time: `When Amplitude stored the event (\`server_upload_time\`), ${UTC}; it decides the upload hour.`,
+  processed_time: `When Amplitude processed the event (\`processed_time\`), ${UTC}.`,
+  user_creation_time: `When Amplitude first saw the user (\`user_creation_time\`), ${UTC}.`,
+  platform: 'The platform (`platform`): Web, iOS, Android, ...',
+  os_name: 'Operating system or browser name (`os_name`).',
+  os_version: 'Operating system or browser version (`os_version`).',
+  device_type: 'Device type (`device_type`).',
+  device_family: 'Device family (`device_family`).',
+  device_carrier: 'Mobile carrier (`device_carrier`).',
+  device_brand: 'Device brand (`device_brand`).',
+  device_manufacturer: 'Device manufacturer (`device_manufacturer`).',
+  device_model: 'Device model (`device_model`).',
+  city: 'City by IP geolocation (`city`).',
+  region: 'Region or state by IP geolocation (`region`).',
+  country: 'Country by IP geolocation (`country`).',
+  dma: 'Designated market area, US only (`dma`).',
+  language: 'Device language (`language`).',
+  library: 'The SDK that sent the event and its version (`library`).',
+  ip_address: 'The sender IP address (`ip_address`); personal data.',
+  version_name: 'App version (`version_name`).',
+  start_version: 'App version the user first used (`start_version`).',
+  adid: 'Android advertising id (`adid`); personal data.',
+  idfa: 'iOS advertising id (`idfa`); personal data.',
+  data_type: 'Kind of record in the export (`data_type`), e.g. `event`.',
+  partner_id: 'Partner integration id (`partner_id`).',
+  source_id: 'Source id (`source_id`).',
+  amplitude_event_type: "Amplitude's own event category (`amplitude_event_type`), e.g. for identify or revenue events.",
+  location_lat: 'Latitude the device reported (`location_lat`); NULL when a double cannot hold it exactly (then it is in extra).',
+  location_lng: 'Longitude the device reported (`location_lng`); NULL when a double cannot hold it exactly (then it is in extra).',
+  sample_rate: 'Sample rate (`sample_rate`); NULL when a double cannot hold it exactly (then it is in extra).',
+  paying: 'Whether the user has paid (`paying`, from true/false or "true"/"false").',
+  is_attribution_event: 'Whether this is an attribution event (`is_attribution_event`).',
+  event_properties: 'The event properties (`event_properties`), exactly the source JSON; `->>` reads a value as text.',
+  user_properties: 'The user properties at the time of the event (`user_properties`), exactly the source JSON.',
+  group_properties: 'Group properties (`group_properties`), exactly the source JSON.',
+  groups: 'Groups the user belongs to (`groups`), exactly the source JSON.',
+  data: 'Amplitude metadata of the event (`data`), exactly the source JSON.',
+  plan: 'Tracking plan branch, source and version (`plan`), exactly the source JSON.',
+  global_user_properties: 'Global user properties (`global_user_properties`), exactly the source JSON.',
+  amplitude_attribution_ids: 'Attribution ids (`amplitude_attribution_ids`), exactly the source JSON.',
+  extra: 'Every other top-level key of the export line (`$schema`, keys Amplitude adds later), and any value its typed column could not hold, under its own name; `{}` when none.',
+  upload_hour: 'The upload hour (by `server_upload_time`, UTC) whose export held this row: dbt freshness points here.',
+  archive_entry: "The archive entry the row was read from: a position (from 1) in that hour's upload_hours.entry_names.",
+  archive_line: 'The line of that entry, from 1.',
+};
+
+export const CATALOG: readonly CatalogRelation[] = [
+  {
+    name: 'events',
+    kind: 'table',
+    audience: 'analysts',
+    description:
+      'Amplitude events, one row per event: deduplicated on uuid and on $insert_id, typed, all times UTC. Partitioned by month of event_time (events_pYYYY_MM).',
+    columns: EVENT_COLUMNS,
+  },
+  {
+    name: 'sessions',
+    kind: 'view',
+    audience: 'analysts',
+    description: 'One row per session (app, device, session_id) of events that belong to one; computed from events on each query.',
+    columns: {
+      app: 'The Amplitude project id.',
+      device_id: 'The device of the session.',
+      session_id: 'The session start in milliseconds since the epoch, as Amplitude numbers sessions.',
+      user_id: "The session's last non-NULL user_id.",
+      amplitude_id: "Amplitude's user id of the session (the largest, should it change).",
+      session_start: `The first event_time of the session, ${UTC}.`,
+      session_end: `The last event_time of the session, ${UTC}.`,
+      duration: 'session_end - session_start.',
+      event_count: 'Events in the session.',
+      first_event_type: 'The event_type of the first event.',
+      last_event_type: 'The event_type of the last event.',
+    },
+  },
+  {
+    name: 'daily_active_users',
+    kind: 'view',
+    audience: 'analysts',
+    description: "Users active per UTC day and platform; a user is Amplitude's amplitude_id, else the device.",
+    columns: {
+      day: 'The UTC day of event_time.',
+      platform: 'The platform; NULL when the events carried none.',
+      active_users: 'Distinct users with at least one event that day on that platform.',
+    },
+  },
+  {
+    name: 'event_counts',
+    kind: 'view',
+    audience: 'analysts',
+    description: 'Events per UTC day and event type, with how many users sent them.',
+    columns: {
+      day: 'The UTC day of event_time.',
+      event_type: 'The event name.',
+      events: 'Events of that type that day.',
+      users: "Distinct users (amplitude_id, else device) who sent them.",
+    },
+  },
+  {
+    name: 'upload_hours',
+    kind: 'table',
+    audience: 'analysts',
+    description:
+      'The bookkeeping: one row per upload hour the loader attempted, committed with the hour\'s rows. Which hours are loaded, empty or failed, and what each held.',
+    columns: {
+      upload_hour: 'The upload hour (UTC, by server_upload_time) as requested from the Export API.',
+      status: 'loaded (its rows are in), empty (the Export API had no data) or failed (see last_error; retried by the next run).',
+      attempts: 'Attempts the last run made for the hour.',
+      events_read: 'Non-blank lines read from the archive.',
+      rows_inserted: "This hour's copies that ended as rows of events.",
+      duplicates_uuid: "This hour's copies dropped as duplicates by uuid.",
+      duplicates_insert_id: "This hour's copies dropped as duplicates by $insert_id.",
+      rows_superseded: "Rows of hours loaded earlier that this hour's events replaced (a duplicate uploaded earlier wins).",
+      rows_restored: 'Rows of hours loaded earlier that came back into events because of this hour (a reload removed what had replaced them).',
+      rejected_lines: 'Lines that were not events; they are in rejects.',
+      sanitized_values: 'Values changed to be storable: NUL, unpaired surrogates and invalid UTF-8 became U+FFFD; numbers jsonb cannot hold became strings.',
+      bytes_downloaded: 'Compressed bytes of the archive.',
+      archive_entries: 'Archive entries read.',
+      entries_skipped: 'Archive entries passed over because their names are not .json.gz, .gz, .json or .ndjson; each is named in the run log.',
+      started_at: `When the last attempt began, ${UTC}.`,
+      finished_at: `When the hour committed or failed, ${UTC}: dbt freshness of the bookkeeping points here.`,
+      last_error: 'Why the hour failed; NULL once loaded or empty.',
+      entry_names: 'The archive entries of the hour in the order they were read; events.archive_entry is a position in this array.',
+    },
+  },
+  {
+    name: 'rejects',
+    kind: 'table',
+    audience: 'analysts',
+    description: 'Lines of the export that are not events (not JSON, no uuid, no usable time), kept whole with the reason.',
+    columns: {
+      upload_hour: 'The upload hour whose archive held the line.',
+      archive_entry: "The archive entry the line was read from: a position in that hour's upload_hours.entry_names.",
+      entry_name: 'The name of that entry.',
+      line_number: 'The line of that entry, from 1.',
+      reason: 'Why the line is not an event.',
+      raw_line: 'The line as read (invalid UTF-8 and NUL replaced by U+FFFD).',
+      rejected_at: `When the line was rejected, ${UTC}.`,
+    },
+  },
+  {
+    name: 'duplicates',
+    kind: 'table',
+    audience: 'analysts',
+    description:
+      'Copies deduplication dropped, whole, with the rule that dropped them; a reload of what displaced one can bring it back into events.',
+    columns: { ...EVENT_COLUMNS, rule: 'The rule that dropped the copy: uuid (a copy uploaded earlier has the uuid) or insert_id.' },
+  },
+  {
+    name: 'event_keys',
+    kind: 'table',
+    audience: 'loader',
+    description: 'Deduplication state: for each uuid, the hour of its representative and the hash of its insert group. Internal.',
+    columns: {
+      uuid: 'The uuid of a kept event or of a copy the insert_id rule dropped.',
+      event_hour: "Hours since the epoch (UTC) of the representative's event_time.",
+      group_hash: 'A 4-byte hash of the insert group (app, device or user, insert_id); NULL when the insert_id rule cannot apply.',
+    },
+  },
+  {
+    name: 'recent_merges',
+    kind: 'table',
+    audience: 'loader',
+    description: 'Hashes of the keys of the last merges, so an hour can catch up with what others merged since it probed. Internal.',
+    columns: {
+      id: 'Order of the merges.',
+      merge_seq: 'The merge number, in commit order.',
+      upload_hour: 'The hour that merged.',
+      uuid_hashes: 'Hashes of its uuids.',
+      group_hashes: 'Hashes of its insert groups.',
+    },
+  },
+  {
+    name: 'dedup_lock',
+    kind: 'table',
+    audience: 'loader',
+    description: 'One row whose row lock one hour at a time holds while it settles contested duplicates. Internal.',
+    columns: { id: 'Always 1.' },
+  },
+  {
+    name: 'hour_claims',
+    kind: 'table',
+    audience: 'loader',
+    description: 'Which loader is working on which upload hour; a claim is deleted when its hour commits. Internal.',
+    columns: {
+      upload_hour: 'The claimed hour.',
+      owner_id: "The claiming loader's id; its session holds advisory lock (1095585868, owner_id) while it lives.",
+      owner: 'Host and process id of the claiming loader.',
+      claimed_at: `When it claimed the hour, ${UTC}.`,
+      lease_until: `Until when the claim holds unless renewed, ${UTC}.`,
+    },
+  },
+  {
+    name: 'kysely_migration',
+    kind: 'table',
+    audience: 'loader',
+    description: 'The migrations (sql/ files) applied to this schema. Internal.',
+    columns: { name: 'The migration file, without .sql.', timestamp: 'When it was applied.' },
+  },
+  {
+    name: 'kysely_migration_lock',
+    kind: 'table',
+    audience: 'loader',
+    description: 'The migrator\'s own lock row. Internal.',
+    columns: { id: 'The lock name.', is_locked: '1 while a migration runs.' },
+  },
+];
+
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/**
+ * COMMENT ON each relation and column of the catalog in `schema` whose comment is not already the
+ * catalog's (`current`: comments by `relation` or `relation.column`), as one script; empty when all
+ * are. COMMENT takes a SHARE UPDATE EXCLUSIVE lock, which a loader starting beside busy ones should
+ * not wait for without need.
+ */
+export function commentScript(schema: string, current: ReadonlyMap<string, string> = new Map()): string {
+  const statements: string[] = [];
+  for (const relation of CATALOG) {
+    const name = `${quoteIdentifier(schema)}.${quoteIdentifier(relation.name)}`;
+    if (current.get(relation.name) !== relation.description) {
+      statements.push(`COMMENT ON ${relation.kind === 'view' ? 'VIEW' : 'TABLE'} ${name} IS ${literal(relation.description)};`);
+    }
+    for (const [column, description] of Object.entries(relation.columns)) {
+      if (current.get(`${relation.name}.${column}`) === description) continue;
+      statements.push(`COMMENT ON COLUMN ${name}.${quoteIdentifier(column)} IS ${literal(description)};`);
+    }
+  }
+  return statements.join('\n');
+}
+
+/** The comments of `schema`'s relations and columns, by `relation` and `relation.column`. */
+export async function currentComments(client: pg.ClientBase, schema: string): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ key: string; comment: string }>(
+    `SELECT c.relname || coalesce('.' || a.attname, '') AS key, d.description AS comment
+       FROM pg_description d
+       JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
+       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+      WHERE c.relnamespace = $1::regnamespace`,
+    [schema],
+  );
+  return new Map(rows.map((r) => [r.key, r.comment]));
+}
