@@ -166,3 +166,16 @@ test('the sample\'s revenues are whole cents, written as such', () => {
   assert.ok(revenues.length > 10);
   for (const revenue of revenues) assert.match(revenue, /^\d+(\.\d{1,2})?$/);
 });
+
+test("every query of the README's example block returns rows on the demo data", async () => {
+  await demoData();
+  const readme = await readFile(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+  const block = /### Example queries[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const queries = block.split(';').map((q) => q.trim()).filter((q) => q.replace(/--.*$/gm, '').trim() !== '');
+  assert.ok(queries.length >= 5, `found ${queries.length} queries`);
+  for (const query of queries) {
+    const { rows } = await db.pool.query(query);
+    assert.ok(rows.length > 0, `no rows from:\n${query}`);
+    assert.ok(rows.every((row) => Object.values(row).every((value) => value !== null)), `a NULL in:\n${query}`);
+  }
+});
