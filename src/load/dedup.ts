@@ -84,7 +84,6 @@ function hull(a: TimeRange | undefined, b: TimeRange): TimeRange {
 export class HourDedup {
   private readonly schema: string;
   private readonly group: (alias: string) => string;
-  private readonly window: string;
   /** The window in whole hours, rounded up: event_keys keeps hours, so its probes take a little more. */
   private readonly windowHours: number;
   private probeSeq = '0';
@@ -97,7 +96,6 @@ export class HourDedup {
   ) {
     this.schema = quoteIdentifier(options.schema);
     this.group = (alias) => `${this.schema}.insert_group(${alias}.app, ${alias}.device_id, ${alias}.user_id, ${alias}.insert_id)`;
-    this.window = `(${options.windowMicros ?? 0n}::bigint * interval '1 microsecond')`;
     this.windowHours = Number(((options.windowMicros ?? 0n) + 3_599_999_999n) / 3_600_000_000n);
   }
 
