@@ -155,9 +155,9 @@ async function runLoader(api: LocalExportApi, url: string, generated: GeneratedE
   return { ...measured, summary, stages, hours };
 }
 
-/** Share of the hours' wall time spent holding the dedup lock (settling and committing). */
+/** Share of the hours' wall time spent holding the dedup lock (settling, the rollups and committing). */
 function lockShare(hours: readonly HourLine[]): number {
-  const held = hours.reduce((sum, h) => sum + (h.stage_seconds.settle ?? 0) + (h.stage_seconds.commit ?? 0), 0);
+  const held = hours.reduce((sum, h) => sum + (h.stage_seconds.settle ?? 0) + (h.stage_seconds.rollups ?? 0) + (h.stage_seconds.commit ?? 0), 0);
   return held / hours.reduce((sum, h) => sum + h.seconds, 0);
 }
 
@@ -168,9 +168,9 @@ async function storage(pool: pg.Pool, schema: string): Promise<{ lines: string[]
     size(`SELECT sum(${measure}(inhrelid))::text AS bytes FROM pg_inherits WHERE inhparent = '${schema}.${parent}'::regclass`);
   const partitions = await ofChildren('events', 'pg_total_relation_size');
   const hourIndex = await ofChildren('events_upload_hour_idx', 'pg_relation_size');
-  const keys = await size(`SELECT pg_total_relation_size('${schema}.event_keys')::text AS bytes`);
-  const merges = await size(`SELECT pg_total_relation_size('${schema}.recent_merges')::text AS bytes`);
-  const duplicates = await size(`SELECT pg_total_relation_size('${schema}.duplicates')::text AS bytes`);
+  const keys = await size(`SELECT pg_total_relation_size('${schema}_loader.event_keys_1')::text AS bytes`);
+  const merges = await size(`SELECT pg_total_relation_size('${schema}_loader.recent_merges')::text AS bytes`);
+  const duplicates = await size(`SELECT pg_total_relation_size('${schema}_loader.duplicates')::text AS bytes`);
   const events = partitions - hourIndex;
   const bookkeeping = keys + hourIndex;
   const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -245,7 +245,7 @@ function row(cells: (string | number)[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i] as number) : String(c).padStart(widths[i] as number))).join('  ');
 }
 
-const STAGES = ['download', 'copy', 'partitions', 'probe', 'lock', 'settle', 'commit'];
+const STAGES = ['download', 'copy', 'partitions', 'probe', 'lock', 'settle', 'rollups', 'commit'];
 
 /** Mean seconds per hour, and per stage, of each tenth of the hours, oldest first. */
 function historyTable(hours: readonly HourLine[], eventsPerHour: number): { lines: string[]; ratio: number } {

@@ -31,6 +31,7 @@ export interface LoaderFlags {
   retries?: string | undefined;
   'retry-delay-ms'?: string | undefined;
   schema?: string | undefined;
+  project?: string | undefined;
   'shared-schema'?: boolean | undefined;
   reload?: boolean | undefined;
   'insert-id-window'?: string | undefined;
@@ -55,6 +56,8 @@ export interface DatabaseConfig {
   /** DATABASE_URL; when undefined node-postgres reads PGHOST, PGUSER, PGDATABASE... itself. */
   readonly connectionString: string | undefined;
   readonly schema: string;
+  /** The Amplitude project whose hours a load writes (--project, AMPLITUDE_PROJECT; default `default`). */
+  readonly project: string;
   /** The schema may hold tables the loader did not create (`--shared-schema`). */
   readonly sharedSchema: boolean;
   /** Neither DATABASE_URL nor any PG* variable is set: use the project's embedded PostgreSQL. */
@@ -137,8 +140,13 @@ function integerSetting(name: string, text: string | undefined, fallback: number
 /** The database settings alone, for commands that need no Amplitude credentials. */
 export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseConfig {
   const schema = flags.schema ?? 'amplitude';
-  if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(schema)) {
-    throw new UsageError(`--schema must be a plain identifier of at most 63 characters, not "${schema}"`);
+  // The loader's schema is named after it with 7 more characters, within PostgreSQL's 63.
+  if (!/^[A-Za-z_][A-Za-z0-9_$]{0,55}$/.test(schema)) {
+    throw new UsageError(`--schema must be a plain identifier of at most 56 characters, not "${schema}"`);
+  }
+  const project = flags.project ?? nonEmpty(env.AMPLITUDE_PROJECT) ?? 'default';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(project)) {
+    throw new UsageError(`--project must be 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit, not "${project}"`);
   }
   const connectionString = nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL);
   const libpq = Object.keys(env).some((name) => name.startsWith('PG') && nonEmpty(env[name]) !== undefined);
@@ -152,6 +160,7 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   return Object.freeze({
     connectionString,
     schema,
+    project,
     sharedSchema: flags['shared-schema'] ?? false,
     embedded: connectionString === undefined && !libpq,
     session,

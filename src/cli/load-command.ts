@@ -13,6 +13,7 @@ import { emptySummary, loadRange, type RunSummary } from '../pipeline/load-range
 import { ClaimSession } from '../state/hour-claims.js';
 import { withWarehouse } from './database-target.js';
 import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './exit-codes.js';
+import { registerProject } from '../state/projects.js';
 import { describeSummary } from './report.js';
 import { createRunLog, type RunLog } from './run-log.js';
 
@@ -73,7 +74,8 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
   if (config.hours.kind !== 'files' && exportUrl.protocol === 'http:' && !LOOPBACK.test(exportUrl.hostname)) {
     runLog.notice(`AMPLITUDE_EXPORT_URL is http://${exportUrl.host}: the API key and secret cross the network unencrypted; use https`);
   }
-  const claims = new ClaimSession({ connectionString, schema: config.database.schema, leaseSeconds: CLAIM_LEASE_SECONDS, session: config.database.session });
+  const target = { schema: config.database.schema, project: config.database.project };
+  const claims = new ClaimSession({ connectionString, target, leaseSeconds: CLAIM_LEASE_SECONDS, session: config.database.session });
   try {
     await mkdir(config.tempDir, { recursive: true });
     const stale = await removeStaleTempFiles(config.tempDir);
@@ -83,7 +85,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
       pool,
       source: new ExportApiSource(exportClient),
       partitions: new PartitionManager(pool, config.database.schema),
-      schema: config.database.schema,
+      project: await registerProject(pool, target),
       claimOwnerId: claims.ownerId,
       insertIdWindowDays: config.insertIdWindowDays,
       lockWaitSeconds: config.database.session.lockWaitSeconds,

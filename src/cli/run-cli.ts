@@ -20,6 +20,7 @@ const OPTIONS = {
   retries: { type: 'string' },
   'retry-delay-ms': { type: 'string' },
   schema: { type: 'string' },
+  project: { type: 'string' },
   'shared-schema': { type: 'boolean' },
   reload: { type: 'boolean' },
   'insert-id-window': { type: 'string' },

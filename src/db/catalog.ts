@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { loaderSchemaOf } from './loader-schema.js';
 import { quoteIdentifier } from './pool.js';
 
 /**
@@ -11,6 +12,8 @@ export interface CatalogRelation {
   readonly kind: 'table' | 'view';
   /** Analysts query these; the loader keeps the others for itself. */
   readonly audience: 'analysts' | 'loader';
+  /** One table per project, named `<name>_<project_id>`. */
+  readonly perProject?: true;
   readonly description: string;
   readonly columns: Readonly<Record<string, string>>;
 }
@@ -76,7 +79,13 @@ const EVENT_COLUMNS: Readonly<Record<string, string>> = {
   upload_hour: 'The upload hour (by `server_upload_time`, UTC) whose export held this row: dbt freshness points here.',
   archive_entry: "The archive entry the row was read from: a position (from 1) in that hour's upload_hours.entry_names.",
   archive_line: 'The line of that entry, from 1.',
+  project: 'The Amplitude project (`--project`, default `default`) whose export held the row; dedup never compares rows of two projects.',
+  loaded_at: `When the row was loaded: the start of its hour's transaction, ${UTC}. Rows loaded before this column existed carry their hour's finish.`,
 };
+
+const PROJECT = 'The Amplitude project (`--project`, default `default`) whose export held the row.';
+const USER = 'The user: Amplitude\'s amplitude_id, which merges a user\'s devices.';
+const DAY = 'The UTC day of event_time.';
 
 export const CATALOG: readonly CatalogRelation[] = [
   {
@@ -84,15 +93,16 @@ export const CATALOG: readonly CatalogRelation[] = [
     kind: 'table',
     audience: 'analysts',
     description:
-      'Amplitude events, one row per event: deduplicated on uuid and on $insert_id, typed, all times UTC. Partitioned by month of event_time (events_pYYYY_MM).',
+      'Amplitude events, one row per event: deduplicated on uuid and on $insert_id within each project, typed, all times UTC. Partitioned by month of event_time (events_pYYYY_MM).',
     columns: EVENT_COLUMNS,
   },
   {
     name: 'sessions',
     kind: 'view',
     audience: 'analysts',
-    description: 'One row per session (app, device, session_id) of events that belong to one; computed from events on each query.',
+    description: 'One row per session (project, app, device, session_id) of events that belong to one; computed from events on each query.',
     columns: {
+      project: PROJECT,
       app: 'The Amplitude project id.',
       device_id: 'The device of the session.',
       session_id: 'The session start in milliseconds since the epoch, as Amplitude numbers sessions.',
@@ -107,34 +117,89 @@ export const CATALOG: readonly CatalogRelation[] = [
     },
   },
   {
-    name: 'daily_active_users',
-    kind: 'view',
+    name: 'event_counts',
+    kind: 'table',
     audience: 'analysts',
-    description: "Users active per UTC day and platform; a user is Amplitude's amplitude_id, else the device.",
+    description: 'Rollup: events per project, UTC day and event type. Kept by the loader in the transaction of each hour, so it always equals a count of events.',
     columns: {
-      day: 'The UTC day of event_time.',
-      platform: 'The platform; NULL when the events carried none.',
-      active_users: 'Distinct users with at least one event that day on that platform.',
+      project: PROJECT,
+      day: DAY,
+      event_type: 'The event name; NULL for events without one.',
+      events: 'Events of that type that day.',
     },
   },
   {
-    name: 'event_counts',
+    name: 'daily_users',
+    kind: 'table',
+    audience: 'analysts',
+    description:
+      'Rollup: one row per project, UTC day, user and platform the user was active on, with their events; what the DAU tables count, and a small table for retention and frequency. Events without an amplitude_id are not in it. Kept with each hour.',
+    columns: {
+      project: PROJECT,
+      day: DAY,
+      amplitude_id: USER,
+      platform: 'The platform; NULL when the events carried none.',
+      events: "The user's events that day on that platform.",
+    },
+  },
+  {
+    name: 'daily_active_users',
+    kind: 'table',
+    audience: 'analysts',
+    description: 'Rollup: distinct users (amplitude_id) with at least one event, per project and UTC day, over all platforms. Kept with each hour.',
+    columns: { project: PROJECT, day: DAY, active_users: 'Distinct users active that day.' },
+  },
+  {
+    name: 'daily_active_users_by_platform',
+    kind: 'table',
+    audience: 'analysts',
+    description: 'Rollup: distinct users (amplitude_id) with at least one event, per project, UTC day and platform. Kept with each hour.',
+    columns: {
+      project: PROJECT,
+      day: DAY,
+      platform: 'The platform; NULL when the events carried none.',
+      active_users: 'Distinct users active that day on that platform.',
+    },
+  },
+  {
+    name: 'users',
+    kind: 'table',
+    audience: 'analysts',
+    description: "Rollup: one row per project and user (amplitude_id) in events, with when they were first and last seen and their latest user_properties. Kept with each hour.",
+    columns: {
+      project: PROJECT,
+      amplitude_id: USER,
+      first_seen: `The user's first event_time, ${UTC}.`,
+      last_seen: `The user's last event_time, ${UTC}.`,
+      last_event_uuid: 'The uuid of that last event (of two at the same instant, the greater uuid).',
+      user_id: 'The user_id of that last event; NULL when it had none.',
+      user_properties: 'The user_properties of that last event, exactly the source JSON.',
+    },
+  },
+  {
+    name: 'coverage',
     kind: 'view',
     audience: 'analysts',
-    description: 'Events per UTC day and event type, with how many users sent them.',
+    description: 'What is loaded, per project: the span of upload hours loaded, the gaps and failures in it, and how fresh the newest hour is.',
     columns: {
-      day: 'The UTC day of event_time.',
-      event_type: 'The event name.',
-      events: 'Events of that type that day.',
-      users: "Distinct users (amplitude_id, else device) who sent them.",
+      project: 'The Amplitude project.',
+      first_hour: 'The first upload hour loaded (or found empty), UTC.',
+      last_hour: 'The last upload hour loaded (or found empty), UTC.',
+      hours_loaded: 'Upload hours loaded or found empty.',
+      hours_empty: 'Of those, hours the Export API had no data for.',
+      hours_missing: 'Hours between first_hour and last_hour not loaded: failed or never requested.',
+      hours_failed: 'Hours whose last attempt failed (the loader retries them on its next run).',
+      rows_inserted: 'Rows the loaded hours added to events when they loaded.',
+      last_loaded_at: `When the last hour committed, ${UTC}.`,
+      freshness: 'How old the newest loaded data is: now() minus the end of last_hour.',
     },
   },
   {
     name: 'upload_hours',
     kind: 'table',
-    audience: 'analysts',
+    audience: 'loader',
     description:
-      'The bookkeeping: one row per upload hour the loader attempted, committed with the hour\'s rows. Which hours are loaded, empty or failed, and what each held.',
+      'The bookkeeping: one row per project and upload hour the loader attempted, committed with the hour\'s rows. Which hours are loaded, empty or failed, and what each held.',
     columns: {
       upload_hour: 'The upload hour (UTC, by server_upload_time) as requested from the Export API.',
       status: 'loaded (its rows are in), empty (the Export API had no data) or failed (see last_error; retried by the next run).',
@@ -151,39 +216,53 @@ export const CATALOG: readonly CatalogRelation[] = [
       archive_entries: 'Archive entries read.',
       entries_skipped: 'Archive entries passed over because their names are not .json.gz, .gz, .json or .ndjson; each is named in the run log.',
       started_at: `When the last attempt began, ${UTC}.`,
-      finished_at: `When the hour committed or failed, ${UTC}: dbt freshness of the bookkeeping points here.`,
+      finished_at: `When the hour committed or failed, ${UTC}.`,
       last_error: 'Why the hour failed; NULL once loaded or empty.',
       entry_names: 'The archive entries of the hour in the order they were read; events.archive_entry is a position in this array.',
+      project: 'The Amplitude project.',
     },
   },
   {
     name: 'rejects',
     kind: 'table',
-    audience: 'analysts',
+    audience: 'loader',
     description: 'Lines of the export that are not events (not JSON, no uuid, no usable time), kept whole with the reason.',
     columns: {
       upload_hour: 'The upload hour whose archive held the line.',
-      archive_entry: "The archive entry the line was read from: a position in that hour's upload_hours.entry_names.",
       entry_name: 'The name of that entry.',
       line_number: 'The line of that entry, from 1.',
       reason: 'Why the line is not an event.',
       raw_line: 'The line as read (invalid UTF-8 and NUL replaced by U+FFFD).',
       rejected_at: `When the line was rejected, ${UTC}.`,
+      archive_entry: "The archive entry the line was read from: a position in that hour's upload_hours.entry_names.",
+      project: 'The Amplitude project.',
     },
   },
   {
     name: 'duplicates',
     kind: 'table',
-    audience: 'analysts',
+    audience: 'loader',
     description:
       'Copies deduplication dropped, whole, with the rule that dropped them; a reload of what displaced one can bring it back into events.',
     columns: { ...EVENT_COLUMNS, rule: 'The rule that dropped the copy: uuid (a copy uploaded earlier has the uuid) or insert_id.' },
   },
   {
+    name: 'projects',
+    kind: 'table',
+    audience: 'loader',
+    description: "The projects loaded into this warehouse. A project's row is its dedup lock; its keys are in event_keys_<project_id>. Internal.",
+    columns: {
+      project_id: 'The number in the name of its keys table.',
+      project: 'The project name (--project).',
+      created_at: `When it first loaded, ${UTC}.`,
+    },
+  },
+  {
     name: 'event_keys',
     kind: 'table',
     audience: 'loader',
-    description: 'Deduplication state: for each uuid, the hour of its representative and the hash of its insert group. Internal.',
+    perProject: true,
+    description: 'Deduplication state of one project (event_keys_<project_id>): for each uuid, the hour of its representative and the hash of its insert group. Internal.',
     columns: {
       uuid: 'The uuid of a kept event or of a copy the insert_id rule dropped.',
       event_hour: "Hours since the epoch (UTC) of the representative's event_time.",
@@ -201,14 +280,8 @@ export const CATALOG: readonly CatalogRelation[] = [
       upload_hour: 'The hour that merged.',
       uuid_hashes: 'Hashes of its uuids.',
       group_hashes: 'Hashes of its insert groups.',
+      project: 'The project of the hour.',
     },
-  },
-  {
-    name: 'dedup_lock',
-    kind: 'table',
-    audience: 'loader',
-    description: 'One row whose row lock one hour at a time holds while it settles contested duplicates. Internal.',
-    columns: { id: 'Always 1.' },
   },
   {
     name: 'hour_claims',
@@ -221,13 +294,14 @@ export const CATALOG: readonly CatalogRelation[] = [
       owner: 'Host and process id of the claiming loader.',
       claimed_at: `When it claimed the hour, ${UTC}.`,
       lease_until: `Until when the claim holds unless renewed, ${UTC}.`,
+      project: 'The project of the hour.',
     },
   },
   {
     name: 'kysely_migration',
     kind: 'table',
     audience: 'loader',
-    description: 'The migrations (sql/ files) applied to this schema. Internal.',
+    description: 'The migrations (sql/ files) applied to this warehouse. Internal.',
     columns: { name: 'The migration file, without .sql.', timestamp: 'When it was applied.' },
   },
   {
@@ -243,36 +317,56 @@ function literal(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
+/** The schema a relation of the catalog lives in: the analysts' or the loader's. */
+export function schemaOf(relation: CatalogRelation, schema: string): string {
+  return relation.audience === 'analysts' ? schema : loaderSchemaOf(schema);
+}
+
+function relationComments(relation: CatalogRelation, qualified: string, name: string, current: ReadonlyMap<string, string>): string[] {
+  const statements: string[] = [];
+  if (current.get(name) !== relation.description) {
+    statements.push(`COMMENT ON ${relation.kind === 'view' ? 'VIEW' : 'TABLE'} ${qualified} IS ${literal(relation.description)};`);
+  }
+  for (const [column, description] of Object.entries(relation.columns)) {
+    if (current.get(`${name}.${column}`) === description) continue;
+    statements.push(`COMMENT ON COLUMN ${qualified}.${quoteIdentifier(column)} IS ${literal(description)};`);
+  }
+  return statements;
+}
+
 /**
- * COMMENT ON each relation and column of the catalog in `schema` whose comment is not already the
- * catalog's (`current`: comments by `relation` or `relation.column`), as one script; empty when all
- * are. COMMENT takes a SHARE UPDATE EXCLUSIVE lock, which a loader starting beside busy ones should
- * not wait for without need.
+ * COMMENT ON each relation and column of the catalog whose comment is not already the catalog's
+ * (`current`: comments by `relation` or `relation.column`, as `currentComments` reads them), as one
+ * script; empty when all are. Per-project tables are named in `projectTables` (their relation's name
+ * and the actual names). COMMENT takes a SHARE UPDATE EXCLUSIVE lock, which a loader starting beside
+ * busy ones should not wait for without need.
  */
-export function commentScript(schema: string, current: ReadonlyMap<string, string> = new Map()): string {
+export function commentScript(schema: string, current: ReadonlyMap<string, string> = new Map(), projectIds: readonly number[] = []): string {
   const statements: string[] = [];
   for (const relation of CATALOG) {
-    const name = `${quoteIdentifier(schema)}.${quoteIdentifier(relation.name)}`;
-    if (current.get(relation.name) !== relation.description) {
-      statements.push(`COMMENT ON ${relation.kind === 'view' ? 'VIEW' : 'TABLE'} ${name} IS ${literal(relation.description)};`);
-    }
-    for (const [column, description] of Object.entries(relation.columns)) {
-      if (current.get(`${relation.name}.${column}`) === description) continue;
-      statements.push(`COMMENT ON COLUMN ${name}.${quoteIdentifier(column)} IS ${literal(description)};`);
+    const names = relation.perProject ? projectIds.map((id) => `${relation.name}_${id}`) : [relation.name];
+    for (const name of names) {
+      statements.push(...relationComments(relation, `${quoteIdentifier(schemaOf(relation, schema))}.${quoteIdentifier(name)}`, name, current));
     }
   }
   return statements.join('\n');
 }
 
-/** The comments of `schema`'s relations and columns, by `relation` and `relation.column`. */
+/** The comments of a project's new keys table. */
+export function keysTableComments(schema: string, table: string): string {
+  const relation = CATALOG.find((r) => r.name === 'event_keys') as CatalogRelation;
+  return relationComments(relation, `${quoteIdentifier(loaderSchemaOf(schema))}.${quoteIdentifier(table)}`, table, new Map()).join('\n');
+}
+
+/** The comments of the warehouse's relations and columns (both schemas), by `relation` and `relation.column`. */
 export async function currentComments(client: pg.ClientBase, schema: string): Promise<Map<string, string>> {
   const { rows } = await client.query<{ key: string; comment: string }>(
     `SELECT c.relname || coalesce('.' || a.attname, '') AS key, d.description AS comment
        FROM pg_description d
        JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
-      WHERE c.relnamespace = $1::regnamespace`,
-    [schema],
+      WHERE c.relnamespace IN ($1::regnamespace, $2::regnamespace)`,
+    [schema, loaderSchemaOf(schema)],
   );
   return new Map(rows.map((r) => [r.key, r.comment]));
 }

@@ -4,17 +4,21 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationP
 import type pg from 'pg';
 import { ConfigError } from '../errors.js';
 import { commentScript, currentComments } from './catalog.js';
+import { loaderSchemaOf } from './loader-schema.js';
 import { quoteIdentifier } from './pool.js';
 
 const SQL_DIRECTORY = fileURLToPath(new URL('../../../sql/', import.meta.url));
 const SCHEMA_PLACEHOLDER = /:AMPLITUDE_SCHEMA\b/g;
 const SCHEMA_NAME_PLACEHOLDER = /:'AMPLITUDE_SCHEMA_NAME'/g;
+const LOADER_SCHEMA_PLACEHOLDER = /:LOADER_SCHEMA\b/g;
+const LOADER_SCHEMA_NAME_PLACEHOLDER = /:'LOADER_SCHEMA_NAME'/g;
 // Any fixed number will do; it only has to be the same for every loader process.
 const MIGRATION_LOCK_KEY = 0x616d706c; // "ampl"
 
 /**
- * Serves `sql/NNNN_name.sql` files as kysely migrations, with the target schema filled in:
- * `:AMPLITUDE_SCHEMA` as an identifier, `:'AMPLITUDE_SCHEMA_NAME'` as a string literal.
+ * Serves `sql/NNNN_name.sql` files as kysely migrations, with the target schemas filled in:
+ * `:AMPLITUDE_SCHEMA` and `:LOADER_SCHEMA` as identifiers, `:'AMPLITUDE_SCHEMA_NAME'` and
+ * `:'LOADER_SCHEMA_NAME'` as string literals.
  */
 class SqlFileMigrationProvider implements MigrationProvider {
   constructor(private readonly schema: string) {}
@@ -25,7 +29,9 @@ class SqlFileMigrationProvider implements MigrationProvider {
     for (const file of files) {
       const text = (await readFile(SQL_DIRECTORY + file, 'utf8'))
         .replace(SCHEMA_NAME_PLACEHOLDER, `'${this.schema.replaceAll("'", "''")}'`)
-        .replace(SCHEMA_PLACEHOLDER, quoteIdentifier(this.schema));
+        .replace(LOADER_SCHEMA_NAME_PLACEHOLDER, `'${loaderSchemaOf(this.schema).replaceAll("'", "''")}'`)
+        .replace(SCHEMA_PLACEHOLDER, quoteIdentifier(this.schema))
+        .replace(LOADER_SCHEMA_PLACEHOLDER, quoteIdentifier(loaderSchemaOf(this.schema)));
       migrations[file.replace(/\.sql$/, '')] = {
         // No parameters: node-postgres sends it as one simple query, so a file may hold many statements.
         up: async (db) => {
@@ -41,6 +47,7 @@ class SqlFileMigrationProvider implements MigrationProvider {
 const OWN_RELATIONS = new Set([
   'events', 'duplicates', 'rejects', 'upload_hours', 'hour_claims', 'event_keys', 'recent_merges', 'dedup_lock', 'event_copies',
   'kysely_migration', 'kysely_migration_lock', 'sessions', 'daily_active_users', 'event_counts', 'hour_merge_seq', 'recent_merges_id_seq',
+  'coverage', 'daily_users', 'daily_active_users_by_platform', 'users',
 ]);
 const OWN_PARTITION = /^events_p\d{4}_\d{2}(_bc)?$/;
 
@@ -52,6 +59,22 @@ export async function foreignRelations(client: pg.ClientBase, schema: string): P
     [schema],
   );
   return rows.map((r) => r.name).filter((name) => !OWN_RELATIONS.has(name) && !OWN_PARTITION.test(name));
+}
+
+/**
+ * Before 0008 the migration records lived in the analysts' schema; they move to the loader's before
+ * the migrator reads them, so it sees what is applied.
+ */
+async function moveMigrationRecords(client: pg.ClientBase, schema: string): Promise<void> {
+  const loader = quoteIdentifier(loaderSchemaOf(schema));
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${loader}`);
+  for (const table of ['kysely_migration', 'kysely_migration_lock']) {
+    const { rows } = await client.query<{ here: string | null; there: string | null }>(
+      'SELECT to_regclass($1)::text AS here, to_regclass($2)::text AS there',
+      [`${quoteIdentifier(schema)}.${table}`, `${loader}.${table}`],
+    );
+    if (rows[0]?.here && !rows[0].there) await client.query(`ALTER TABLE ${quoteIdentifier(schema)}.${table} SET SCHEMA ${loader}`);
+  }
 }
 
 /**
@@ -80,15 +103,17 @@ export async function migrate(pool: pg.Pool, schema: string, shared = false): Pr
           `${foreign.length > 5 ? ', ...' : ''}): choose a schema of its own with --schema, or pass --shared-schema to load beside them`,
       );
     }
+    await moveMigrationRecords(lockClient, schema);
     const migrator = new Migrator({
       db,
       provider: new SqlFileMigrationProvider(schema),
-      migrationTableSchema: schema,
+      migrationTableSchema: loaderSchemaOf(schema),
     });
     const { error, results } = await migrator.migrateToLatest();
     if (error) throw error;
     // Comments come from one source (catalog.ts): those that differ from it are set again.
-    const comments = commentScript(schema, await currentComments(lockClient, schema));
+    const { rows: projects } = await lockClient.query<{ id: number }>(`SELECT project_id AS id FROM ${quoteIdentifier(loaderSchemaOf(schema))}.projects`);
+    const comments = commentScript(schema, await currentComments(lockClient, schema), projects.map((p) => p.id));
     if (comments !== '') await lockClient.query(comments);
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   } finally {

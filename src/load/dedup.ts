@@ -1,7 +1,10 @@
 import type pg from 'pg';
 import type { DedupCounters } from '../counters.js';
+import { analystTable, loaderSchemaOf, loaderTable } from '../db/loader-schema.js';
+import { ROLLUP_CHANGE_COLUMNS, ROLLUP_CHANGE_SOURCE, ROLLUP_CHANGES, recordRollupChanges } from './rollups.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { DatabaseError } from '../errors.js';
+import type { RegisteredProject } from '../state/projects.js';
 import { EVENTS_COPY_COLUMNS } from '../transform/entry-lines.js';
 import { decideCopies, type CopyStatus, type EventCopy, type TimeRange } from './dedup-rule.js';
 import { monthOfMicros, partitionMonth, type PartitionManager } from './partitions.js';
@@ -30,7 +33,8 @@ const SETTLE_CHUNK = 500;
 const RECENT_MERGES_KEPT = 32;
 
 export interface DedupOptions {
-  readonly schema: string;
+  /** Whose keys: a project's rows are only ever compared with its own. */
+  readonly project: RegisteredProject;
   readonly hourLabel: string;
   /** The upload hour as an ISO timestamp. */
   readonly hour: string;
@@ -58,7 +62,7 @@ interface CopyRow {
 /** The hour since the epoch (UTC) a timestamptz falls in: how event_keys places a representative. */
 const hourOf = (column: string) => `floor(extract(epoch FROM ${column}) / 3600)::integer`;
 const hourStart = (hour: string) => `('epoch'::timestamptz + (${hour}) * interval '1 hour')`;
-/** A uuid's row in event_keys, found through the index of its 4-byte hash. */
+/** A uuid's row in a project's keys table, found through the index of its 4-byte hash. */
 const keyOf = (alias: string, uuid: string) => `uuid_hash(${alias}.uuid) = uuid_hash(${uuid}) AND ${alias}.uuid = ${uuid}`;
 const micros = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
 const fromMicros = (value: string) => `('epoch'::timestamptz + (${value})::bigint * interval '1 microsecond')`;
@@ -81,8 +85,14 @@ function hull(a: TimeRange | undefined, b: TimeRange): TimeRange {
   return a === undefined ? b : { from: a.from < b.from ? a.from : b.from, to: a.to > b.to ? a.to : b.to };
 }
 
+/** A stored row's columns, as they move between events and duplicates: as COPYed, and when it was loaded. */
+const STORED_COLUMNS: readonly string[] = [...EVENTS_COPY_COLUMNS, 'loaded_at'];
+
 export class HourDedup {
-  private readonly schema: string;
+  private readonly events: string;
+  private readonly duplicates: string;
+  private readonly recentMerges: string;
+  private readonly keys: string;
   private readonly group: (alias: string) => string;
   /** The window in whole hours, rounded up: event_keys keeps hours, so its probes take a little more. */
   private readonly windowHours: number;
@@ -94,8 +104,12 @@ export class HourDedup {
     private readonly client: pg.ClientBase,
     private readonly options: DedupOptions,
   ) {
-    this.schema = quoteIdentifier(options.schema);
-    this.group = (alias) => `${this.schema}.insert_group(${alias}.app, ${alias}.device_id, ${alias}.user_id, ${alias}.insert_id)`;
+    const { schema } = options.project;
+    this.events = analystTable(schema, 'events');
+    this.duplicates = loaderTable(schema, 'duplicates');
+    this.recentMerges = loaderTable(schema, 'recent_merges');
+    this.keys = options.project.keysTable;
+    this.group = (alias) => `${loaderTable(schema, 'insert_group')}(${alias}.app, ${alias}.device_id, ${alias}.user_id, ${alias}.insert_id)`;
     this.windowHours = Number(((options.windowMicros ?? 0n) + 3_599_999_999n) / 3_600_000_000n);
   }
 
@@ -105,7 +119,10 @@ export class HourDedup {
 
   /** For a reload, before the COPY: the rejects an earlier load of this hour filed. */
   async removeEarlierRejects(): Promise<void> {
-    await this.query(`DELETE FROM ${this.schema}.rejects WHERE upload_hour = $1`, [this.options.hour]);
+    await this.query(`DELETE FROM ${loaderTable(this.options.project.schema, 'rejects')} WHERE project = $2 AND upload_hour = $1`, [
+      this.options.hour,
+      this.options.project.project,
+    ]);
   }
 
   /**
@@ -117,15 +134,16 @@ export class HourDedup {
   private async removeEarlierLoad(): Promise<void> {
     const hour = this.options.hour;
     await this.query(
-      `WITH gone AS (DELETE FROM ${this.schema}.events e WHERE e.upload_hour = $1 AND e.xmin <> xid(pg_current_xact_id())
-                     RETURNING e.uuid, e.event_time, ${this.group('e')}, 'kept')
-       INSERT INTO removed SELECT * FROM gone`,
-      [hour],
+      `WITH gone AS (DELETE FROM ${this.events} e WHERE e.project = $2 AND e.upload_hour = $1 AND e.xmin <> xid(pg_current_xact_id())
+                     RETURNING e.*),
+            counted AS (${recordRollupChanges('gone', -1)})
+       INSERT INTO removed SELECT uuid, event_time, ${this.group('gone')}, 'kept' FROM gone`,
+      [hour, this.options.project.project],
     );
     await this.query(
-      `WITH gone AS (DELETE FROM ${this.schema}.duplicates d WHERE d.upload_hour = $1 RETURNING d.uuid, d.event_time, ${this.group('d')}, d.rule)
+      `WITH gone AS (DELETE FROM ${this.duplicates} d WHERE d.project = $2 AND d.upload_hour = $1 RETURNING d.uuid, d.event_time, ${this.group('d')}, d.rule)
        INSERT INTO removed SELECT * FROM gone`,
-      [hour],
+      [hour, this.options.project.project],
     );
     await this.query(`INSERT INTO contested_uuids SELECT uuid FROM removed WHERE status <> 'uuid' ON CONFLICT DO NOTHING`);
     await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`);
@@ -136,17 +154,18 @@ export class HourDedup {
 
   /** The hour's temporary tables, before the COPY: its keys, and what a reload removes. */
   async createTables(): Promise<void> {
-    const group = `${this.schema}.insert_group(app, device_id, user_id, insert_id)`;
+    const group = `${loaderTable(this.options.project.schema, 'insert_group')}(app, device_id, user_id, insert_id)`;
     await this.query(
       `CREATE TEMP TABLE stage_keys (
          uuid uuid NOT NULL, event_time timestamptz NOT NULL, server_upload_time timestamptz,
-         app bigint, device_id text, user_id text, insert_id text, event_hour integer NOT NULL,
+         app bigint, device_id text, user_id text, insert_id text, event_type text, platform text, amplitude_id bigint, event_hour integer NOT NULL,
          archive_entry integer NOT NULL, archive_line integer NOT NULL,
          grp text GENERATED ALWAYS AS (${group}) STORED,
          grp_hash integer GENERATED ALWAYS AS (hashtext(${group})) STORED
        ) ON COMMIT DROP`,
     );
     await this.query(`CREATE TEMP TABLE removed (uuid uuid, event_time timestamptz, grp text, status text) ON COMMIT DROP`);
+    await this.query(`CREATE TEMP TABLE ${ROLLUP_CHANGES} (${ROLLUP_CHANGE_COLUMNS}) ON COMMIT DROP`);
   }
 
   /**
@@ -154,9 +173,12 @@ export class HourDedup {
    * nobody contests, and notes what this hour touches for hours that probe meanwhile.
    */
   async probe(): Promise<void> {
-    const schema = this.schema;
     const hour = this.options.hour;
-    const { rows: seq } = await this.query<{ seq: string }>(`SELECT coalesce(max(merge_seq), 0)::text AS seq FROM ${schema}.recent_merges`);
+    const project = this.options.project.project;
+    const { rows: seq } = await this.query<{ seq: string }>(
+      `SELECT coalesce(max(merge_seq), 0)::text AS seq FROM ${this.recentMerges} WHERE project = $1`,
+      [project],
+    );
     this.probeSeq = seq[0]?.seq ?? '0';
     const { rows: staged } = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM stage_keys');
     this.stagedRows = staged[0]?.n ?? 0;
@@ -172,14 +194,14 @@ export class HourDedup {
     await this.query(
       `INSERT INTO contested_uuids
          SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
-         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${schema}.event_keys k WHERE ${keyOf('k', 's.uuid')} LIMIT 1) stored`,
+         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${this.keys} k WHERE ${keyOf('k', 's.uuid')} LIMIT 1) stored`,
     );
     if (this.options.windowMicros !== null) {
       // Before this hour's keys go in, so a probe finds only other hours' representatives.
       await this.query(
         `INSERT INTO contested_points
            SELECT s.grp, s.event_time FROM stage_keys s,
-                  LATERAL (SELECT 1 FROM ${schema}.event_keys k
+                  LATERAL (SELECT 1 FROM ${this.keys} k
                             WHERE k.group_hash = s.grp_hash
                               AND k.event_hour BETWEEN s.event_hour - ${this.windowHours} AND s.event_hour + ${this.windowHours} LIMIT 1) stored
             WHERE s.grp IS NOT NULL
@@ -187,18 +209,18 @@ export class HourDedup {
       );
     }
     await this.query(
-      `INSERT INTO ${schema}.event_keys (uuid, event_hour, group_hash)
+      `INSERT INTO ${this.keys} (uuid, event_hour, group_hash)
          SELECT s.uuid, s.event_hour, s.grp_hash FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM contested_uuids c WHERE c.uuid = s.uuid)`,
     );
     await this.query('RESET enable_bitmapscan');
 
     const { rows } = await this.query<{ id: string }>(
-      `INSERT INTO ${schema}.recent_merges (upload_hour, uuid_hashes, group_hashes)
-       SELECT $1,
+      `INSERT INTO ${this.recentMerges} (project, upload_hour, uuid_hashes, group_hashes)
+       SELECT $2, $1,
               ARRAY(SELECT uuid_hash(uuid) FROM stage_keys),
               ARRAY(SELECT grp_hash FROM stage_keys WHERE grp IS NOT NULL)
        RETURNING id::text`,
-      [hour],
+      [hour, project],
     );
     this.mergeRow = rows[0]?.id ?? '';
   }
@@ -209,12 +231,12 @@ export class HourDedup {
    */
   async lock(): Promise<void> {
     try {
-      await this.query(`SELECT 1 FROM ${this.schema}.dedup_lock WHERE id = 1 FOR UPDATE`);
+      await this.query(`SELECT 1 FROM ${loaderTable(this.options.project.schema, 'projects')} WHERE project = $1 FOR UPDATE`, [this.options.project.project]);
     } catch (error) {
       if ((error as { code?: string }).code === '55P03') {
         throw new DatabaseError(
           `hour ${this.options.hourLabel}: waited ${this.options.lockWaitSeconds} s (--lock-wait) for the dedup lock ` +
-            `(${this.options.schema}.dedup_lock), which another loader holds while it settles contested keys`,
+            `of project ${this.options.project.project} (its row in ${loaderSchemaOf(this.options.project.schema)}.projects), which another loader holds while it settles contested keys`,
           { retryable: true, sqlState: '55P03', hour: this.options.hourLabel, cause: error },
         );
       }
@@ -232,7 +254,9 @@ export class HourDedup {
    * last, the contested uuids whose representative has no group.
    */
   async settle(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
-    const schema = this.schema;
+    const project = this.options.project.project;
+    // Every row the COPY wrote entered events; what leaves again is counted out as it moves.
+    await this.query(`INSERT INTO ${ROLLUP_CHANGES} SELECT ${ROLLUP_CHANGE_SOURCE}, 1 FROM stage_keys`);
     if (this.options.replacing) await this.removeEarlierLoad();
     await this.catchUp();
     const window = this.options.windowMicros;
@@ -311,25 +335,27 @@ export class HourDedup {
       add(await this.apply(statuses, new Set(uuids)));
     }
 
-    const { rows } = await this.query<{ seq: string }>(`SELECT nextval('${schema}.hour_merge_seq'::regclass)::text AS seq`);
+    const { rows } = await this.query<{ seq: string }>(`SELECT nextval($1::regclass)::text AS seq`, [loaderTable(this.options.project.schema, 'hour_merge_seq')]);
     const mergeSeq = rows[0]?.seq as string;
     // The keys noted before the lock keep their (TOASTed) arrays; what was settled since (a reload's
     // removed keys, the groups decided) goes in a row of its own.
-    await this.query(`UPDATE ${schema}.recent_merges SET merge_seq = $2 WHERE id = $1`, [this.mergeRow, mergeSeq]);
+    await this.query(`UPDATE ${this.recentMerges} SET merge_seq = $2 WHERE id = $1`, [this.mergeRow, mergeSeq]);
     await this.query(
-      `INSERT INTO ${schema}.recent_merges (merge_seq, upload_hour, uuid_hashes, group_hashes)
-       SELECT $1, $2, ARRAY(SELECT uuid_hash(uuid) FROM removed), ARRAY(SELECT DISTINCT hashtext(grp) FROM contested_points)
+      `INSERT INTO ${this.recentMerges} (project, merge_seq, upload_hour, uuid_hashes, group_hashes)
+       SELECT $3, $1, $2, ARRAY(SELECT uuid_hash(uuid) FROM removed), ARRAY(SELECT DISTINCT hashtext(grp) FROM contested_points)
         WHERE EXISTS (SELECT 1 FROM contested_points) OR EXISTS (SELECT 1 FROM removed)`,
-      [mergeSeq, this.options.hour],
+      [mergeSeq, this.options.hour, project],
     );
-    await this.query(`DELETE FROM ${schema}.recent_merges WHERE merge_seq <= $1::bigint - $2`, [mergeSeq, RECENT_MERGES_KEPT]);
+    await this.query(`DELETE FROM ${this.recentMerges} WHERE project = $3 AND merge_seq <= $1::bigint - $2`, [mergeSeq, RECENT_MERGES_KEPT, project]);
     return { counts, mergeSeq };
   }
 
   /** The keys of hours merged since the probe that this hour also has (by hash: a collision only contests more). */
   private async catchUp(): Promise<void> {
-    const schema = this.schema;
-    const { rows } = await this.query<{ oldest: string | null }>(`SELECT min(merge_seq)::text AS oldest FROM ${schema}.recent_merges`);
+    const project = this.options.project.project;
+    const { rows } = await this.query<{ oldest: string | null }>(`SELECT min(merge_seq)::text AS oldest FROM ${this.recentMerges} WHERE project = $1`, [
+      project,
+    ]);
     const oldest = rows[0]?.oldest;
     if (oldest !== null && oldest !== undefined && BigInt(oldest) > BigInt(this.probeSeq) + 1n) {
       // Merges since the probe may have been pruned: contest every key of this hour.
@@ -340,17 +366,17 @@ export class HourDedup {
     await this.query(
       `INSERT INTO contested_uuids
          SELECT DISTINCT s.uuid FROM stage_keys s
-           JOIN (SELECT DISTINCT unnest(uuid_hashes) AS h FROM ${schema}.recent_merges WHERE merge_seq > $1) r ON r.h = uuid_hash(s.uuid)
+           JOIN (SELECT DISTINCT unnest(uuid_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND merge_seq > $1) r ON r.h = uuid_hash(s.uuid)
        ON CONFLICT DO NOTHING`,
-      [this.probeSeq],
+      [this.probeSeq, project],
     );
     if (this.options.windowMicros !== null) {
       await this.query(
         `INSERT INTO contested_points
            SELECT s.grp, s.event_time FROM stage_keys s
-             JOIN (SELECT DISTINCT unnest(group_hashes) AS h FROM ${schema}.recent_merges WHERE merge_seq > $1) r ON r.h = s.grp_hash
+             JOIN (SELECT DISTINCT unnest(group_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND merge_seq > $1) r ON r.h = s.grp_hash
             WHERE s.grp IS NOT NULL`,
-        [this.probeSeq],
+        [this.probeSeq, project],
       );
     }
   }
@@ -363,21 +389,20 @@ export class HourDedup {
   /** Every copy of these uuids: this hour's, the kept row (where event_keys says), the dropped ones. */
   private async copiesOf(uuids: readonly string[]): Promise<EventCopy[]> {
     if (uuids.length === 0) return [];
-    const schema = this.schema;
     const { rows } = await this.query<CopyRow>(
       `WITH c AS (SELECT DISTINCT uuid FROM unnest($2::uuid[]) AS c(uuid))
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, s.grp FROM staged_contested s JOIN c USING (uuid)
        UNION ALL
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, ${this.group('e')}
          FROM c,
-              LATERAL (SELECT DISTINCT k.event_hour FROM ${schema}.event_keys k WHERE ${keyOf('k', 'c.uuid')} OFFSET 0) k,
-              LATERAL (SELECT * FROM ${schema}.events e
+              LATERAL (SELECT DISTINCT k.event_hour FROM ${this.keys} k WHERE ${keyOf('k', 'c.uuid')} OFFSET 0) k,
+              LATERAL (SELECT * FROM ${this.events} e
                         WHERE e.uuid = c.uuid AND e.event_time >= ${hourStart('k.event_hour')} AND e.event_time < ${hourStart('k.event_hour + 1')}
-                          AND e.upload_hour <> $1 OFFSET 0) e
+                          AND e.project = $3 AND e.upload_hour <> $1 OFFSET 0) e
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, ${this.group('d')}
-         FROM c, LATERAL (SELECT * FROM ${schema}.duplicates d WHERE d.uuid = c.uuid OFFSET 0) d`,
-      [this.options.hour, uuids],
+         FROM c, LATERAL (SELECT * FROM ${this.duplicates} d WHERE d.uuid = c.uuid AND d.project = $3 OFFSET 0) d`,
+      [this.options.hour, uuids, this.options.project.project],
     );
     return rows.map(toCopy);
   }
@@ -388,7 +413,6 @@ export class HourDedup {
    * and this hour's.
    */
   private async membersOf(ranges: ReadonlyMap<string, TimeRange>): Promise<EventCopy[]> {
-    const schema = this.schema;
     const window = this.options.windowMicros ?? 0n;
     const groups = [...ranges.keys()];
     const from = groups.map((g) => String((ranges.get(g) as TimeRange).from - window));
@@ -397,26 +421,26 @@ export class HourDedup {
       `WITH g AS (SELECT grp, hashtext(grp) AS grp_hash, ${fromMicros('lo')} AS lo, ${fromMicros('hi')} AS hi
                     FROM unnest($2::text[], $3::text[], $4::text[]) AS g(grp, lo, hi)),
             k AS (SELECT g.grp, g.lo, g.hi, k.uuid FROM g,
-                    LATERAL (SELECT uuid FROM ${schema}.event_keys k
+                    LATERAL (SELECT uuid FROM ${this.keys} k
                               WHERE k.group_hash = g.grp_hash AND k.event_hour BETWEEN ${hourOf('g.lo')} AND ${hourOf('g.hi')} OFFSET 0) k)
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, k.grp
-         FROM k, LATERAL (SELECT * FROM ${schema}.events e
-                           WHERE e.uuid = k.uuid AND e.event_time BETWEEN k.lo AND k.hi AND e.upload_hour <> $1 AND ${this.group('e')} = k.grp OFFSET 0) e
+         FROM k, LATERAL (SELECT * FROM ${this.events} e
+                           WHERE e.uuid = k.uuid AND e.event_time BETWEEN k.lo AND k.hi AND e.project = $5 AND e.upload_hour <> $1 AND ${this.group('e')} = k.grp OFFSET 0) e
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, k.grp
-         FROM k, LATERAL (SELECT * FROM ${schema}.duplicates d
-                           WHERE d.uuid = k.uuid AND d.event_time BETWEEN k.lo AND k.hi AND d.rule = 'insert_id' AND ${this.group('d')} = k.grp OFFSET 0) d
+         FROM k, LATERAL (SELECT * FROM ${this.duplicates} d
+                           WHERE d.uuid = k.uuid AND d.event_time BETWEEN k.lo AND k.hi AND d.project = $5 AND d.rule = 'insert_id' AND ${this.group('d')} = k.grp OFFSET 0) d
        UNION ALL
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, g.grp
          FROM g JOIN staged_members s ON s.grp = g.grp AND s.event_time BETWEEN g.lo AND g.hi`,
-      [this.options.hour, groups, from, to],
+      [this.options.hour, groups, from, to, this.options.project.project],
     );
     return rows.map(toCopy);
   }
 
   /** Moves the rows whose decision changed, and points each contested uuid's key at its representative. */
   private async apply(statuses: ReadonlyMap<EventCopy, CopyStatus>, contestedUuids: ReadonlySet<string>): Promise<DedupCounters> {
-    const schema = this.schema;
+    const project = this.options.project.project;
     const leaving: [EventCopy, CopyStatus][] = [];
     const returning: EventCopy[] = [];
     const relabelled: [EventCopy, CopyStatus][] = [];
@@ -430,7 +454,7 @@ export class HourDedup {
         leaving.push([copy, status]);
       }
     }
-    const columns = EVENTS_COPY_COLUMNS.map(quoteIdentifier).join(', ');
+    const columns = STORED_COLUMNS.map(quoteIdentifier).join(', ');
     // A DELETE cannot be fenced like the probes: the moves below are kept to index nested loops from
     // the few rows that move, else the planner may sort or hash a whole partition to find them.
     await this.query('SET LOCAL enable_hashjoin = off');
@@ -443,40 +467,42 @@ export class HourDedup {
                       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[]) AS m(uuid, t, h, entry, line, rule)),
               -- Through the uuid index alone: IS NOT DISTINCT FROM keeps the upload_hour index out, which
               -- stale statistics would otherwise pick, reading the whole hour for every row.
-              moved AS (DELETE FROM ${schema}.events e USING m
+              moved AS (DELETE FROM ${this.events} e USING m
                          WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour IS NOT DISTINCT FROM m.upload_hour
-                           AND e.archive_entry = m.entry AND e.archive_line = m.line
-                         RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule)
-         INSERT INTO ${schema}.duplicates (${columns}, rule) SELECT * FROM moved`,
-        [copies.map((c) => c.uuid), copies.map((c) => String(c.eventTime)), ...identify(copies), leaving.map(([, s]) => s)],
+                           AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = $7
+                         RETURNING ${STORED_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
+              counted AS (${recordRollupChanges('moved', -1)})
+         INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
+        [copies.map((c) => c.uuid), copies.map((c) => String(c.eventTime)), ...identify(copies), leaving.map(([, s]) => s), project],
       );
     }
     if (returning.length > 0) {
       const months = new Set(returning.map((c) => monthOfMicros(c.eventTime)));
       await this.options.partitions.ensure([...months].map(partitionMonth));
       await this.query(
-        `WITH moved AS (DELETE FROM ${schema}.duplicates d
+        `WITH moved AS (DELETE FROM ${this.duplicates} d
                          USING unnest($1::text[], $2::int[], $3::int[]) AS m(h, entry, line)
-                         WHERE d.upload_hour = ${fromMicros('m.h')} AND d.archive_entry = m.entry AND d.archive_line = m.line
-                         RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `d.${quoteIdentifier(c)}`).join(', ')})
-         INSERT INTO ${schema}.events (${columns}) SELECT * FROM moved`,
-        identify(returning),
+                         WHERE d.project = $4 AND d.upload_hour = ${fromMicros('m.h')} AND d.archive_entry = m.entry AND d.archive_line = m.line
+                         RETURNING ${STORED_COLUMNS.map((c) => `d.${quoteIdentifier(c)}`).join(', ')}),
+              counted AS (${recordRollupChanges('moved', 1)})
+         INSERT INTO ${this.events} (${columns}) SELECT * FROM moved`,
+        [...identify(returning), project],
       );
     }
     if (relabelled.length > 0) {
       const copies = relabelled.map(([c]) => c);
       await this.query(
-        `UPDATE ${schema}.duplicates d SET rule = m.rule
+        `UPDATE ${this.duplicates} d SET rule = m.rule
            FROM unnest($1::text[], $2::int[], $3::int[], $4::text[]) AS m(h, entry, line, rule)
-          WHERE d.upload_hour = ${fromMicros('m.h')} AND d.archive_entry = m.entry AND d.archive_line = m.line`,
-        [...identify(copies), relabelled.map(([, s]) => s)],
+          WHERE d.project = $5 AND d.upload_hour = ${fromMicros('m.h')} AND d.archive_entry = m.entry AND d.archive_line = m.line`,
+        [...identify(copies), relabelled.map(([, s]) => s), project],
       );
     }
     if (contestedUuids.size > 0) {
       const reps = [...representatives.values()];
-      await this.query(`DELETE FROM ${schema}.event_keys k USING unnest($1::uuid[]) AS c(uuid) WHERE ${keyOf('k', 'c.uuid')}`, [[...contestedUuids]]);
+      await this.query(`DELETE FROM ${this.keys} k USING unnest($1::uuid[]) AS c(uuid) WHERE ${keyOf('k', 'c.uuid')}`, [[...contestedUuids]]);
       await this.query(
-        `INSERT INTO ${schema}.event_keys (uuid, event_hour, group_hash)
+        `INSERT INTO ${this.keys} (uuid, event_hour, group_hash)
          SELECT uuid, ${hourOf(fromMicros('t'))}, hashtext(grp) FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(uuid, t, grp)`,
         [reps.map((c) => c.uuid), reps.map((c) => String(c.eventTime)), reps.map((c) => c.group)],
       );

@@ -3,16 +3,19 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { DedupCounters, LineCounters } from '../counters.js';
+import { analystTable, loaderTable } from '../db/loader-schema.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { classifyDatabaseError, LoaderError } from '../errors.js';
 import type { ArchiveEntry } from '../extract/archive-entries.js';
 import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEntryLines, type EncodedBatch } from '../transform/entry-lines.js';
 import { HourDedup } from './dedup.js';
+import type { RegisteredProject } from '../state/projects.js';
 import { partitionMonth, type PartitionManager } from './partitions.js';
+import { applyRollups } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
 export interface HourLoadOptions {
-  readonly schema: string;
+  readonly project: RegisteredProject;
   readonly hourLabel: string;
   /** The upload hour as an ISO timestamp, the key of its rows everywhere. */
   readonly hourTimestamp: string;
@@ -67,7 +70,7 @@ export class HourLoad {
     private readonly options: HourLoadOptions,
   ) {
     this.dedup = new HourDedup(client, {
-      schema: options.schema,
+      project: options.project,
       hourLabel: options.hourLabel,
       hour: options.hourTimestamp,
       windowMicros: options.insertIdWindowMicros,
@@ -107,14 +110,15 @@ export class HourLoad {
     this.entryNames.push(entry.name);
     const source = {
       hourLabel: this.options.hourLabel,
+      project: this.options.project.project,
       uploadHour: this.options.hourTimestamp,
       entryName: entry.name,
       entryNumber: this.entryNames.length,
       maxLineBytes,
     };
-    const schema = quoteIdentifier(this.options.schema);
-    const copyEvents = `COPY ${schema}.events (${EVENTS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
-    const copyRejects = `COPY ${schema}.rejects (${REJECTS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
+    const { schema } = this.options.project;
+    const copyEvents = `COPY ${analystTable(schema, 'events')} (${EVENTS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
+    const copyRejects = `COPY ${loaderTable(schema, 'rejects')} (${REJECTS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
     const copyKeys = `COPY ${this.dedup.keysTable} (${KEYS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
     const partitions = this.options.partitions;
     await this.run(`loading entry ${entry.name}`, async () => {
@@ -155,14 +159,16 @@ export class HourLoad {
   }
 
   /**
-   * Probes the history for the hour's keys, takes the dedup lock and settles what is contested. The
-   * lock is held from here until commit or rollback.
+   * Probes the history for the hour's keys, takes the dedup lock, settles what is contested and brings
+   * the rollups up to date. The lock is held from here until commit or rollback.
    */
   async deduplicate(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const clock = this.options.clock;
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
-    return clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
+    const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
+    await clock.time('rollups', () => this.run('updating the rollups', () => applyRollups(this.client, this.options.project)));
+    return settled;
   }
 
   /** Runs a query on the hour's client inside its transaction. */

@@ -1,10 +1,10 @@
 /**
  * Seconds spent in each stage of an hour: what the bench and the JSON log report.
  * copy: transform and COPY into events; probe: the history probes, outside any lock; lock: waiting
- * for the dedup lock; settle: what happens holding it (contested keys, bookkeeping); commit: COMMIT,
- * which releases it.
+ * for the dedup lock; settle: what happens holding it (contested keys, bookkeeping); rollups: the
+ * rollups, also under the lock; commit: COMMIT, which releases it.
  */
-export type StageName = 'download' | 'copy' | 'partitions' | 'probe' | 'lock' | 'settle' | 'commit';
+export type StageName = 'download' | 'copy' | 'partitions' | 'probe' | 'lock' | 'settle' | 'rollups' | 'commit';
 export type StageSeconds = Partial<Record<StageName, number>>;
 
 export class StageClock {

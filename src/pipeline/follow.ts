@@ -19,7 +19,7 @@ export interface SinceOptions {
 
 /** The range a `--since`/`--since-last` run covers now, or undefined when nothing is due. */
 export async function dueRange(context: HourContext, options: SinceOptions, now: Date): Promise<HourRange | 'no start' | undefined> {
-  const start = await resumeHour(context.pool, context.schema, options.since === undefined ? undefined : hourToDate(options.since).toISOString());
+  const start = await resumeHour(context.pool, context.project, options.since === undefined ? undefined : hourToDate(options.since).toISOString());
   if (start === undefined) return 'no start';
   const first = hourFromDate(new Date(start));
   const last = lastAvailableHour(now, options.availabilityLagHours);

@@ -10,12 +10,13 @@ import type { PartitionManager } from '../load/partitions.js';
 import { StageClock, type StageSeconds } from '../load/stage-clock.js';
 import { completeClaim } from '../state/hour-claims.js';
 import { hourHasRows, recordHourDone, recordHourFailed } from '../state/hour-records.js';
+import type { RegisteredProject } from '../state/projects.js';
 
 export interface HourContext {
   readonly pool: pg.Pool;
   readonly source: HourSource;
   readonly partitions: PartitionManager;
-  readonly schema: string;
+  readonly project: RegisteredProject;
   /** The loader's claim owner id: an hour commits only while this loader still holds its claim. */
   readonly claimOwnerId: number;
   readonly insertIdWindowDays: number;
@@ -71,10 +72,10 @@ async function attemptHour(
   const opened = await clock.time('download', () => context.source.open(hour, signal));
   try {
     const load = await HourLoad.begin(context.pool, {
-      schema: context.schema,
+      project: context.project,
       hourLabel: label,
       hourTimestamp: hourIso,
-      replacing: await hourHasRows(context.pool, context.schema, hourIso),
+      replacing: await hourHasRows(context.pool, context.project, hourIso),
       insertIdWindowMicros: context.insertIdWindowDays > 0 ? BigInt(Math.round(context.insertIdWindowDays * MICROS_PER_DAY)) : null,
       lockWaitSeconds: context.lockWaitSeconds,
       partitions: context.partitions,
@@ -107,8 +108,8 @@ async function attemptHour(
       addCounters(counters, counts);
       const status = opened.kind === 'empty' ? 'empty' : 'loaded';
       await clock.time('settle', async () => {
-        if (!(await completeClaim(load, context.schema, hourIso, context.claimOwnerId))) throw new ClaimLostError(label);
-        await recordHourDone(load, context.schema, { hour: hourIso, status, attempts, startedAt, counters, entryNames: load.entries });
+        if (!(await completeClaim(load, context.project, hourIso, context.claimOwnerId))) throw new ClaimLostError(label);
+        await recordHourDone(load, context.project, { hour: hourIso, status, attempts, startedAt, counters, entryNames: load.entries });
       });
       await clock.time('commit', () => load.commit());
       return { status, counters, stages: clock.seconds, skipped };
@@ -141,7 +142,7 @@ export async function loadHour(hour: UploadHour, context: HourContext, signal: A
       if (error instanceof ClaimLostError) return { hour, status: 'taken over', attempts: attempt, seconds: seconds() };
       if (!error.retryable || attempt > context.retries) {
         try {
-          await recordHourFailed(context.pool, context.schema, { hour: hourToDate(hour).toISOString(), attempts: attempt, startedAt, error: error.message });
+          await recordHourFailed(context.pool, context.project, { hour: hourToDate(hour).toISOString(), attempts: attempt, startedAt, error: error.message });
         } catch {
           // The database may be what failed; the outcome below still reports the hour as failed.
         }

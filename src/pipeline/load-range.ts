@@ -112,7 +112,7 @@ export async function loadRange(
   if (!options.reload && available.length > 0) {
     const done = await finishedHours(
       context.pool,
-      context.schema,
+      context.project,
       hourToDate(available[0] as UploadHour).toISOString(),
       hourToDate(available[available.length - 1] as UploadHour).toISOString(),
     );

@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { quoteIdentifier, sessionOptions, type SessionSettings } from '../db/pool.js';
+import { loaderTable, type ProjectTarget } from '../db/loader-schema.js';
+import { sessionOptions, type SessionSettings } from '../db/pool.js';
 import { classifyDatabaseError } from '../errors.js';
 
 /** First key of the two-part advisory locks that mark a loader as alive ("AMPL"). */
@@ -12,7 +13,7 @@ export type ClaimResult = 'claimed' | 'held' | 'finished';
 
 export interface ClaimSettings {
   readonly connectionString: string | undefined;
-  readonly schema: string;
+  readonly target: ProjectTarget;
   /** A claim not renewed for this long may be taken over even if its owner looks alive. */
   readonly leaseSeconds: number;
   readonly session: SessionSettings;
@@ -34,7 +35,7 @@ export class ClaimSession {
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly settings: ClaimSettings) {
-    this.table = `${quoteIdentifier(settings.schema)}.hour_claims`;
+    this.table = loaderTable(settings.target.schema, 'hour_claims');
   }
 
   /** The session's connection, opened (again, after an outage) with the owner lock taken. */
@@ -113,23 +114,23 @@ export class ClaimSession {
    */
   async tryClaim(hourIso: string, includeFinished: boolean): Promise<ClaimResult> {
     const { rowCount } = await this.query(
-      `INSERT INTO ${this.table} AS c (upload_hour, owner_id, owner, lease_until)
-       VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-       ON CONFLICT (upload_hour) DO UPDATE
+      `INSERT INTO ${this.table} AS c (project, upload_hour, owner_id, owner, lease_until)
+       VALUES ($5, $1, $2, $3, now() + make_interval(secs => $4))
+       ON CONFLICT (project, upload_hour) DO UPDATE
          SET owner_id = EXCLUDED.owner_id, owner = EXCLUDED.owner, claimed_at = now(), lease_until = EXCLUDED.lease_until
        WHERE c.owner_id = EXCLUDED.owner_id
           OR c.lease_until < now()
           OR NOT EXISTS (SELECT 1 FROM pg_locks l
                           WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                             AND l.classid = ${OWNER_LOCK_NAMESPACE} AND l.objid = c.owner_id AND l.objsubid = 2 AND l.granted)`,
-      [hourIso, this.ownerId, this.owner, this.settings.leaseSeconds],
+      [hourIso, this.ownerId, this.owner, this.settings.leaseSeconds, this.settings.target.project],
       'claiming an hour',
     );
     if (!rowCount) return 'held';
     if (includeFinished) return 'claimed';
     const { rowCount: finished } = await this.query(
-      `SELECT 1 FROM ${quoteIdentifier(this.settings.schema)}.upload_hours WHERE upload_hour = $1 AND status IN ('loaded', 'empty')`,
-      [hourIso],
+      `SELECT 1 FROM ${loaderTable(this.settings.target.schema, 'upload_hours')} WHERE project = $2 AND upload_hour = $1 AND status IN ('loaded', 'empty')`,
+      [hourIso, this.settings.target.project],
       'checking an hour',
     );
     if (finished) {
@@ -141,7 +142,11 @@ export class ClaimSession {
 
   /** Gives an hour back without loading it (it failed, or the run stops). */
   async release(hourIso: string): Promise<void> {
-    await this.query(`DELETE FROM ${this.table} WHERE upload_hour = $1 AND owner_id = $2`, [hourIso, this.ownerId], 'releasing a claim');
+    await this.query(
+      `DELETE FROM ${this.table} WHERE project = $3 AND upload_hour = $1 AND owner_id = $2`,
+      [hourIso, this.ownerId, this.settings.target.project],
+      'releasing a claim',
+    );
   }
 
   async close(): Promise<void> {
@@ -160,7 +165,16 @@ export class ClaimSession {
  * Inside an hour's transaction: deletes the claim, so it goes with the commit. False means another
  * loader took the hour over (this one hung past its lease) and this transaction must not commit.
  */
-export async function completeClaim(db: { query(text: string, values: unknown[]): Promise<{ rowCount: number | null }> }, schema: string, hourIso: string, ownerId: number): Promise<boolean> {
-  const { rowCount } = await db.query(`DELETE FROM ${quoteIdentifier(schema)}.hour_claims WHERE upload_hour = $1 AND owner_id = $2`, [hourIso, ownerId]);
+export async function completeClaim(
+  db: { query(text: string, values: unknown[]): Promise<{ rowCount: number | null }> },
+  { schema, project }: ProjectTarget,
+  hourIso: string,
+  ownerId: number,
+): Promise<boolean> {
+  const { rowCount } = await db.query(`DELETE FROM ${loaderTable(schema, 'hour_claims')} WHERE project = $3 AND upload_hour = $1 AND owner_id = $2`, [
+    hourIso,
+    ownerId,
+    project,
+  ]);
   return (rowCount ?? 0) > 0;
 }

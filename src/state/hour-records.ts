@@ -10,13 +10,14 @@ import {
   type RawBuilder,
 } from 'kysely';
 import type { HourCounters } from '../counters.js';
-import { quoteIdentifier } from '../db/pool.js';
+import { analystTable, loaderSchemaOf, loaderTable, type ProjectTarget } from '../db/loader-schema.js';
 import { classifyDatabaseError } from '../errors.js';
 
 export type HourStatus = 'loaded' | 'empty' | 'failed';
 
 /** One row of `upload_hours`: what the loader knows of one upload hour. */
 export interface UploadHoursTable {
+  project: string;
   upload_hour: string;
   status: HourStatus;
   attempts: Generated<number>;
@@ -67,13 +68,14 @@ function isoHour<T extends string | null>(expression: RawBuilder<unknown>): RawB
 }
 
 /** Loaded and empty hours within [first, last], by the hour's ISO timestamp. */
-export async function finishedHours(db: Queryable, schema: string, first: string, last: string): Promise<Set<string>> {
+export async function finishedHours(db: Queryable, { schema, project }: ProjectTarget, first: string, last: string): Promise<Set<string>> {
   try {
     const rows = await run(
       db,
       builder
-        .withSchema(schema)
+        .withSchema(loaderSchemaOf(schema))
         .selectFrom('upload_hours')
+        .where('project', '=', project)
         .select(isoHour<string>(sql.ref('upload_hour')).as('hour'))
         .where('upload_hour', '>=', first)
         .where('upload_hour', '<=', last)
@@ -89,7 +91,7 @@ export async function finishedHours(db: Queryable, schema: string, first: string
 /** Records a loaded or empty hour. Runs inside the hour's transaction, so it commits with the rows. */
 export async function recordHourDone(
   db: Queryable,
-  schema: string,
+  { schema, project }: ProjectTarget,
   record: { hour: string; status: 'loaded' | 'empty'; attempts: number; startedAt: Date; counters: HourCounters; entryNames: readonly string[] },
 ): Promise<void> {
   const c = record.counters;
@@ -114,18 +116,18 @@ export async function recordHourDone(
   await run(
     db,
     builder
-      .withSchema(schema)
+      .withSchema(loaderSchemaOf(schema))
       .insertInto('upload_hours')
-      .values({ upload_hour: record.hour, attempts: record.attempts, ...values })
-      .onConflict((oc) => oc.column('upload_hour').doUpdateSet({ ...values, attempts: sql<number>`upload_hours.attempts + ${record.attempts}` }))
+      .values({ project, upload_hour: record.hour, attempts: record.attempts, ...values })
+      .onConflict((oc) => oc.columns(['project', 'upload_hour']).doUpdateSet({ ...values, attempts: sql<number>`upload_hours.attempts + ${record.attempts}` }))
       .compile(),
   );
 }
 
 /** Whether an earlier load of the hour committed rows (a reload replaces them). */
-export async function hourHasRows(db: Queryable, schema: string, hour: string): Promise<boolean> {
+export async function hourHasRows(db: Queryable, { schema, project }: ProjectTarget, hour: string): Promise<boolean> {
   try {
-    const rows = await run(db, builder.withSchema(schema).selectFrom('upload_hours').select('status').where('upload_hour', '=', hour).compile());
+    const rows = await run(db, builder.withSchema(loaderSchemaOf(schema)).selectFrom('upload_hours').select('status').where('project', '=', project).where('upload_hour', '=', hour).compile());
     return rows[0]?.status === 'loaded';
   } catch (error) {
     throw classifyDatabaseError(error, { doing: 'reading the state of the hour' });
@@ -139,15 +141,16 @@ export async function hourHasRows(db: Queryable, schema: string, hour: string): 
  */
 export async function recordHourFailed(
   db: Queryable,
-  schema: string,
+  { schema, project }: ProjectTarget,
   record: { hour: string; attempts: number; startedAt: Date; error: string },
 ): Promise<void> {
   await run(
     db,
     builder
-      .withSchema(schema)
+      .withSchema(loaderSchemaOf(schema))
       .insertInto('upload_hours')
       .values({
+        project,
         upload_hour: record.hour,
         status: 'failed',
         attempts: record.attempts,
@@ -156,7 +159,7 @@ export async function recordHourFailed(
         last_error: record.error,
       })
       .onConflict((oc) =>
-        oc.column('upload_hour').doUpdateSet({
+        oc.columns(['project', 'upload_hour']).doUpdateSet({
           attempts: sql<number>`upload_hours.attempts + ${record.attempts}`,
           finished_at: sql<string>`clock_timestamp()`,
           last_error: record.error,
@@ -171,13 +174,14 @@ export async function recordHourFailed(
  * hour if that is sooner, never before `since`. Undefined when nothing is recorded and no `since`
  * was given.
  */
-export async function resumeHour(db: Queryable, schema: string, since: string | undefined): Promise<string | undefined> {
+export async function resumeHour(db: Queryable, { schema, project }: ProjectTarget, since: string | undefined): Promise<string | undefined> {
   try {
     const rows = await run(
       db,
       builder
-        .withSchema(schema)
+        .withSchema(loaderSchemaOf(schema))
         .selectFrom('upload_hours')
+        .where('project', '=', project)
         .select([
           isoHour<string | null>(sql`max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty')) + interval '1 hour'`).as('after_last_done'),
           isoHour<string | null>(
@@ -204,13 +208,14 @@ export interface HourRecord {
 }
 
 /** Every recorded hour within [first, last], by its ISO timestamp. */
-export async function hourRecords(db: Queryable, schema: string, first: string, last: string): Promise<Map<string, HourRecord>> {
+export async function hourRecords(db: Queryable, { schema, project }: ProjectTarget, first: string, last: string): Promise<Map<string, HourRecord>> {
   try {
     const rows = await run(
       db,
       builder
-        .withSchema(schema)
+        .withSchema(loaderSchemaOf(schema))
         .selectFrom('upload_hours')
+        .where('project', '=', project)
         .select([isoHour<string>(sql.ref('upload_hour')).as('hour'), 'status', 'attempts', 'last_error'])
         .where('upload_hour', '>=', first)
         .where('upload_hour', '<=', last)
@@ -234,13 +239,14 @@ export interface HoursOverview {
 }
 
 /** The overview `status` shows without a range. Reads only `upload_hours` (one row per hour). */
-export async function hoursOverview(db: Queryable, schema: string): Promise<HoursOverview> {
+export async function hoursOverview(db: Queryable, { schema, project }: ProjectTarget): Promise<HoursOverview> {
   try {
     const [span] = await run(
       db,
       builder
-        .withSchema(schema)
+        .withSchema(loaderSchemaOf(schema))
         .selectFrom('upload_hours')
+        .where('project', '=', project)
         .select([
           isoHour<string | null>(sql`min(upload_hour) FILTER (WHERE status IN ('loaded', 'empty'))`).as('first_done'),
           isoHour<string | null>(sql`max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty'))`).as('last_done'),
@@ -253,8 +259,9 @@ export async function hoursOverview(db: Queryable, schema: string): Promise<Hour
     const failures = await run(
       db,
       builder
-        .withSchema(schema)
+        .withSchema(loaderSchemaOf(schema))
         .selectFrom('upload_hours')
+        .where('project', '=', project)
         .select([isoHour<string>(sql.ref('upload_hour')).as('hour'), 'status', 'attempts', 'last_error'])
         .where('status', '=', 'failed')
         .orderBy('upload_hour')
@@ -263,8 +270,9 @@ export async function hoursOverview(db: Queryable, schema: string): Promise<Hour
     const days = await run(
       db,
       builder
-        .withSchema(schema)
+        .withSchema(loaderSchemaOf(schema))
         .selectFrom('upload_hours')
+        .where('project', '=', project)
         .select([
           sql<string>`to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')`.as('day'),
           sql<number>`count(*)::int`.as('hours'),
@@ -288,6 +296,16 @@ export async function hoursOverview(db: Queryable, schema: string): Promise<Hour
   }
 }
 
+/** The projects that have recorded hours in this warehouse, by name. */
+export async function recordedProjects(db: Queryable, schema: string): Promise<string[]> {
+  try {
+    const result = await db.query(`SELECT DISTINCT project FROM ${loaderTable(schema, 'upload_hours')} ORDER BY project`);
+    return (result.rows as { project: string }[]).map((r) => r.project);
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: 'reading which projects are loaded' });
+  }
+}
+
 /**
  * About how many rows the warehouse's tables hold, from the planner's statistics (counting would read
  * every row): `events` over all its partitions, `duplicates`, `rejects`. Null before a table's first
@@ -300,7 +318,7 @@ export async function estimatedRows(db: Queryable, schema: string): Promise<Reco
                  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass($1))::float8 AS events,
               (SELECT nullif(reltuples, -1) FROM pg_class WHERE oid = to_regclass($2))::float8 AS duplicates,
               (SELECT nullif(reltuples, -1) FROM pg_class WHERE oid = to_regclass($3))::float8 AS rejects`,
-      [`${quoteIdentifier(schema)}.events`, `${quoteIdentifier(schema)}.duplicates`, `${quoteIdentifier(schema)}.rejects`],
+      [analystTable(schema, 'events'), loaderTable(schema, 'duplicates'), loaderTable(schema, 'rejects')],
     );
     const row = result.rows[0] as Record<'events' | 'duplicates' | 'rejects', number | null>;
     return { events: row.events, duplicates: row.duplicates, rejects: row.rejects };

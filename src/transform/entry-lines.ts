@@ -4,20 +4,20 @@ import type { LineCounters } from '../counters.js';
 import { utcHourOf, utcMonthOf } from './column-values.js';
 import { escapeCopyText, toStorableText } from './copy-text.js';
 import { EVENTS_TABLE_COLUMNS } from './event-columns.js';
-import { DEDUP_KEY_COLUMNS, encodeEventLine } from './event-line.js';
+import { ROW_KEY_COLUMNS, encodeEventLine } from './event-line.js';
 import { decodeUtf8Lossy } from './utf8.js';
 
 /** Where each row came from, written after the event's own columns. */
-export const PROVENANCE_COLUMNS: readonly string[] = ['upload_hour', 'archive_entry', 'archive_line'];
+export const PROVENANCE_COLUMNS: readonly string[] = ['project', 'upload_hour', 'archive_entry', 'archive_line'];
 
 /** The columns of each `events` COPY row: the event's own, then its provenance. */
 export const EVENTS_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, ...PROVENANCE_COLUMNS];
 
-/** The columns of each row of an hour's dedup keys: what dedup reads, then where the row came from. */
-export const KEYS_COPY_COLUMNS: readonly string[] = [...DEDUP_KEY_COLUMNS, 'event_hour', 'archive_entry', 'archive_line'];
+/** The columns of each row of an hour's keys: what dedup and the rollups read, then where the row came from. */
+export const KEYS_COPY_COLUMNS: readonly string[] = [...ROW_KEY_COLUMNS, 'event_hour', 'archive_entry', 'archive_line'];
 
 /** The columns of each `rejects` COPY row. */
-export const REJECTS_COPY_COLUMNS: readonly string[] = ['upload_hour', 'archive_entry', 'entry_name', 'line_number', 'reason', 'raw_line'];
+export const REJECTS_COPY_COLUMNS: readonly string[] = ['project', 'upload_hour', 'archive_entry', 'entry_name', 'line_number', 'reason', 'raw_line'];
 
 /** About 64 KB of COPY text: rows for `events`, their dedup keys, rows for `rejects`, and the months the events fall in. */
 export interface EncodedBatch {
@@ -40,6 +40,8 @@ function isBlank(line: string): boolean {
 /** Where the lines come from, for messages and provenance, and how long one may be. */
 export interface EntrySource {
   readonly hourLabel: string;
+  /** The Amplitude project the hour belongs to (a checked name: nothing in it needs escaping, but it is escaped). */
+  readonly project: string;
   /** The upload hour as Postgres reads a timestamptz. */
   readonly uploadHour: string;
   readonly entryName: string;
@@ -59,12 +61,13 @@ const MAX_LINE_NUMBER = 2 ** 31 - 1;
  */
 export async function* encodeEntryLines(
   chunks: AsyncIterable<Buffer>,
-  { hourLabel, uploadHour, entryName, entryNumber, maxLineBytes }: EntrySource,
+  { hourLabel, project, uploadHour, entryName, entryNumber, maxLineBytes }: EntrySource,
   counters: LineCounters,
 ): AsyncGenerator<EncodedBatch> {
-  const provenance = `\t${uploadHour}\t${entryNumber}\t`;
+  const projectText = escapeCopyText(project);
+  const provenance = `\t${projectText}\t${uploadHour}\t${entryNumber}\t`;
   const keyProvenance = `\t${entryNumber}\t`;
-  const rejectPrefix = `${uploadHour}\t${entryNumber}\t${escapeCopyText(toStorableText(entryName))}\t`;
+  const rejectPrefix = `${projectText}\t${uploadHour}\t${entryNumber}\t${escapeCopyText(toStorableText(entryName))}\t`;
   let lineNumber = 0;
   let events = '';
   let keys = '';

@@ -27,7 +27,7 @@ export type EncodedLine =
       readonly copyColumns: string;
       /** The row's event_time as Postgres reads it (`toTimestamptz`'s form); it places the row in a partition. */
       readonly eventTime: string;
-      /** The columns deduplication reads (`DEDUP_KEY_COLUMNS`) in COPY text format, tab-separated. */
+      /** The columns deduplication and the rollups read (`ROW_KEY_COLUMNS`) in COPY text format, tab-separated. */
       readonly keyColumns: string;
       /** Fields whose key or value had to be changed to be storable (NUL, surrogates, bad UTF-8). */
       readonly sanitizedValues: number;
@@ -41,9 +41,14 @@ const TIME_FALLBACK_COLUMNS = [columnIndex('client_event_time'), columnIndex('se
 const COLUMN_TYPES = EVENT_COLUMNS.map((c) => c.type);
 const NO_COLUMN = -1;
 
-/** What deduplication needs of a row: its uuid and times, and what its insert group is made of. */
-export const DEDUP_KEY_COLUMNS: readonly string[] = ['uuid', 'event_time', 'server_upload_time', 'app', 'device_id', 'user_id', 'insert_id'];
-const KEY_COLUMNS = DEDUP_KEY_COLUMNS.map(columnIndex);
+/**
+ * What deduplication needs of a row (its uuid and times, and what its insert group is made of), then
+ * what the rollups count it by.
+ */
+export const ROW_KEY_COLUMNS: readonly string[] = [
+  'uuid', 'event_time', 'server_upload_time', 'app', 'device_id', 'user_id', 'insert_id', 'event_type', 'platform', 'amplitude_id',
+];
+const KEY_COLUMNS = ROW_KEY_COLUMNS.map(columnIndex);
 
 // Reused for every line: the scan's output and the row being built.
 const fields = new ScannedFields();

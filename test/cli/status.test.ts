@@ -39,21 +39,30 @@ test('status --json gives every hour and the totals to scripts', async () => {
   assert.equal(report.failures[0].hour, '20240301T03');
 });
 
-test('status without a range gives the overview: span, how far behind, failures, recent days, sizes', async () => {
+test('status without a range gives each project\'s overview: span, how far behind, failures, recent days; and the sizes', async () => {
+  const web = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240302T05', '--project', 'web']);
+  assert.equal(web.code, 0, web.stderr);
   const result = await runCli(['status'], { DATABASE_URL: fixtures.db.url });
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /^schema amplitude: upload hours 20240301T00 \.\. 20240301T05 \(UTC\): 2 loaded, 3 empty, 1 failed\n/);
-  assert.match(result.stdout, /\n\d+ hour\(s\) behind: the last available hour is \d{8}T\d{2}\n/);
-  assert.match(result.stdout, /\n {2}2024-03-01 +6 +2 +2\n/);
-  assert.match(result.stdout, /failed hours:\n {2}20240301T03 {2}after 1 attempt\(s\): hour 20240301T03 is larger/);
+  assert.match(result.stdout, /^schema amplitude: 2 project\(s\); rows \(estimates\): events /);
+  assert.match(result.stdout, /\n\nproject default: upload hours 20240301T00 \.\. 20240301T05 \(UTC\): 2 loaded, 3 empty, 1 failed\n/);
+  assert.match(result.stdout, /\n {2}\d+ hour\(s\) behind: the last available hour is \d{8}T\d{2}\n/);
+  assert.match(result.stdout, /\n {4}2024-03-01 +6 +2 +2\n/);
+  assert.match(result.stdout, /failed hours:\n {4}20240301T03 {2}after 1 attempt\(s\): hour 20240301T03 is larger/);
+  assert.match(result.stdout, /\n\nproject web: upload hours 20240302T05 \.\. 20240302T05 \(UTC\): 1 loaded, 0 empty, 0 failed\n/);
   const json = await runCli(['status', '--json'], { DATABASE_URL: fixtures.db.url });
   const report = JSON.parse(json.stdout);
-  assert.equal(report.first_done_hour, '20240301T00');
-  assert.equal(report.last_done_hour, '20240301T05');
-  assert.deepEqual(report.hours, { loaded: 2, empty: 3, failed: 1 });
-  assert.ok(report.hours_behind > 20_000, 'from March 2024 to now');
-  assert.deepEqual(report.recent_days, [{ day: '2024-03-01', hours: 6, events_read: 2, rows_inserted: 2 }]);
+  assert.deepEqual(report.projects.map((p: { project: string }) => p.project), ['default', 'web']);
+  const [main] = report.projects;
+  assert.equal(main.first_done_hour, '20240301T00');
+  assert.equal(main.last_done_hour, '20240301T05');
+  assert.deepEqual(main.hours, { loaded: 2, empty: 3, failed: 1 });
+  assert.ok(main.hours_behind > 20_000, 'from March 2024 to now');
+  assert.deepEqual(main.recent_days, [{ day: '2024-03-01', hours: 6, events_read: 2, rows_inserted: 2 }]);
+  assert.deepEqual(report.projects[1].recent_days, [{ day: '2024-03-02', hours: 1, events_read: 1, rows_inserted: 1 }]);
   assert.deepEqual(Object.keys(report.estimated_rows), ['events', 'duplicates', 'rejects']);
+  const grid = JSON.parse((await runCli(['status', '--range', '20240302', '--project', 'web', '--json'], { DATABASE_URL: fixtures.db.url })).stdout);
+  assert.deepEqual(grid.totals, { loaded: 1, empty: 0, failed: 0, missing: 23, not_yet_available: 0 });
 });
 
 test('status on an empty schema says nothing is loaded yet', async () => {

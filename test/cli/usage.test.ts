@@ -69,7 +69,7 @@ test('without DATABASE_URL the libpq PG* variables choose the database', async (
     ...(url.password ? { PGPASSWORD: decodeURIComponent(url.password) } : {}),
   });
   assert.equal(result.code, 0, result.stderr);
-  const { rows } = await fixtures.db.pool.query(`SELECT status FROM amplitude.upload_hours WHERE upload_hour = '2020-01-02 00:00Z'`);
+  const { rows } = await fixtures.db.pool.query(`SELECT status FROM amplitude_loader.upload_hours WHERE upload_hour = '2020-01-02 00:00Z'`);
   assert.deepEqual(rows, [{ status: 'empty' }]);
 });
 

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { CATALOG } from '../../src/db/catalog.js';
+import { registerProject } from '../../src/state/projects.js';
 import { columnTypes, dataDictionary, dbtSources } from '../../src/db/catalog-documents.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -14,19 +15,24 @@ after(async () => db.drop());
 
 const repoFile = (path: string) => readFile(fileURLToPath(new URL(`../../../${path}`, import.meta.url)), 'utf8');
 
-test('every table, view and column of the schema has a comment, and the catalog names nothing that does not exist', async () => {
+test('every table, view and column of both schemas has a comment, and the catalog names nothing that does not exist', async () => {
+  // A second project's keys table is commented as it is created.
+  await registerProject(db.pool, { schema: 'amplitude', project: 'web' });
   const { rows } = await db.pool.query<{ relation: string; column: string | null; comment: string | null }>(
     `SELECT c.relname AS relation, NULL AS column, obj_description(c.oid, 'pg_class') AS comment
        FROM pg_class c
-      WHERE c.relnamespace = 'amplitude'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+      WHERE c.relnamespace IN ('amplitude'::regnamespace, 'amplitude_loader'::regnamespace) AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
      UNION ALL
      SELECT c.relname, a.attname, col_description(c.oid, a.attnum)
        FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-      WHERE c.relnamespace = 'amplitude'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition`,
+      WHERE c.relnamespace IN ('amplitude'::regnamespace, 'amplitude_loader'::regnamespace) AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition`,
   );
   const missing = rows.filter((r) => !r.comment).map((r) => (r.column ? `${r.relation}.${r.column}` : r.relation));
   assert.deepEqual(missing, [], 'add these to src/db/catalog.ts');
-  const existing = new Set(rows.map((r) => (r.column ? `${r.relation}.${r.column}` : r.relation)));
+  const keyTables = [...new Set(rows.map((r) => r.relation).filter((r) => /^event_keys_\d+$/.test(r)))].sort();
+  assert.deepEqual(keyTables, ['event_keys_1', 'event_keys_2'], 'one keys table per project');
+  const relation = (name: string) => name.replace(/^event_keys_\d+$/, 'event_keys');
+  const existing = new Set(rows.map((r) => (r.column ? `${relation(r.relation)}.${r.column}` : relation(r.relation))));
   const named = CATALOG.flatMap((r) => [r.name, ...Object.keys(r.columns).map((c) => `${r.name}.${c}`)]);
   assert.deepEqual(named.filter((n) => !existing.has(n)), []);
 });
@@ -46,7 +52,7 @@ test('the dbt sources are valid YAML, list the analysts\' relations only, and gi
   assert.deepEqual(tables, CATALOG.filter((r) => r.audience === 'analysts').map((r) => r.name));
   assert.ok(!tables.includes('event_keys'));
   const events = source.tables.find((t: { name: string }) => t.name === 'events');
-  assert.equal(events.loaded_at_field, 'upload_hour');
+  assert.equal(events.loaded_at_field, 'loaded_at');
   assert.equal(events.columns.length, Object.keys(CATALOG[0]!.columns).length);
   const refused = await runCli(['catalog', '--format', 'pdf'], { DATABASE_URL: db.url });
   assert.equal(refused.code, 2);

@@ -8,7 +8,7 @@ let db: TestDatabase;
 before(async () => (db = await createTestDatabase()));
 after(async () => db.drop());
 
-test('events has the transform\'s columns, in order, with their types, then where each row came from', async () => {
+test('events has the transform\'s columns, in order, with their types, then where each row came from and when it was loaded', async () => {
   const { rows } = await db.pool.query<{ column_name: string; data_type: string }>(
     `SELECT column_name, data_type FROM information_schema.columns
       WHERE table_schema = 'amplitude' AND table_name = 'events' ORDER BY ordinal_position`,
@@ -19,6 +19,8 @@ test('events has the transform\'s columns, in order, with their types, then wher
     ['upload_hour', 'timestamp with time zone'],
     ['archive_entry', 'integer'],
     ['archive_line', 'integer'],
+    ['project', 'text'],
+    ['loaded_at', 'timestamp with time zone'],
   ];
   assert.deepEqual(rows.map((r) => [r.column_name, r.data_type]), expected);
 });

@@ -25,7 +25,9 @@ test('a schema that holds tables the loader did not create is refused, unless --
   assert.equal(await readable('public.events'), true);
   assert.equal(await readable('public.daily_active_users'), true);
   assert.equal(await readable('public.customers'), false, 'the reader reads only the loader\'s objects');
-  assert.equal(await readable('public.event_keys'), false, 'nor its dedup state');
+  assert.equal(await readable('public.users'), true);
+  assert.equal(await readable('public_loader.event_keys_1'), false, 'nor its dedup state');
+  assert.equal(await readable('public_loader.upload_hours'), false, 'nor its bookkeeping');
   await db.pool.query('CREATE TABLE public.invoices (id int)');
   assert.equal(await readable('public.invoices'), false, 'nor tables created later');
   const again = await runCli(['migrate', '--schema', 'public'], { DATABASE_URL: db.url });

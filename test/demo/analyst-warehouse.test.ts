@@ -3,11 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import pg from 'pg';
+import { CATALOG } from '../../src/db/catalog.js';
 import { SAMPLE_FIRST_HOUR, SAMPLE_LAST_HOUR, sampleEvents } from '../../src/demo/sample-events.js';
 import type { LocalExportApi } from '../../src/demo/local-export-api.js';
 import { sampleExportApi } from '../../src/demo/sample-export-api.js';
 import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { assertRollups } from '../helpers/invariants.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../sql/examples/', import.meta.url));
 
@@ -60,7 +62,7 @@ test('the warehouse holds each sample event once', async () => {
   await demoData();
   const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM amplitude.events');
   assert.equal(rows[0].n, events.length);
-  const { rows: dropped } = await db.pool.query('SELECT count(*)::int AS n FROM amplitude.duplicates');
+  const { rows: dropped } = await db.pool.query('SELECT count(*)::int AS n FROM amplitude_loader.duplicates');
   assert.ok(dropped[0].n > 0, 'the sample re-sends some events');
 });
 
@@ -116,7 +118,7 @@ test('examples/top_events_by_platform.sql ranks the three most frequent event ty
   assert.deepEqual(rows.map((r) => [r.platform, r.event_type, Number(r.events)]), expected);
 });
 
-test('the sessions, daily_active_users and event_counts views agree with the events', async () => {
+test('the sessions view and the rollups agree with the events', async () => {
   await demoData();
   const sessions = new Set(events.map((e) => `${e.device_id}|${e.session_id}`));
   const { rows: s } = await db.pool.query(
@@ -131,27 +133,43 @@ test('the sessions, daily_active_users and event_counts views agree with the eve
     if (!dau.has(key)) dau.set(key, new Set());
     dau.get(key)!.add(e.amplitude_id);
   }
-  const { rows: d } = await db.pool.query(`SELECT day::text, platform, active_users::int FROM amplitude.daily_active_users`);
+  const { rows: d } = await db.pool.query(`SELECT day::text, platform, active_users::int FROM amplitude.daily_active_users_by_platform`);
   assert.deepEqual(new Map(d.map((r) => [`${r.day} ${r.platform}`, r.active_users])), new Map([...dau].map(([k, v]) => [k, v.size])));
+  const total = new Map<string, Set<number>>();
+  for (const e of events) total.set(day(e), (total.get(day(e)) ?? new Set()).add(e.amplitude_id));
+  const { rows: t } = await db.pool.query(`SELECT day::text, active_users::int FROM amplitude.daily_active_users WHERE project = 'default'`);
+  assert.deepEqual(new Map(t.map((r) => [r.day, r.active_users])), new Map([...total].map(([k, v]) => [k, v.size])));
 
   const { rows: c } = await db.pool.query(`SELECT sum(events)::int AS events FROM amplitude.event_counts WHERE event_type = 'purchase'`);
   assert.equal(c[0].events, events.filter((e) => e.event_type === 'purchase').length);
+  const { rows: u } = await db.pool.query(`SELECT count(*)::int AS n, min(first_seen) <= min(last_seen) AS ordered FROM amplitude.users`);
+  assert.deepEqual(u[0], { n: new Set(events.map((e) => e.amplitude_id)).size, ordered: true });
+  await assertRollups(db.pool, 'amplitude');
 });
 
-test('amplitude_reader reads every table and later partitions, and can neither write nor create', async () => {
+test('amplitude_reader reads exactly the analysts\' objects and later partitions, nothing of the loader\'s, and can neither write nor create', async () => {
   await demoData();
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
     const { rows: role } = await client.query(`SELECT rolcanlogin FROM pg_roles WHERE rolname = 'amplitude_reader'`);
     assert.deepEqual(role, [{ rolcanlogin: false }]);
+    const { rows: readable } = await client.query(
+      `SELECT c.relname AS name FROM pg_class c
+        WHERE c.relnamespace IN ('amplitude'::regnamespace, 'amplitude_loader'::regnamespace) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND NOT c.relispartition AND has_schema_privilege('amplitude_reader', c.relnamespace, 'USAGE')
+          AND has_table_privilege('amplitude_reader', c.oid, 'SELECT') ORDER BY 1`,
+    );
+    const analysts = CATALOG.filter((r) => r.audience === 'analysts').map((r) => r.name).sort();
+    assert.deepEqual(readable.map((r) => r.name), analysts);
     await client.query('SET ROLE amplitude_reader');
     const { rows } = await client.query('SELECT count(*)::int AS n FROM amplitude.events_p2024_03');
     assert.equal(rows[0].n, events.length, 'a partition the loader created after the migrations is readable');
-    await client.query('SELECT count(*) FROM amplitude.sessions');
-    await client.query('SELECT count(*) FROM amplitude.upload_hours');
+    const { rows: coverage } = await client.query(`SELECT project, hours_loaded > 0 AS loaded, hours_missing, freshness > interval '0' AS stale FROM amplitude.coverage`);
+    assert.deepEqual(coverage, [{ project: 'default', loaded: true, hours_missing: '0', stale: true }], 'coverage reads the bookkeeping on the reader\'s behalf');
+    await assert.rejects(client.query('SELECT count(*) FROM amplitude_loader.upload_hours'), { code: '42501' });
     await assert.rejects(client.query(`DELETE FROM amplitude.events`), { code: '42501' });
-    await assert.rejects(client.query(`INSERT INTO amplitude.rejects (upload_hour, entry_name, line_number, reason, raw_line) VALUES (now(), 'x', 1, 'x', 'x')`), { code: '42501' });
+    await assert.rejects(client.query(`UPDATE amplitude.users SET user_id = 'x'`), { code: '42501' });
     await assert.rejects(client.query('CREATE TABLE amplitude.scratch (x int)'), { code: '42501' });
   } finally {
     await client.end();

@@ -98,8 +98,9 @@ test('without DATABASE_URL or PG*, load uses the embedded PostgreSQL and says so
   // The demo's hours are in the same database: status sees them beside this one.
   const overview = await runCli(['status', '--json'], {}, cli);
   assert.equal(overview.code, 0, overview.stderr);
-  assert.equal(JSON.parse(overview.stdout).first_done_hour, '20240301T00');
-  assert.equal(JSON.parse(overview.stdout).last_done_hour, '20240401T05');
+  const [project] = JSON.parse(overview.stdout).projects;
+  assert.equal(project.first_done_hour, '20240301T00');
+  assert.equal(project.last_done_hour, '20240401T05');
 });
 
 test('npm run db keeps the embedded PostgreSQL up for a SQL client until Ctrl-C', async () => {

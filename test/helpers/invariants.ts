@@ -21,25 +21,67 @@ export async function assertNoHalfLoadedHours(pool: pg.Pool, schema: string): Pr
   await onOneSnapshot(pool, async (client) => {
     await assertHoursWhole(client, schema);
     await checkDedupState(client, schema);
+    await checkRollups(client, schema);
   });
 }
 
 /**
  * Dedup's own state agrees with the rows: one row per uuid in events, and one key per uuid that has
- * any copy, at its representative (the kept row, or a copy the insert_id rule dropped).
+ * any copy, at its representative (the kept row, or a copy the insert_id rule dropped). The rollups
+ * equal their recomputation from events.
  */
 export async function assertDedupState(pool: pg.Pool, schema: string): Promise<void> {
-  await onOneSnapshot(pool, (client) => checkDedupState(client, schema));
+  await onOneSnapshot(pool, async (client) => {
+    await checkDedupState(client, schema);
+    await checkRollups(client, schema);
+  });
+}
+
+/** Each rollup row by row against what it says it is, computed from events (both ways: no row missing, none extra). */
+export async function assertRollups(pool: pg.Pool, schema: string): Promise<void> {
+  await onOneSnapshot(pool, (client) => checkRollups(client, schema));
+}
+
+async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> {
+  const s = `"${schema}"`;
+  const day = `(event_time AT TIME ZONE 'UTC')::date`;
+  const recomputed: Record<string, [string, string]> = {
+    event_counts: [`SELECT project, day, event_type, events FROM ${s}.event_counts`, `SELECT project, ${day}, event_type, count(*) FROM ${s}.events GROUP BY 1, 2, 3`],
+    daily_users: [
+      `SELECT project, day, amplitude_id, platform, events FROM ${s}.daily_users`,
+      `SELECT project, ${day}, amplitude_id, platform, count(*) FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3, 4`,
+    ],
+    daily_active_users: [
+      `SELECT project, day, active_users FROM ${s}.daily_active_users`,
+      `SELECT project, ${day}, count(DISTINCT amplitude_id) FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2`,
+    ],
+    daily_active_users_by_platform: [
+      `SELECT project, day, platform, active_users FROM ${s}.daily_active_users_by_platform`,
+      `SELECT project, ${day}, platform, count(DISTINCT amplitude_id) FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3`,
+    ],
+    users: [
+      `SELECT project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties FROM ${s}.users`,
+      `SELECT DISTINCT ON (project, amplitude_id) project, amplitude_id, min(event_time) OVER (PARTITION BY project, amplitude_id),
+              event_time, uuid, user_id, user_properties
+         FROM ${s}.events WHERE amplitude_id IS NOT NULL ORDER BY project, amplitude_id, event_time DESC, uuid DESC`,
+    ],
+  };
+  for (const [rollup, [kept, truth]] of Object.entries(recomputed)) {
+    const { rows } = await pool.query(
+      `SELECT 'extra' AS side, * FROM ((${kept}) EXCEPT ALL (${truth})) x UNION ALL SELECT 'missing', * FROM ((${truth}) EXCEPT ALL (${kept})) y LIMIT 5`,
+    );
+    assert.deepEqual(rows, [], `${rollup} differs from a recomputation from events`);
+  }
 }
 
 async function assertHoursWhole(pool: pg.ClientBase, schema: string): Promise<void> {
   const { rows } = await pool.query(
-    `SELECT to_char(c.upload_hour, 'YYYYMMDD"T"HH24') AS hour, sum(c.n)::int AS copies, h.status,
+    `SELECT c.project || ' ' || to_char(c.upload_hour, 'YYYYMMDD"T"HH24') AS hour, sum(c.n)::int AS copies, h.status,
             (h.events_read - h.rejected_lines)::int AS expected
-       FROM (SELECT upload_hour, count(*) AS n FROM "${schema}".events GROUP BY 1
-             UNION ALL SELECT upload_hour, count(*) FROM "${schema}".duplicates GROUP BY 1) c
-       LEFT JOIN "${schema}".upload_hours h USING (upload_hour)
-      GROUP BY c.upload_hour, h.status, h.events_read, h.rejected_lines`,
+       FROM (SELECT project, upload_hour, count(*) AS n FROM "${schema}".events GROUP BY 1, 2
+             UNION ALL SELECT project, upload_hour, count(*) FROM "${schema}_loader".duplicates GROUP BY 1, 2) c
+       LEFT JOIN "${schema}_loader".upload_hours h USING (project, upload_hour)
+      GROUP BY c.project, c.upload_hour, h.status, h.events_read, h.rejected_lines`,
   );
   for (const row of rows) {
     assert.equal(row.status, 'loaded', `hour ${row.hour} has rows but is ${row.status ?? 'not recorded'}`);
@@ -49,22 +91,31 @@ async function assertHoursWhole(pool: pg.ClientBase, schema: string): Promise<vo
 
 async function checkDedupState(pool: pg.ClientBase, schema: string): Promise<void> {
   const s = `"${schema}"`;
-  const { rows: twice } = await pool.query(`SELECT uuid FROM ${s}.events GROUP BY uuid HAVING count(*) > 1`);
-  assert.deepEqual(twice, [], 'a uuid is kept twice');
-  const group = (alias: string) => `hashtext(${s}.insert_group(${alias}.app, ${alias}.device_id, ${alias}.user_id, ${alias}.insert_id))`;
+  const l = `"${schema}_loader"`;
+  const { rows: twice } = await pool.query(`SELECT project, uuid FROM ${s}.events GROUP BY 1, 2 HAVING count(*) > 1`);
+  assert.deepEqual(twice, [], 'a uuid is kept twice in a project');
+  const group = (alias: string) => `hashtext(${l}.insert_group(${alias}.app, ${alias}.device_id, ${alias}.user_id, ${alias}.insert_id))`;
   const hour = (alias: string) => `floor(extract(epoch FROM ${alias}.event_time) / 3600)::integer`;
-  const { rows: keys } = await pool.query(
-    `SELECT u.uuid::text, k.event_hour AS key, k.group_hash, r.event_hour AS representative, r.group_hash AS representative_group, k.n
-       FROM (SELECT uuid FROM ${s}.events UNION SELECT uuid FROM ${s}.duplicates) u
-       LEFT JOIN (SELECT uuid, min(event_hour) AS event_hour, min(group_hash) AS group_hash, count(*)::int AS n FROM ${s}.event_keys GROUP BY uuid) k USING (uuid)
-       LEFT JOIN LATERAL (SELECT ${hour('e')} AS event_hour, ${group('e')} AS group_hash FROM ${s}.events e WHERE e.uuid = u.uuid
-                          UNION ALL SELECT ${hour('d')}, ${group('d')} FROM ${s}.duplicates d WHERE d.uuid = u.uuid AND d.rule = 'insert_id') r ON true
-      WHERE k.n IS DISTINCT FROM 1 OR k.event_hour IS DISTINCT FROM r.event_hour OR k.group_hash IS DISTINCT FROM r.group_hash`,
-  );
-  assert.deepEqual(keys, [], 'every uuid has one key, at its representative');
-  const { rows: orphans } = await pool.query(
-    `SELECT count(*)::int AS n FROM ${s}.event_keys k
-      WHERE NOT EXISTS (SELECT 1 FROM ${s}.events e WHERE e.uuid = k.uuid) AND NOT EXISTS (SELECT 1 FROM ${s}.duplicates d WHERE d.uuid = k.uuid)`,
-  );
-  assert.equal(orphans[0].n, 0, 'no key without a copy');
+  const { rows: projects } = await pool.query<{ project: string; id: number }>(`SELECT project, project_id AS id FROM ${l}.projects`);
+  for (const { project, id } of projects) {
+    const keys = `${l}.event_keys_${id}`;
+    const { rows: wrong } = await pool.query(
+      `SELECT u.uuid::text, k.event_hour AS key, k.group_hash, r.event_hour AS representative, r.group_hash AS representative_group, k.n
+         FROM (SELECT uuid FROM ${s}.events WHERE project = $1 UNION SELECT uuid FROM ${l}.duplicates WHERE project = $1) u
+         LEFT JOIN (SELECT uuid, min(event_hour) AS event_hour, min(group_hash) AS group_hash, count(*)::int AS n FROM ${keys} GROUP BY uuid) k USING (uuid)
+         LEFT JOIN LATERAL (SELECT ${hour('e')} AS event_hour, ${group('e')} AS group_hash FROM ${s}.events e WHERE e.uuid = u.uuid AND e.project = $1
+                            UNION ALL SELECT ${hour('d')}, ${group('d')} FROM ${l}.duplicates d
+                             WHERE d.uuid = u.uuid AND d.rule = 'insert_id' AND d.project = $1) r ON true
+        WHERE k.n IS DISTINCT FROM 1 OR k.event_hour IS DISTINCT FROM r.event_hour OR k.group_hash IS DISTINCT FROM r.group_hash`,
+      [project],
+    );
+    assert.deepEqual(wrong, [], `every uuid of project ${project} has one key, at its representative`);
+    const { rows: orphans } = await pool.query(
+      `SELECT count(*)::int AS n FROM ${keys} k
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.events e WHERE e.uuid = k.uuid AND e.project = $1)
+          AND NOT EXISTS (SELECT 1 FROM ${l}.duplicates d WHERE d.uuid = k.uuid AND d.project = $1)`,
+      [project],
+    );
+    assert.equal(orphans[0].n, 0, `no key of project ${project} without a copy`);
+  }
 }

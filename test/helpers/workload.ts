@@ -43,15 +43,19 @@ export async function serveWorkload(api: FakeExportApi, options: { day: string; 
 export async function snapshotSchema(pool: pg.Pool, schema: string): Promise<Record<string, string[]>> {
   const q = async (sql: string) => (await pool.query(sql)).rows.map((r) => JSON.stringify(r));
   const s = `"${schema}"`;
+  const l = `"${schema}_loader"`;
+  // loaded_at says when, which two loads never share.
   return {
-    events: await q(`SELECT to_jsonb(e) AS row FROM ${s}.events e ORDER BY uuid`),
-    duplicates: await q(`SELECT to_jsonb(d) AS row FROM ${s}.duplicates d ORDER BY upload_hour, archive_entry, archive_line`),
-    keys: await q(`SELECT uuid, event_hour, group_hash FROM ${s}.event_keys ORDER BY 1, 2, 3`),
-    rejects: await q(`SELECT upload_hour, entry_name, line_number, reason, raw_line FROM ${s}.rejects ORDER BY 1, 2, 3`),
+    events: await q(`SELECT to_jsonb(e) - 'loaded_at' AS row FROM ${s}.events e ORDER BY project, uuid`),
+    duplicates: await q(`SELECT to_jsonb(d) - 'loaded_at' AS row FROM ${l}.duplicates d ORDER BY project, upload_hour, archive_entry, archive_line`),
+    keys: await q(`SELECT uuid, event_hour, group_hash FROM ${l}.event_keys_1 ORDER BY 1, 2, 3`),
+    rejects: await q(`SELECT project, upload_hour, entry_name, line_number, reason, raw_line FROM ${l}.rejects ORDER BY 1, 2, 3, 4`),
+    users: await q(`SELECT to_jsonb(u) AS row FROM ${s}.users u ORDER BY project, amplitude_id`),
+    daily_users: await q(`SELECT to_jsonb(u) AS row FROM ${s}.daily_users u ORDER BY project, day, amplitude_id, platform`),
     hours: await q(
       `SELECT upload_hour, status, events_read, rejected_lines, sanitized_values, bytes_downloaded, archive_entries, entry_names
-         FROM ${s}.upload_hours ORDER BY 1`,
+         FROM ${l}.upload_hours ORDER BY project, 1`,
     ),
-    claims: await q(`SELECT upload_hour FROM ${s}.hour_claims ORDER BY 1`),
+    claims: await q(`SELECT upload_hour FROM ${l}.hour_claims ORDER BY 1`),
   };
 }

@@ -28,7 +28,7 @@ async function archiveOf(hour: string, count = 3): Promise<Buffer> {
 
 async function hourState(hour: string): Promise<{ status: string; attempts: number; last_error: string | null } | undefined> {
   const at = `${hour.slice(0, 4)}-${hour.slice(4, 6)}-${hour.slice(6, 8)} ${hour.slice(9)}:00Z`;
-  const { rows } = await fixtures.db.pool.query(`SELECT status, attempts, last_error FROM amplitude.upload_hours WHERE upload_hour = $1`, [at]);
+  const { rows } = await fixtures.db.pool.query(`SELECT status, attempts, last_error FROM amplitude_loader.upload_hours WHERE upload_hour = $1`, [at]);
   return rows[0];
 }
 

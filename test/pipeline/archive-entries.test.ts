@@ -26,7 +26,7 @@ function load(args: string[]) {
 async function hourRecord(hour: string) {
   const at = `${hour.slice(0, 4)}-${hour.slice(4, 6)}-${hour.slice(6, 8)} ${hour.slice(9)}:00Z`;
   const { rows } = await fixtures.db.pool.query(
-    `SELECT status, archive_entries, entries_skipped, events_read::int, rejected_lines::int, last_error FROM amplitude.upload_hours WHERE upload_hour = $1`,
+    `SELECT status, archive_entries, entries_skipped, events_read::int, rejected_lines::int, last_error FROM amplitude_loader.upload_hours WHERE upload_hour = $1`,
     [at],
   );
   return rows[0];
@@ -96,7 +96,7 @@ test('two entries of one name both load, each line with its own place; a reject 
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.deepEqual(await uuidsOfHour(hour), [id(4), id(5)]);
   const { rows } = await fixtures.db.pool.query(
-    `SELECT archive_entry, entry_name, line_number FROM amplitude.rejects WHERE upload_hour = '2024-05-01 03:00Z' ORDER BY archive_entry`,
+    `SELECT archive_entry, entry_name, line_number FROM amplitude_loader.rejects WHERE upload_hour = '2024-05-01 03:00Z' ORDER BY archive_entry`,
   );
   assert.deepEqual(rows, [
     { archive_entry: 1, entry_name: name, line_number: 1 },
@@ -111,7 +111,7 @@ test('an entry name of 8,000 characters labels its rows and rejects like any oth
   const result = await load(['--range', hour]);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.deepEqual(await uuidsOfHour(hour), [id(6)]);
-  const { rows } = await fixtures.db.pool.query(`SELECT length(entry_name) AS n FROM amplitude.rejects WHERE upload_hour = '2024-05-01 04:00Z'`);
+  const { rows } = await fixtures.db.pool.query(`SELECT length(entry_name) AS n FROM amplitude_loader.rejects WHERE upload_hour = '2024-05-01 04:00Z'`);
   assert.deepEqual(rows, [{ n: name.length }]);
 });
 

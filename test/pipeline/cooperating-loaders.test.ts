@@ -30,7 +30,7 @@ test('three loaders on overlapping ranges, started together on an empty schema, 
   ]);
   for (const result of results) assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.deepEqual(await snapshotSchema(fixtures.db.pool, 'shared'), await snapshotSchema(fixtures.db.pool, 'single'));
-  const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS hours, max(attempts) AS most FROM shared.upload_hours WHERE status = 'loaded'`);
+  const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS hours, max(attempts) AS most FROM shared_loader.upload_hours WHERE status = 'loaded'`);
   assert.deepEqual(rows, [{ hours: 8, most: 1 }]);
   assert.equal(fixtures.api.requests.length - requestsBefore, 8, 'each hour was requested once');
   const loadedByEach = results.map((r) => Number(/hours loaded: +(\d+)/.exec(r.stdout)?.[1]));
@@ -47,7 +47,7 @@ async function holdOwnerLock(ownerId: number): Promise<pg.Client> {
 
 async function claimAs(schema: string, hour: string, ownerId: number, leaseSeconds: number) {
   await fixtures.db.pool.query(
-    `INSERT INTO "${schema}".hour_claims (upload_hour, owner_id, owner, lease_until) VALUES ($1, $2, 'stuck-loader', now() + make_interval(secs => $3))`,
+    `INSERT INTO "${schema}_loader".hour_claims (project, upload_hour, owner_id, owner, lease_until) VALUES ('default', $1, $2, 'stuck-loader', now() + make_interval(secs => $3))`,
     [hour, ownerId, leaseSeconds],
   );
 }
@@ -81,7 +81,7 @@ test('a claim whose lease ran out is taken over even while its owner still holds
     const result = await load('takeover', '20240701T23').result;
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /hours loaded: +1/);
-    const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM takeover.hour_claims`);
+    const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM takeover_loader.hour_claims`);
     assert.equal(rows[0].n, 0);
   } finally {
     await hung.end();
@@ -89,11 +89,11 @@ test('a claim whose lease ran out is taken over even while its owner still holds
 });
 
 test('a loader takes back its own claim, left behind when releasing it failed', async () => {
-  const session = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60, session: DEFAULT_SESSION });
+  const session = new ClaimSession({ connectionString: fixtures.db.url, target: { schema: 'takeover', project: 'default' }, leaseSeconds: 60, session: DEFAULT_SESSION });
   try {
     assert.equal(await session.tryClaim('2024-07-03T00:00:00.000Z', false), 'claimed');
     assert.equal(await session.tryClaim('2024-07-03T00:00:00.000Z', false), 'claimed');
-    const other = new ClaimSession({ connectionString: fixtures.db.url, schema: 'takeover', leaseSeconds: 60, session: DEFAULT_SESSION });
+    const other = new ClaimSession({ connectionString: fixtures.db.url, target: { schema: 'takeover', project: 'default' }, leaseSeconds: 60, session: DEFAULT_SESSION });
     try {
       assert.equal(await other.tryClaim('2024-07-03T00:00:00.000Z', false), 'held');
     } finally {

@@ -18,9 +18,9 @@ after(async () => rm(tempDir, { recursive: true, force: true }));
 
 /** Hours loaded so far; a kill can land before the first run has even created the schema. */
 async function loadedHours(schema: string): Promise<number> {
-  const { rows } = await fixtures.db.pool.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`"${schema}".upload_hours`]);
+  const { rows } = await fixtures.db.pool.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`"${schema}_loader".upload_hours`]);
   if (!rows[0].ok) return 0;
-  const { rows: loaded } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM "${schema}".upload_hours WHERE status = 'loaded'`);
+  const { rows: loaded } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM "${schema}_loader".upload_hours WHERE status = 'loaded'`);
   return loaded[0].n;
 }
 

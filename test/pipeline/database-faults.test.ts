@@ -36,7 +36,7 @@ test('a COPY whose backend is terminated rolls back and is retried; the table en
   for (let i = 0; i < 400 && terminated < 2 && run.child.exitCode === null; i++) {
     const { rows } = await fixtures.db.pool.query(
       `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
-        WHERE datname = current_database() AND query LIKE 'COPY %.events%' AND state = 'active'`,
+        WHERE datname = current_database() AND query LIKE 'COPY %"events"%' AND state = 'active'`,
     );
     terminated += rows.filter((r) => r.done).length;
     await sleep(terminated > 0 ? 300 : 10);

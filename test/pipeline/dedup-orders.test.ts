@@ -11,7 +11,8 @@ import { assertNoHalfLoadedHours } from '../helpers/invariants.js';
 // Hours whose events collide every way dedup must handle: uuids repeated within an hour and across
 // hours, with the same or another content, event_time, month or insert group; insert_ids re-sent on
 // one device near and far in time (chains across the window, across a month's edge); equal upload
-// times. Every load order must leave exactly what the rule decides over all copies at once.
+// times. Every load order must leave exactly what the rule decides over all copies at once, and rollups
+// that equal a recomputation from the rows (assertNoHalfLoadedHours checks them).
 const DAY = 86_400_000_000n;
 const WINDOW = 7n * DAY;
 const HOURS = Array.from({ length: 8 }, (_, h) => `20240301T${String(h).padStart(2, '0')}`);
@@ -65,6 +66,11 @@ function workload(seed: number): Line[][][] {
             client_event_time: stamp(eventMs),
             server_upload_time: stamp(uploadMs),
             city: `c${random.int(1000)}`,
+            // What the rollups count by: a few users on a few platforms, whose latest properties differ.
+            amplitude_id: 1000 + random.int(5),
+            platform: random.pick(['iOS', 'Web', 'Android']),
+            event_type: random.pick(['open', 'buy']),
+            user_properties: { n: random.int(100) },
           });
         }
         earlier.push(event);
@@ -114,7 +120,7 @@ async function decided(schema: string): Promise<string[]> {
   const { rows } = await fixtures.db.pool.query<{ row: string }>(
     `SELECT to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' ' || archive_entry || ' ' || archive_line || ' kept' AS row FROM "${schema}".events
      UNION ALL
-     SELECT to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' ' || archive_entry || ' ' || archive_line || ' ' || rule FROM "${schema}".duplicates`,
+     SELECT to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ' ' || archive_entry || ' ' || archive_line || ' ' || rule FROM "${schema}_loader".duplicates`,
   );
   return rows.map((r) => r.row).sort();
 }

@@ -50,7 +50,7 @@ const EXPECTED_KEPT = [1, 2, 3, 4, 5, 6, 14, 16, 23, 24].map(id);
 
 
 async function snapshot(schema: string): Promise<string[]> {
-  const { rows } = await fixtures.db.pool.query(`SELECT to_jsonb(e)::text AS row FROM "${schema}".events e ORDER BY uuid`);
+  const { rows } = await fixtures.db.pool.query(`SELECT (to_jsonb(e) - 'loaded_at')::text AS row FROM "${schema}".events e ORDER BY uuid`);
   return rows.map((r) => r.row);
 }
 
@@ -73,7 +73,7 @@ test('forwards: duplicates by uuid and by insert_id are dropped, the earlier upl
   assert.equal(rows[0].city, 'first copy');
   const { rows: hours } = await fixtures.db.pool.query(
     `SELECT to_char(upload_hour, 'HH24') AS h, events_read::int, rows_inserted::int, duplicates_uuid::int, duplicates_insert_id::int
-       FROM forward.upload_hours ORDER BY upload_hour`,
+       FROM forward_loader.upload_hours ORDER BY upload_hour`,
   );
   assert.deepEqual(hours, [
     { h: '01', events_read: 6, rows_inserted: 6, duplicates_uuid: 0, duplicates_insert_id: 0 },
@@ -93,7 +93,7 @@ test('backwards and all at once, the table ends exactly the same', async () => {
     await loadHours(`parallel_${round}`, [RANGE], ['--concurrency', '3']);
     assert.deepEqual(await snapshot(`parallel_${round}`), forward, `round ${round}`);
   }
-  const { rows } = await fixtures.db.pool.query(`SELECT sum(rows_superseded)::int AS superseded FROM backward.upload_hours`);
+  const { rows } = await fixtures.db.pool.query(`SELECT sum(rows_superseded)::int AS superseded FROM backward_loader.upload_hours`);
   assert.ok(rows[0].superseded > 0, 'loading backwards replaced rows of later uploads');
 });
 
@@ -115,8 +115,8 @@ test('--reload of every hour leaves the same table', async () => {
   assert.deepEqual(await snapshot('backward'), before);
   // Every copy read is a row or a dropped copy, and each uuid has one key, at its representative.
   const { rows } = await fixtures.db.pool.query(
-    `SELECT (SELECT count(*) FROM backward.events)::int + (SELECT count(*) FROM backward.duplicates)::int AS copies,
-            (SELECT count(*) FROM backward.event_keys)::int AS keys`,
+    `SELECT (SELECT count(*) FROM backward.events)::int + (SELECT count(*) FROM backward_loader.duplicates)::int AS copies,
+            (SELECT count(*) FROM backward_loader.event_keys_1)::int AS keys`,
   );
   assert.deepEqual(rows[0], { copies: 16, keys: 13 });
   await assertDedupState(fixtures.db.pool, 'backward');

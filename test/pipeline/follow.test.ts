@@ -31,7 +31,7 @@ async function serve(label: string) {
 }
 
 async function statuses(schema: string): Promise<Record<string, string>> {
-  const { rows } = await fixtures.db.pool.query(`SELECT upload_hour, status FROM "${schema}".upload_hours`);
+  const { rows } = await fixtures.db.pool.query(`SELECT upload_hour, status FROM "${schema}_loader".upload_hours`);
   return Object.fromEntries(rows.map((r) => [(r.upload_hour as Date).toISOString(), r.status]));
 }
 

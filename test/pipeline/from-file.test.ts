@@ -28,7 +28,7 @@ function load(args: string[]) {
 }
 
 async function hoursLoaded(): Promise<string[]> {
-  const { rows } = await db.pool.query(`SELECT to_char(upload_hour, 'YYYYMMDD"T"HH24') AS h, status FROM amplitude.upload_hours ORDER BY 1`);
+  const { rows } = await db.pool.query(`SELECT to_char(upload_hour, 'YYYYMMDD"T"HH24') AS h, status FROM amplitude_loader.upload_hours ORDER BY 1`);
   return rows.map((r) => `${r.h} ${r.status}`);
 }
 
@@ -44,7 +44,7 @@ test('an export zip holding several hours loads each hour on its own, with the s
   assert.deepEqual(await hoursLoaded(), ['20240301T05 loaded', '20240301T06 loaded']);
   const { rows } = await db.pool.query(`SELECT uuid::text FROM amplitude.events ORDER BY uuid`);
   assert.deepEqual(rows.map((r) => r.uuid), [id(1), id(2), id(3), id(4)]);
-  const { rows: dropped } = await db.pool.query(`SELECT to_char(upload_hour, 'HH24') AS hour, uuid::text, rule FROM amplitude.duplicates`);
+  const { rows: dropped } = await db.pool.query(`SELECT to_char(upload_hour, 'HH24') AS hour, uuid::text, rule FROM amplitude_loader.duplicates`);
   assert.deepEqual(dropped, [{ hour: '06', uuid: id(1), rule: 'uuid' }]);
 });
 
@@ -63,7 +63,7 @@ test('a folder in the S3 layout loads, nested folders included, other files pass
   const loaded = await hoursLoaded();
   assert.ok(loaded.includes('20240302T00 loaded') && loaded.includes('20240302T13 loaded'));
   assert.ok(!loaded.some((h) => h.startsWith('20240302T01')), 'hours without files are not recorded');
-  const { rows } = await db.pool.query(`SELECT archive_entries, events_read::int FROM amplitude.upload_hours WHERE upload_hour = '2024-03-02 00:00Z'`);
+  const { rows } = await db.pool.query(`SELECT archive_entries, events_read::int FROM amplitude_loader.upload_hours WHERE upload_hour = '2024-03-02 00:00Z'`);
   assert.deepEqual(rows, [{ archive_entries: 2, events_read: 2 }]);
 });
 

@@ -63,9 +63,9 @@ test('every mutated line ends as a row, a dropped copy or a reject, and its hour
   const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240501T07']);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const { rows } = await fixtures.db.pool.query(
-    `SELECT (SELECT count(*) FROM amplitude.events)::int + (SELECT count(*) FROM amplitude.duplicates)::int AS kept_or_dropped,
-            (SELECT count(*) FROM amplitude.rejects)::int AS rejected,
-            (SELECT sanitized_values FROM amplitude.upload_hours)::int AS sanitized`,
+    `SELECT (SELECT count(*) FROM amplitude.events)::int + (SELECT count(*) FROM amplitude_loader.duplicates)::int AS kept_or_dropped,
+            (SELECT count(*) FROM amplitude_loader.rejects)::int AS rejected,
+            (SELECT sanitized_values FROM amplitude_loader.upload_hours)::int AS sanitized`,
   );
   const nonBlank = lines.filter((line) => line.toString('utf8').trim() !== '').length;
   assert.equal(rows[0].kept_or_dropped + rows[0].rejected, nonBlank);

@@ -20,7 +20,7 @@ async function hourOf(label: string, events = 5) {
 
 async function status(hour: string): Promise<{ status: string; last_error: string } | undefined> {
   const at = `${hour.slice(0, 4)}-${hour.slice(4, 6)}-${hour.slice(6, 8)} ${hour.slice(9)}:00Z`;
-  const { rows } = await fixtures.db.pool.query(`SELECT status, last_error FROM amplitude.upload_hours WHERE upload_hour = $1`, [at]);
+  const { rows } = await fixtures.db.pool.query(`SELECT status, last_error FROM amplitude_loader.upload_hours WHERE upload_hour = $1`, [at]);
   return rows[0];
 }
 
@@ -70,7 +70,7 @@ test('entry names are labels, never paths: "../" in a name loads like any other 
   const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20241001T04']);
   assert.equal(result.code, 0, result.stderr);
   const { rows } = await fixtures.db.pool.query(
-    `SELECT h.entry_names[e.archive_entry] AS entry_name FROM amplitude.events e JOIN amplitude.upload_hours h USING (upload_hour)
+    `SELECT h.entry_names[e.archive_entry] AS entry_name FROM amplitude.events e JOIN amplitude_loader.upload_hours h USING (upload_hour)
       WHERE e.uuid = '99999999-9999-4999-8999-999999999999'`,
   );
   assert.deepEqual(rows, [{ entry_name: evil }]);

@@ -22,7 +22,7 @@ async function session(): Promise<pg.Client> {
 }
 
 async function hourStatuses(client: pg.Client): Promise<string[]> {
-  const { rows } = await client.query(`SELECT to_char(upload_hour AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24') || ' ' || status AS s FROM amplitude.upload_hours ORDER BY 1`);
+  const { rows } = await client.query(`SELECT to_char(upload_hour AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24') || ' ' || status AS s FROM amplitude_loader.upload_hours ORDER BY 1`);
   return rows.map((r) => r.s);
 }
 

@@ -34,7 +34,7 @@ for (const [signal, code] of [
     assert.match(result.stdout, /Summary[\s\S]*interrupted: [1-9]/);
     assert.match(result.stderr, new RegExp(`${signal}: stopping`));
     await assertNoHalfLoadedHours(fixtures.db.pool, schema);
-    const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM "${schema}".hour_claims`);
+    const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM "${schema}_loader".hour_claims`);
     assert.equal(rows[0].n, 0, 'no claim is left behind');
   });
 }

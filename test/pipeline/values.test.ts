@@ -161,7 +161,7 @@ test('NUL, lone surrogates and invalid UTF-8 become U+FFFD, the event loads and 
   assert.match(result.stdout, /sanitized values: +3/);
   const r = await row(uuid, `user_id, event_properties = '{"s":"\\ufffdx","n":"\\ufffd"}'::jsonb AS props, city`);
   assert.deepEqual(r, { user_id: 'a\uFFFDb', props: true, city: 'bad \uFFFD\uFFFD' });
-  const { rows } = await fixtures.db.pool.query(`SELECT sanitized_values FROM amplitude.upload_hours WHERE upload_hour = '2024-03-01 08:00Z'`);
+  const { rows } = await fixtures.db.pool.query(`SELECT sanitized_values FROM amplitude_loader.upload_hours WHERE upload_hour = '2024-03-01 08:00Z'`);
   assert.equal(rows[0].sanitized_values, '3');
 });
 
@@ -179,7 +179,7 @@ test('a rejected line goes to rejects with hour, entry, line and text; the rest 
   assert.match(result.stdout, /rejected lines: +2/);
   const { rows } = await fixtures.db.pool.query(
     `SELECT upload_hour = '2024-03-01 10:00Z' AS hour_ok, entry_name, line_number, reason, raw_line
-       FROM amplitude.rejects WHERE upload_hour = '2024-03-01 10:00Z' ORDER BY line_number`,
+       FROM amplitude_loader.rejects WHERE upload_hour = '2024-03-01 10:00Z' ORDER BY line_number`,
   );
   assert.deepEqual(rows, [
     { hour_ok: true, entry_name: amplitudeEntryName(187520, '20240301T10', 0), line_number: 2, reason: rows[0]?.reason, raw_line: '{"broken": ' },
@@ -208,7 +208,7 @@ test('parts without a final newline, plain .json entries, and non-event files al
   assert.equal(result.code, 0, result.stderr);
   const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM amplitude.events WHERE event_time = '2024-03-01 11:00Z'`);
   assert.equal(rows[0].n, 3);
-  const { rows: state } = await fixtures.db.pool.query(`SELECT archive_entries, events_read::int FROM amplitude.upload_hours WHERE upload_hour = '2024-03-01 11:00Z'`);
+  const { rows: state } = await fixtures.db.pool.query(`SELECT archive_entries, events_read::int FROM amplitude_loader.upload_hours WHERE upload_hour = '2024-03-01 11:00Z'`);
   assert.deepEqual(state, [{ archive_entries: 3, events_read: 3 }]);
 });
 

@@ -25,7 +25,7 @@ async function encode(
   let events = '';
   let rejects = '';
   const months = new Set<string>();
-  const entry = { hourLabel: '20240301T05', uploadHour: HOUR, entryName: 'p/p_2024-03-01_5#0.json.gz', entryNumber: 3, maxLineBytes };
+  const entry = { hourLabel: '20240301T05', project: 'web', uploadHour: HOUR, entryName: 'p/p_2024-03-01_5#0.json.gz', entryNumber: 3, maxLineBytes };
   for await (const batch of encodeEntryLines(source(), entry, counters)) {
     events += batch.events;
     rejects += batch.rejects;
@@ -51,14 +51,14 @@ test('blank lines are skipped but counted in line numbers; CRLF is fine', async 
   );
 });
 
-test('each row carries its upload hour, entry position and line, and the batches name the UTC months of its events', async () => {
+test('each row carries its project, upload hour, entry position and line, and the batches name the UTC months of its events', async () => {
   const late = EVENT.replace('2024-03-01 05:00:00', '2024-02-29T23:30:00-01:00');
   const { rows, months } = await encode([`${EVENT}\n${late}\n`]);
   assert.deepEqual(
-    rows.map((r) => [r[at('upload_hour')], r[at('archive_entry')], r[at('archive_line')]]),
+    rows.map((r) => [r[at('project')], r[at('upload_hour')], r[at('archive_entry')], r[at('archive_line')]]),
     [
-      [HOUR, '3', '1'],
-      [HOUR, '3', '2'],
+      ['web', HOUR, '3', '1'],
+      ['web', HOUR, '3', '2'],
     ],
   );
   assert.deepEqual([...months], ['2024-03']);
@@ -85,6 +85,7 @@ test('a rejected line keeps its hour, entry, line number, reason and text', asyn
   assert.equal(counters.rejectedLines, 1);
   assert.equal(rows.length, 1);
   const reject = rejects[0] as string[];
+  assert.equal(reject[rejectAt('project')], 'web');
   assert.equal(reject[rejectAt('upload_hour')], HOUR);
   assert.equal(reject[rejectAt('archive_entry')], '3');
   assert.equal(reject[rejectAt('entry_name')], 'p/p_2024-03-01_5#0.json.gz');

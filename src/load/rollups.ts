@@ -1,0 +1,111 @@
+import type pg from 'pg';
+import { analystTable } from '../db/loader-schema.js';
+import type { RegisteredProject } from '../state/projects.js';
+
+/**
+ * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users), kept in each
+ * hour's transaction from what the hour changed in `events`: every row the COPY wrote counts +1, and
+ * every row deduplication or a reload moves out of events (-1) or back in (+1) is recorded as it moves
+ * (`recordRollupChanges` in the same statement). Applied under the project's dedup lock, so the hours
+ * of one project apply theirs one at a time and the rollups always equal a recomputation from events.
+ * The work is the hour's own rows; only a user who lost a row is recomputed from events.
+ */
+
+/** The temporary table of the hour's changes to events, one row per row that entered or left. */
+export const ROLLUP_CHANGES = 'rollup_changes';
+export const ROLLUP_CHANGE_COLUMNS = 'uuid uuid, event_time timestamptz, event_type text, platform text, amplitude_id bigint, delta integer';
+/** What a change records of a row, as columns of events, duplicates or stage_keys. */
+export const ROLLUP_CHANGE_SOURCE = 'uuid, event_time, event_type, platform, amplitude_id';
+
+/** An INSERT, for a data-modifying CTE, recording the rows of `relation` as entering (1) or leaving (-1) events. */
+export function recordRollupChanges(relation: string, delta: 1 | -1): string {
+  return `INSERT INTO ${ROLLUP_CHANGES} SELECT ${ROLLUP_CHANGE_SOURCE}, ${delta} FROM ${relation}`;
+}
+
+const DAY = `(event_time AT TIME ZONE 'UTC')::date`;
+
+/** Applies the hour's recorded changes to every rollup of its project. */
+export async function applyRollups(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
+  const table = (name: string) => analystTable(project.schema, name);
+  const run = (text: string) => client.query(text, [project.project]);
+
+  await run(
+    `INSERT INTO ${table('event_counts')} AS c (project, day, event_type, events)
+     SELECT $1, ${DAY}, event_type, sum(delta) FROM ${ROLLUP_CHANGES} GROUP BY 2, 3 HAVING sum(delta) <> 0
+     ON CONFLICT (project, day, event_type) DO UPDATE SET events = c.events + excluded.events`,
+  );
+  await run(
+    `DELETE FROM ${table('event_counts')} c USING (SELECT DISTINCT ${DAY} AS day, event_type FROM ${ROLLUP_CHANGES} WHERE delta < 0) d
+      WHERE c.project = $1 AND c.day = d.day AND c.event_type IS NOT DISTINCT FROM d.event_type AND c.events = 0`,
+  );
+
+  // A user's (day, platform) rows that appear or disappear change the DAU tables; they are noted here.
+  await client.query(`CREATE TEMP TABLE daily_user_changes (day date, amplitude_id bigint, platform text, delta integer) ON COMMIT DROP`);
+  await run(
+    `WITH upserted AS (
+       INSERT INTO ${table('daily_users')} AS u (project, day, amplitude_id, platform, events)
+       SELECT $1, ${DAY}, amplitude_id, platform, sum(delta) FROM ${ROLLUP_CHANGES} WHERE amplitude_id IS NOT NULL
+        GROUP BY 2, 3, 4 HAVING sum(delta) <> 0
+       ON CONFLICT (project, day, amplitude_id, platform) DO UPDATE SET events = u.events + excluded.events
+       RETURNING u.day, u.amplitude_id, u.platform, xmax = 0 AS created)
+     INSERT INTO daily_user_changes SELECT day, amplitude_id, platform, 1 FROM upserted WHERE created`,
+  );
+  await run(
+    `WITH gone AS (DELETE FROM ${table('daily_users')} u WHERE u.project = $1 AND u.events = 0
+                     AND (u.day, u.amplitude_id) IN (SELECT ${DAY}, amplitude_id FROM ${ROLLUP_CHANGES} WHERE delta < 0)
+                   RETURNING u.day, u.amplitude_id, u.platform)
+     INSERT INTO daily_user_changes SELECT day, amplitude_id, platform, -1 FROM gone`,
+  );
+  await run(
+    `INSERT INTO ${table('daily_active_users_by_platform')} AS a (project, day, platform, active_users)
+     SELECT $1, day, platform, sum(delta) FROM daily_user_changes GROUP BY 2, 3 HAVING sum(delta) <> 0
+     ON CONFLICT (project, day, platform) DO UPDATE SET active_users = a.active_users + excluded.active_users`,
+  );
+  // Over all platforms, a user counts once: active after if any platform row is left, before if any was.
+  await run(
+    `WITH per_user AS (
+       SELECT c.day, c.amplitude_id, sum(c.delta) AS change,
+              (SELECT count(*) FROM ${table('daily_users')} u WHERE u.project = $1 AND u.day = c.day AND u.amplitude_id = c.amplitude_id) AS platforms_after
+         FROM daily_user_changes c GROUP BY c.day, c.amplitude_id),
+     per_day AS (
+       SELECT day, sum((platforms_after > 0)::int - (platforms_after - change > 0)::int) AS change FROM per_user GROUP BY day)
+     INSERT INTO ${table('daily_active_users')} AS a (project, day, active_users)
+     SELECT $1, day, change FROM per_day WHERE change <> 0
+     ON CONFLICT (project, day) DO UPDATE SET active_users = a.active_users + excluded.active_users`,
+  );
+  await run(`DELETE FROM ${table('daily_active_users_by_platform')} WHERE project = $1 AND active_users = 0 AND day IN (SELECT day FROM daily_user_changes)`);
+  await run(`DELETE FROM ${table('daily_active_users')} WHERE project = $1 AND active_users = 0 AND day IN (SELECT day FROM daily_user_changes)`);
+
+  // Users who lost a row are recomputed from events (through its amplitude_id index); the others only
+  // gained rows, which can move first_seen earlier or bring a later last event.
+  await client.query(
+    `CREATE TEMP TABLE users_recomputed ON COMMIT DROP AS
+       SELECT DISTINCT amplitude_id FROM ${ROLLUP_CHANGES} WHERE delta < 0 AND amplitude_id IS NOT NULL`,
+  );
+  await run(`DELETE FROM ${table('users')} u USING users_recomputed r WHERE u.project = $1 AND u.amplitude_id = r.amplitude_id`);
+  await run(
+    `INSERT INTO ${table('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
+     SELECT $1, r.amplitude_id, f.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties
+       FROM users_recomputed r,
+            LATERAL (SELECT min(event_time) AS first_seen FROM ${table('events')} WHERE amplitude_id = r.amplitude_id AND project = $1) f,
+            LATERAL (SELECT * FROM ${table('events')} WHERE amplitude_id = r.amplitude_id AND project = $1
+                      ORDER BY event_time DESC, uuid DESC LIMIT 1) e`,
+  );
+  await run(
+    `WITH gained AS (
+       SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
+         FROM ${ROLLUP_CHANGES} c
+        WHERE delta > 0 AND amplitude_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users_recomputed r WHERE r.amplitude_id = c.amplitude_id)
+        ORDER BY amplitude_id, event_time DESC, uuid DESC)
+     INSERT INTO ${table('users')} AS u (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
+     SELECT $1, g.amplitude_id, g.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties
+       FROM gained g,
+            LATERAL (SELECT * FROM ${table('events')} e WHERE e.uuid = g.uuid AND e.event_time = g.event_time AND e.project = $1 LIMIT 1) e
+     ON CONFLICT (project, amplitude_id) DO UPDATE SET
+       first_seen = least(u.first_seen, excluded.first_seen),
+       last_seen = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.last_seen ELSE u.last_seen END,
+       last_event_uuid = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.last_event_uuid ELSE u.last_event_uuid END,
+       user_id = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.user_id ELSE u.user_id END,
+       user_properties = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.user_properties ELSE u.user_properties END`,
+  );
+}
