@@ -6,6 +6,7 @@
  *   npm run bench -- --events 1000000      # the full run
  *   npm run bench -- --hour-mb 2000        # one 2 GB hour, for the loader's memory
  *   npm run bench -- --history 3000000     # 120 hours of 25k in order: does an hour cost more as history grows?
+ *   npm run bench -- --queries 1000000     # analysts' questions with and without the secondary indexes, and what they cost the load
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     only: { type: 'string' },
     history: { type: 'string' },
+    queries: { type: 'string' },
   },
 });
 
@@ -214,9 +216,9 @@ function eltInsert(): string {
     }
   };
   const known = EVENT_COLUMNS.map((c) => `'${c.key}'`).join(', ');
-  // Provenance as such a user would have it: the upload hour, no entry or line.
+  // Provenance as such a user would have it: the project and upload hour, no entry or line.
   return `INSERT INTO elt.events (${EVENTS_COPY_COLUMNS.map((c) => `"${c}"`).join(', ')})
-    SELECT ${EVENT_COLUMNS.map((c) => cast(c.key, c.type)).join(', ')}, j - ARRAY[${known}],
+    SELECT ${EVENT_COLUMNS.map((c) => cast(c.key, c.type)).join(', ')}, j - ARRAY[${known}], 'default',
            date_trunc('hour', ${cast('server_upload_time', 'timestamptz')}), 0, 0
       FROM (SELECT line AS j FROM elt.raw) raw
     ON CONFLICT DO NOTHING`;
@@ -245,7 +247,7 @@ function row(cells: (string | number)[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i] as number) : String(c).padStart(widths[i] as number))).join('  ');
 }
 
-const STAGES = ['download', 'copy', 'partitions', 'probe', 'lock', 'settle', 'rollups', 'commit'];
+const STAGES = ['download', 'copy', 'partitions', 'probe', 'tally', 'lock', 'settle', 'rollups', 'commit'];
 
 /** Mean seconds per hour, and per stage, of each tenth of the hours, oldest first. */
 function historyTable(hours: readonly HourLine[], eventsPerHour: number): { lines: string[]; ratio: number } {
@@ -305,8 +307,126 @@ async function runHistory(events: number): Promise<void> {
   }
 }
 
+/**
+ * The indexes of events beyond those the loader itself reads: uuid (dedup), upload_hour (reloads) and,
+ * with `loaderNeeds`, (amplitude_id, event_time), through which the users rollup recomputes a user.
+ */
+async function secondaryIndexes(pool: pg.Pool | pg.PoolClient, loaderNeeds: boolean): Promise<string[]> {
+  const kept = ['amplitude.events_uuid_idx', 'amplitude.events_upload_hour_idx', ...(loaderNeeds ? ['amplitude.events_amplitude_id_idx'] : [])];
+  const { rows } = await pool.query<{ name: string }>(
+    `SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = 'amplitude.events'::regclass
+        AND NOT indexrelid::regclass::text = ANY ($1) ORDER BY 1`,
+    [kept],
+  );
+  return rows.map((r) => r.name);
+}
+
+/** The analysts' questions: the README's example block, sql/examples/, and the usual shapes of ad-hoc query. */
+async function analystQueries(pool: pg.Pool): Promise<[string, string][]> {
+  const repo = (path: string) => readFile(new URL(`../../${path}`, import.meta.url), 'utf8');
+  const readme = await repo('README.md');
+  const block = /### Example queries[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const fromReadme = block
+    .split(';')
+    .map((q) => q.trim())
+    .filter((q) => q.replace(/--.*$/gm, '').trim() !== '')
+    .map((q): [string, string] => [`README: ${(/^-- (.*)$/m.exec(q)?.[1] ?? q).slice(0, 60)}`, q]);
+  const examples: [string, string][] = [];
+  for (const file of ['funnel.sql', 'retention.sql', 'top_events_by_platform.sql']) examples.push([`sql/examples/${file}`, await repo(`sql/examples/${file}`)]);
+  const { rows } = await pool.query<{ user: string; hour: string }>(
+    `SELECT (SELECT amplitude_id FROM amplitude.events ORDER BY uuid LIMIT 1)::text AS user,
+            (SELECT date_trunc('hour', event_time) FROM amplitude.events ORDER BY uuid LIMIT 1)::text AS hour`,
+  );
+  const { user, hour } = rows[0] as { user: string; hour: string };
+  return [
+    ...fromReadme,
+    ...examples,
+    ['view: sessions, one day', `SELECT count(*), avg(duration) FROM amplitude.sessions WHERE session_start >= '${hour}'::timestamptz - interval '12 hours' AND session_start < '${hour}'::timestamptz + interval '12 hours'`],
+    ['view: coverage', 'SELECT * FROM amplitude.coverage'],
+    ['one user\'s timeline', `SELECT event_time, event_type, event_properties FROM amplitude.events WHERE amplitude_id = ${user} ORDER BY event_time DESC LIMIT 100`],
+    ['one hour\'s window', `SELECT event_type, count(*) FROM amplitude.events WHERE event_time >= '${hour}' AND event_time < '${hour}'::timestamptz + interval '1 hour' GROUP BY 1`],
+    ['events per type per day, from events', `SELECT (event_time AT TIME ZONE 'UTC')::date, event_type, count(*) FROM amplitude.events GROUP BY 1, 2`],
+    ['events per type per day, rollup', 'SELECT day, event_type, events FROM amplitude.event_counts'],
+    ['DAU, from events', `SELECT (event_time AT TIME ZONE 'UTC')::date, count(DISTINCT amplitude_id) FROM amplitude.events GROUP BY 1`],
+    ['DAU, rollup', 'SELECT day, active_users FROM amplitude.daily_active_users'],
+    ['purchases: one type, a property through jsonb', `SELECT event_properties->'ab'->>'hero' AS hero, count(*), sum((event_properties->'items'->0->>'price')::numeric) FROM amplitude.events WHERE event_type = 'purchase' GROUP BY 1`],
+    ['a property over all events', `SELECT user_properties->>'plan', count(*) FROM amplitude.events GROUP BY 1`],
+  ];
+}
+
+/** Median of three runs, in milliseconds. */
+async function queryMillis(client: pg.PoolClient, text: string): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    await client.query(text);
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b)[1] as number;
+}
+
+/**
+ * `--queries N`: N events loaded twice, into a warehouse with the analysts' indexes and into one
+ * without them (what they cost the load), then each analyst question timed with every index and,
+ * inside a transaction that drops all but uuid and upload_hour (the warehouse before issue 10's
+ * indexes) and rolls back, without.
+ */
+async function runQueries(events: number): Promise<void> {
+  const { generated, api, url, pool } = await setUp(events, Math.max(1, Math.ceil(events / 25_000)));
+  const plainUrl = await freshDatabase('amplitude_pg_bench_plain');
+  const plain = createPool({ connectionString: plainUrl, maxConnections: 2 });
+  try {
+    await migrate(plain, 'amplitude');
+    const dropped = await secondaryIndexes(plain, true);
+    for (const index of dropped) await plain.query(`DROP INDEX ${index}`);
+    process.stderr.write(`loader without ${dropped.join(', ')}...\n`);
+    const without = await runLoader(api, plainUrl, generated, Number(args.concurrency));
+    process.stderr.write('loader with them...\n');
+    const withIndexes = await runLoader(api, url, generated, Number(args.concurrency));
+    await pool.query('VACUUM ANALYZE');
+    const sizes = await pool.query<{ name: string; bytes: string }>(
+      `SELECT i.relname AS name, sum(pg_relation_size(c.oid))::text AS bytes
+         FROM pg_class i JOIN pg_inherits h ON h.inhparent = i.oid JOIN pg_class c ON c.oid = h.inhrelid
+        WHERE i.relnamespace = 'amplitude'::regnamespace AND i.relkind = 'I' GROUP BY 1 ORDER BY 1`,
+    );
+    const queries = await analystQueries(pool);
+    const client = await pool.connect();
+    const timings: [string, number, number][] = [];
+    try {
+      const after = new Map<string, number>();
+      for (const [name, text] of queries) after.set(name, await queryMillis(client, text));
+      await client.query('BEGIN');
+      for (const index of await secondaryIndexes(client, false)) await client.query(`DROP INDEX ${index}`);
+      for (const [name, text] of queries) timings.push([name, await queryMillis(client, text), after.get(name) as number]);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    const widths = [52, 12, 12, 8];
+    const lines = [
+      `amplitude-pg query bench, ${new Date().toISOString().slice(0, 10)}: ${generated.events} events in ${generated.archives.size} hours; ${cpus().length} cores; ` +
+        `median of 3 runs, warm cache`,
+      '',
+      row(['query', 'without ms', 'with ms', 'ratio'], widths),
+      ...timings.map(([name, before, after]) => row([name, before.toFixed(1), after.toFixed(1), (before / after).toFixed(1)], widths)),
+      '',
+      `indexes of events: ${sizes.rows.map((r) => `${r.name} ${(Number(r.bytes) / 1e6).toFixed(1)} MB`).join(', ')}`,
+      `load without ${dropped.join(', ')}: ${without.seconds.toFixed(1)} s, Postgres CPU ${((without.postgresCpuSeconds / generated.events) * 1e6).toFixed(1)} µs/event`,
+      `load with them: ${withIndexes.seconds.toFixed(1)} s, Postgres CPU ${((withIndexes.postgresCpuSeconds / generated.events) * 1e6).toFixed(1)} µs/event; ` +
+        `with/without ${(withIndexes.seconds / without.seconds).toFixed(2)}`,
+      `stages with them, summed over hours (s): ${Object.entries(withIndexes.stages).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await plain.end();
+    await pool.end();
+    await api.close();
+  }
+}
+
 async function main(): Promise<void> {
   if (args.history !== undefined) return runHistory(Number(args.history));
+  if (args.queries !== undefined) return runQueries(Number(args.queries));
   const hourMb = args['hour-mb'] === undefined ? undefined : Number(args['hour-mb']);
   // About 1.25 KB per event: N MB of NDJSON in one hour.
   const events = hourMb ? Math.round((hourMb * 1e6) / 1250) : Number(args.events);

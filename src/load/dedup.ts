@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { DedupCounters } from '../counters.js';
 import { analystTable, loaderSchemaOf, loaderTable } from '../db/loader-schema.js';
-import { ROLLUP_CHANGE_COLUMNS, ROLLUP_CHANGE_SOURCE, ROLLUP_CHANGES, recordRollupChanges } from './rollups.js';
+import { recordRollupChanges } from './rollups.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { DatabaseError } from '../errors.js';
 import type { RegisteredProject } from '../state/projects.js';
@@ -165,7 +165,6 @@ export class HourDedup {
        ) ON COMMIT DROP`,
     );
     await this.query(`CREATE TEMP TABLE removed (uuid uuid, event_time timestamptz, grp text, status text) ON COMMIT DROP`);
-    await this.query(`CREATE TEMP TABLE ${ROLLUP_CHANGES} (${ROLLUP_CHANGE_COLUMNS}) ON COMMIT DROP`);
   }
 
   /**
@@ -255,8 +254,6 @@ export class HourDedup {
    */
   async settle(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const project = this.options.project.project;
-    // Every row the COPY wrote entered events; what leaves again is counted out as it moves.
-    await this.query(`INSERT INTO ${ROLLUP_CHANGES} SELECT ${ROLLUP_CHANGE_SOURCE}, 1 FROM stage_keys`);
     if (this.options.replacing) await this.removeEarlierLoad();
     await this.catchUp();
     const window = this.options.windowMicros;
@@ -463,17 +460,19 @@ export class HourDedup {
     if (leaving.length > 0) {
       const copies = leaving.map(([c]) => c);
       await this.query(
-        `WITH m AS (SELECT uuid, ${fromMicros('t')} AS event_time, ${fromMicros('h')} AS upload_hour, entry, line, rule
-                      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[]) AS m(uuid, t, h, entry, line, rule)),
+        `WITH m AS (SELECT uuid, ${fromMicros('t')} AS event_time, ${fromMicros('h')} AS upload_hour, entry, line, rule, project
+                      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[]) AS m(uuid, t, h, entry, line, rule, project)),
               -- Through the uuid index alone: IS NOT DISTINCT FROM keeps the upload_hour index out, which
-              -- stale statistics would otherwise pick, reading the whole hour for every row.
+              -- stale statistics would otherwise pick, reading the whole hour for every row. The project
+              -- comes as a column of each row, not a constant: a constant filter on a partition not yet
+              -- analyzed looks selective, and the planner would materialize the whole partition.
               moved AS (DELETE FROM ${this.events} e USING m
                          WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour IS NOT DISTINCT FROM m.upload_hour
-                           AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = $7
+                           AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = m.project
                          RETURNING ${STORED_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
               counted AS (${recordRollupChanges('moved', -1)})
          INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
-        [copies.map((c) => c.uuid), copies.map((c) => String(c.eventTime)), ...identify(copies), leaving.map(([, s]) => s), project],
+        [copies.map((c) => c.uuid), copies.map((c) => String(c.eventTime)), ...identify(copies), leaving.map(([, s]) => s), copies.map(() => project)],
       );
     }
     if (returning.length > 0) {

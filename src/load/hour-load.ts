@@ -11,7 +11,7 @@ import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEnt
 import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
 import { partitionMonth, type PartitionManager } from './partitions.js';
-import { applyRollups } from './rollups.js';
+import { applyRollups, tallyHour } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
 export interface HourLoadOptions {
@@ -165,6 +165,7 @@ export class HourLoad {
   async deduplicate(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const clock = this.options.clock;
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
+    await clock.time('tally', () => this.run('summing the hour for the rollups', () => tallyHour(this.client, this.options.project)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
     await clock.time('rollups', () => this.run('updating the rollups', () => applyRollups(this.client, this.options.project)));

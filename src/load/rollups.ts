@@ -4,18 +4,19 @@ import type { RegisteredProject } from '../state/projects.js';
 
 /**
  * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users), kept in each
- * hour's transaction from what the hour changed in `events`: every row the COPY wrote counts +1, and
- * every row deduplication or a reload moves out of events (-1) or back in (+1) is recorded as it moves
- * (`recordRollupChanges` in the same statement). Applied under the project's dedup lock, so the hours
- * of one project apply theirs one at a time and the rollups always equal a recomputation from events.
- * The work is the hour's own rows; only a user who lost a row is recomputed from events.
+ * hour's transaction from what the hour changed in `events`: every row the COPY wrote counts +1 (summed
+ * by `tallyHour` before the dedup lock), and every row deduplication or a reload moves out of events
+ * (-1) or back in (+1) is recorded as it moves (`recordRollupChanges` in the same statement). Applied
+ * under the project's dedup lock, so the hours of one project apply theirs one at a time and the
+ * rollups always equal a recomputation from events. The work is the hour's own rows; only a user who
+ * lost a row is recomputed from events.
  */
 
 /** The temporary table of the hour's changes to events, one row per row that entered or left. */
-export const ROLLUP_CHANGES = 'rollup_changes';
-export const ROLLUP_CHANGE_COLUMNS = 'uuid uuid, event_time timestamptz, event_type text, platform text, amplitude_id bigint, delta integer';
+const ROLLUP_CHANGES = 'rollup_changes';
+const ROLLUP_CHANGE_COLUMNS = 'uuid uuid, event_time timestamptz, event_type text, platform text, amplitude_id bigint, delta integer';
 /** What a change records of a row, as columns of events, duplicates or stage_keys. */
-export const ROLLUP_CHANGE_SOURCE = 'uuid, event_time, event_type, platform, amplitude_id';
+const ROLLUP_CHANGE_SOURCE = 'uuid, event_time, event_type, platform, amplitude_id';
 
 /** An INSERT, for a data-modifying CTE, recording the rows of `relation` as entering (1) or leaving (-1) events. */
 export function recordRollupChanges(relation: string, delta: 1 | -1): string {
@@ -24,14 +25,42 @@ export function recordRollupChanges(relation: string, delta: 1 | -1): string {
 
 const DAY = `(event_time AT TIME ZONE 'UTC')::date`;
 
-/** Applies the hour's recorded changes to every rollup of its project. */
+/**
+ * Outside any lock, after the COPY: the sums of the hour's own rows (`stage_keys`) by what each rollup
+ * counts, and each user's latest row with its user_properties. Only the moves are left for the lock.
+ */
+export async function tallyHour(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
+  const events = analystTable(project.schema, 'events');
+  await client.query(`CREATE TEMP TABLE ${ROLLUP_CHANGES} (${ROLLUP_CHANGE_COLUMNS}) ON COMMIT DROP`);
+  await client.query(
+    `CREATE TEMP TABLE tally_counts ON COMMIT DROP AS SELECT ${DAY} AS day, event_type, count(*) AS n FROM stage_keys GROUP BY 1, 2`,
+  );
+  await client.query(
+    `CREATE TEMP TABLE tally_daily_users ON COMMIT DROP AS
+       SELECT ${DAY} AS day, amplitude_id, platform, count(*) AS n FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3`,
+  );
+  await client.query(
+    `CREATE TEMP TABLE tally_latest ON COMMIT DROP AS
+       SELECT l.*, e.user_properties
+         FROM (SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id,
+                      min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
+                 FROM stage_keys WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l,
+              LATERAL (SELECT user_properties FROM ${events} e
+                        WHERE e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.xmin = xid(pg_current_xact_id()) LIMIT 1) e`,
+    [project.project],
+  );
+}
+
+/** Applies the hour's tallies and recorded moves to every rollup of its project; under the dedup lock. */
 export async function applyRollups(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
   const table = (name: string) => analystTable(project.schema, name);
   const run = (text: string) => client.query(text, [project.project]);
 
   await run(
     `INSERT INTO ${table('event_counts')} AS c (project, day, event_type, events)
-     SELECT $1, ${DAY}, event_type, sum(delta) FROM ${ROLLUP_CHANGES} GROUP BY 2, 3 HAVING sum(delta) <> 0
+     SELECT $1, day, event_type, sum(n)
+       FROM (SELECT day, event_type, n FROM tally_counts UNION ALL SELECT ${DAY}, event_type, delta FROM ${ROLLUP_CHANGES}) d
+      GROUP BY 2, 3 HAVING sum(n) <> 0
      ON CONFLICT (project, day, event_type) DO UPDATE SET events = c.events + excluded.events`,
   );
   await run(
@@ -44,8 +73,10 @@ export async function applyRollups(client: pg.ClientBase, project: RegisteredPro
   await run(
     `WITH upserted AS (
        INSERT INTO ${table('daily_users')} AS u (project, day, amplitude_id, platform, events)
-       SELECT $1, ${DAY}, amplitude_id, platform, sum(delta) FROM ${ROLLUP_CHANGES} WHERE amplitude_id IS NOT NULL
-        GROUP BY 2, 3, 4 HAVING sum(delta) <> 0
+       SELECT $1, day, amplitude_id, platform, sum(n)
+         FROM (SELECT day, amplitude_id, platform, n FROM tally_daily_users
+               UNION ALL SELECT ${DAY}, amplitude_id, platform, delta FROM ${ROLLUP_CHANGES} WHERE amplitude_id IS NOT NULL) d
+        GROUP BY 2, 3, 4 HAVING sum(n) <> 0
        ON CONFLICT (project, day, amplitude_id, platform) DO UPDATE SET events = u.events + excluded.events
        RETURNING u.day, u.amplitude_id, u.platform, xmax = 0 AS created)
      INSERT INTO daily_user_changes SELECT day, amplitude_id, platform, 1 FROM upserted WHERE created`,
@@ -91,16 +122,25 @@ export async function applyRollups(client: pg.ClientBase, project: RegisteredPro
             LATERAL (SELECT * FROM ${table('events')} WHERE amplitude_id = r.amplitude_id AND project = $1
                       ORDER BY event_time DESC, uuid DESC LIMIT 1) e`,
   );
+  // The latest row per user among those the hour added (the tally's, and rows moved back into events).
   await run(
-    `WITH gained AS (
-       SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
-         FROM ${ROLLUP_CHANGES} c
-        WHERE delta > 0 AND amplitude_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users_recomputed r WHERE r.amplitude_id = c.amplitude_id)
+    `WITH restored AS (
+       SELECT DISTINCT ON (c.amplitude_id) c.amplitude_id, c.uuid, c.event_time, e.user_id,
+              min(c.event_time) OVER (PARTITION BY c.amplitude_id) AS first_seen, e.user_properties
+         FROM ${ROLLUP_CHANGES} c,
+              LATERAL (SELECT user_id, user_properties FROM ${table('events')} e
+                        WHERE e.uuid = c.uuid AND e.event_time = c.event_time AND e.project = $1 LIMIT 1) e
+        WHERE c.delta > 0 AND c.amplitude_id IS NOT NULL
+        ORDER BY c.amplitude_id, c.event_time DESC, c.uuid DESC),
+     gained AS (
+       SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id, user_properties,
+              min(first_seen) OVER (PARTITION BY amplitude_id) AS first_seen
+         FROM (SELECT amplitude_id, uuid, event_time, user_id, first_seen, user_properties FROM tally_latest
+               UNION ALL SELECT amplitude_id, uuid, event_time, user_id, first_seen, user_properties FROM restored) g
+        WHERE NOT EXISTS (SELECT 1 FROM users_recomputed r WHERE r.amplitude_id = g.amplitude_id)
         ORDER BY amplitude_id, event_time DESC, uuid DESC)
      INSERT INTO ${table('users')} AS u (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
-     SELECT $1, g.amplitude_id, g.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties
-       FROM gained g,
-            LATERAL (SELECT * FROM ${table('events')} e WHERE e.uuid = g.uuid AND e.event_time = g.event_time AND e.project = $1 LIMIT 1) e
+     SELECT $1, amplitude_id, first_seen, event_time, uuid, user_id, user_properties FROM gained
      ON CONFLICT (project, amplitude_id) DO UPDATE SET
        first_seen = least(u.first_seen, excluded.first_seen),
        last_seen = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.last_seen ELSE u.last_seen END,

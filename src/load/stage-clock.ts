@@ -1,10 +1,11 @@
 /**
  * Seconds spent in each stage of an hour: what the bench and the JSON log report.
- * copy: transform and COPY into events; probe: the history probes, outside any lock; lock: waiting
- * for the dedup lock; settle: what happens holding it (contested keys, bookkeeping); rollups: the
- * rollups, also under the lock; commit: COMMIT, which releases it.
+ * copy: transform and COPY into events; probe: the history probes, outside any lock;
+ * tally: the hour's own sums for the rollups, also outside any lock; lock: waiting for the dedup lock;
+ * settle: what happens holding it (contested keys, bookkeeping); rollups: applying the sums and the
+ * moves to the rollups, also under the lock; commit: COMMIT, which releases it.
  */
-export type StageName = 'download' | 'copy' | 'partitions' | 'probe' | 'lock' | 'settle' | 'rollups' | 'commit';
+export type StageName = 'download' | 'copy' | 'partitions' | 'probe' | 'tally' | 'lock' | 'settle' | 'rollups' | 'commit';
 export type StageSeconds = Partial<Record<StageName, number>>;
 
 export class StageClock {
