@@ -180,7 +180,7 @@ async function storage(pool: pg.Pool, schema: string): Promise<{ lines: string[]
     events,
     bookkeeping,
     lines: [
-      `storage: events partitions ${mb(events)} (rows, TOAST, uuid index); dedup's state per event ${mb(bookkeeping)} = ${((bookkeeping / events) * 100).toFixed(1)} % ` +
+      `storage: events partitions ${mb(events)} (rows, TOAST, uuid and analysts' indexes); dedup's state per event ${mb(bookkeeping)} = ${((bookkeeping / events) * 100).toFixed(1)} % ` +
         `(event_keys ${mb(keys)}, upload_hour index of events ${mb(hourIndex)}); the last merges' keys (recent_merges, a fixed size) ${mb(merges)}; ` +
         `dropped copies (duplicates) ${mb(duplicates)}`,
     ],

@@ -146,6 +146,8 @@ export async function applyRollups(client: pg.ClientBase, project: RegisteredPro
        last_seen = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.last_seen ELSE u.last_seen END,
        last_event_uuid = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.last_event_uuid ELSE u.last_event_uuid END,
        user_id = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.user_id ELSE u.user_id END,
-       user_properties = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.user_properties ELSE u.user_properties END`,
+       user_properties = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.user_properties ELSE u.user_properties END
+     -- An hour of older events (a backfill) leaves most users as they are: no new row version for them.
+     WHERE excluded.first_seen < u.first_seen OR (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid)`,
   );
 }
