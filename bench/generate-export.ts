@@ -142,7 +142,7 @@ export async function generateExport(directory: string, events: number, hours: n
           const encoded = encodeEventLine(line);
           if (!encoded.ok) throw new Error(`the generator wrote a line the loader rejects: ${encoded.reason}`);
           // The loader's own row: the event's columns, then its upload hour, entry and line.
-          if (!typedRows.write(`${encoded.copyColumns}\tdefault\t${hourIso(h)}\t${part + 1}\t${i + 1}\n`)) await once(typedRows, 'drain');
+          if (!typedRows.write(`${encoded.copyColumns}\tdefault\t${hourIso(h)}\t${hourIso(h)}\t${part + 1}\t${i + 1}\n`)) await once(typedRows, 'drain');
           if (!ndjsonAll.write(`${line}\n`)) await once(ndjsonAll, 'drain');
           batch += `${line}\n`;
           if (batch.length > 1 << 20) {

@@ -29,7 +29,7 @@ import { postgresCpuSeconds } from './postgres-cpu.js';
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 // The server the bench creates its database on (dropped and made anew each run).
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const GENERATOR_VERSION = 3;
+const GENERATOR_VERSION = 4;
 const HISTORY_HOUR_EVENTS = 25_000;
 
 const { values: args } = parseArgs({
@@ -219,7 +219,7 @@ function eltInsert(): string {
   // Provenance as such a user would have it: the project and upload hour, no entry or line.
   return `INSERT INTO elt.events (${EVENTS_COPY_COLUMNS.map((c) => `"${c}"`).join(', ')})
     SELECT ${EVENT_COLUMNS.map((c) => cast(c.key, c.type)).join(', ')}, j - ARRAY[${known}], 'default',
-           date_trunc('hour', ${cast('server_upload_time', 'timestamptz')}), 0, 0
+           date_trunc('hour', ${cast('server_upload_time', 'timestamptz')}), now(), 0, 0
       FROM (SELECT line AS j FROM elt.raw) raw
     ON CONFLICT DO NOTHING`;
 }

@@ -38,6 +38,8 @@ export interface DedupOptions {
   readonly hourLabel: string;
   /** The upload hour as an ISO timestamp. */
   readonly hour: string;
+  /** This load's `loaded_at`: a reload tells the rows it wrote from an earlier load's by it. */
+  readonly loadedAt: string;
   /** The insert_id window in microseconds; null turns the rule off. */
   readonly windowMicros: bigint | null;
   /** True when an earlier load of this hour committed: its rows are replaced. */
@@ -85,8 +87,6 @@ function hull(a: TimeRange | undefined, b: TimeRange): TimeRange {
   return a === undefined ? b : { from: a.from < b.from ? a.from : b.from, to: a.to > b.to ? a.to : b.to };
 }
 
-/** A stored row's columns, as they move between events and duplicates: as COPYed, and when it was loaded. */
-const STORED_COLUMNS: readonly string[] = [...EVENTS_COPY_COLUMNS, 'loaded_at'];
 
 export class HourDedup {
   private readonly events: string;
@@ -127,18 +127,18 @@ export class HourDedup {
 
   /**
    * For a reload, under the lock: removes the rows and dropped copies an earlier load of this hour left
-   * (the rows this transaction wrote stay) and remembers the representatives among them, whose uuids
+   * (the rows this load wrote, told by their loaded_at, stay) and remembers the representatives among them, whose uuids
    * and groups are then decided again. Under the lock, because other hours' settling moves this
    * hour's rows between events and duplicates; walks the upload_hour index of each partition.
    */
   private async removeEarlierLoad(): Promise<void> {
     const hour = this.options.hour;
     await this.query(
-      `WITH gone AS (DELETE FROM ${this.events} e WHERE e.project = $2 AND e.upload_hour = $1 AND e.xmin <> xid(pg_current_xact_id())
+      `WITH gone AS (DELETE FROM ${this.events} e WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3
                      RETURNING e.*),
             counted AS (${recordRollupChanges('gone', -1)})
        INSERT INTO removed SELECT uuid, event_time, ${this.group('gone')}, 'kept' FROM gone`,
-      [hour, this.options.project.project],
+      [hour, this.options.project.project, this.options.loadedAt],
     );
     await this.query(
       `WITH gone AS (DELETE FROM ${this.duplicates} d WHERE d.project = $2 AND d.upload_hour = $1 RETURNING d.uuid, d.event_time, ${this.group('d')}, d.rule)
@@ -451,7 +451,7 @@ export class HourDedup {
         leaving.push([copy, status]);
       }
     }
-    const columns = STORED_COLUMNS.map(quoteIdentifier).join(', ');
+    const columns = EVENTS_COPY_COLUMNS.map(quoteIdentifier).join(', ');
     // A DELETE cannot be fenced like the probes: the moves below are kept to index nested loops from
     // the few rows that move, else the planner may sort or hash a whole partition to find them.
     await this.query('SET LOCAL enable_hashjoin = off');
@@ -469,7 +469,7 @@ export class HourDedup {
               moved AS (DELETE FROM ${this.events} e USING m
                          WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour IS NOT DISTINCT FROM m.upload_hour
                            AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = m.project
-                         RETURNING ${STORED_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
+                         RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
               counted AS (${recordRollupChanges('moved', -1)})
          INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
         [copies.map((c) => c.uuid), copies.map((c) => String(c.eventTime)), ...identify(copies), leaving.map(([, s]) => s), copies.map(() => project)],
@@ -482,7 +482,7 @@ export class HourDedup {
         `WITH moved AS (DELETE FROM ${this.duplicates} d
                          USING unnest($1::text[], $2::int[], $3::int[]) AS m(h, entry, line)
                          WHERE d.project = $4 AND d.upload_hour = ${fromMicros('m.h')} AND d.archive_entry = m.entry AND d.archive_line = m.line
-                         RETURNING ${STORED_COLUMNS.map((c) => `d.${quoteIdentifier(c)}`).join(', ')}),
+                         RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `d.${quoteIdentifier(c)}`).join(', ')}),
               counted AS (${recordRollupChanges('moved', 1)})
          INSERT INTO ${this.events} (${columns}) SELECT * FROM moved`,
         [...identify(returning), project],

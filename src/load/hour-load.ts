@@ -68,11 +68,14 @@ export class HourLoad {
   private constructor(
     private readonly client: pg.PoolClient,
     private readonly options: HourLoadOptions,
+    /** The transaction's start, as Postgres prints a timestamptz: every row of this load carries it as `loaded_at`. */
+    private readonly loadedAt: string,
   ) {
     this.dedup = new HourDedup(client, {
       project: options.project,
       hourLabel: options.hourLabel,
       hour: options.hourTimestamp,
+      loadedAt,
       windowMicros: options.insertIdWindowMicros,
       replacing: options.replacing,
       lockWaitSeconds: options.lockWaitSeconds,
@@ -87,12 +90,25 @@ export class HourLoad {
     } catch (error) {
       throw classifyDatabaseError(error, { hour: options.hourLabel, doing: 'connecting to the database' });
     }
-    const load = new HourLoad(client, options);
-    await load.run('starting the hour', async () => {
+    let loadedAt: string;
+    try {
       await client.query('BEGIN');
-      await load.dedup.createTables();
-      if (options.replacing) await load.dedup.removeEarlierRejects();
-    });
+      const { rows } = await client.query<{ now: string }>('SELECT now()::text AS now');
+      loadedAt = rows[0]?.now as string;
+    } catch (error) {
+      client.release(error instanceof Error ? error : undefined);
+      throw classifyDatabaseError(error, { hour: options.hourLabel, doing: 'starting the hour' });
+    }
+    const load = new HourLoad(client, options, loadedAt);
+    try {
+      await load.run('starting the hour', async () => {
+        await load.dedup.createTables();
+        if (options.replacing) await load.dedup.removeEarlierRejects();
+      });
+    } catch (error) {
+      await load.abort(error);
+      throw error;
+    }
     return load;
   }
 
@@ -112,6 +128,7 @@ export class HourLoad {
       hourLabel: this.options.hourLabel,
       project: this.options.project.project,
       uploadHour: this.options.hourTimestamp,
+      loadedAt: this.loadedAt,
       entryName: entry.name,
       entryNumber: this.entryNames.length,
       maxLineBytes,
@@ -165,7 +182,7 @@ export class HourLoad {
   async deduplicate(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const clock = this.options.clock;
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
-    await clock.time('tally', () => this.run('summing the hour for the rollups', () => tallyHour(this.client, this.options.project)));
+    await clock.time('tally', () => this.run('summing the hour for the rollups', () => tallyHour(this.client, this.options.project, this.loadedAt)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
     await clock.time('rollups', () => this.run('updating the rollups', () => applyRollups(this.client, this.options.project)));

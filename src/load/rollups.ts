@@ -29,7 +29,7 @@ const DAY = `(event_time AT TIME ZONE 'UTC')::date`;
  * Outside any lock, after the COPY: the sums of the hour's own rows (`stage_keys`) by what each rollup
  * counts, and each user's latest row with its user_properties. Only the moves are left for the lock.
  */
-export async function tallyHour(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
+export async function tallyHour(client: pg.ClientBase, project: RegisteredProject, loadedAt: string): Promise<void> {
   const events = analystTable(project.schema, 'events');
   await client.query(`CREATE TEMP TABLE ${ROLLUP_CHANGES} (${ROLLUP_CHANGE_COLUMNS}) ON COMMIT DROP`);
   await client.query(
@@ -46,8 +46,8 @@ export async function tallyHour(client: pg.ClientBase, project: RegisteredProjec
                       min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
                  FROM stage_keys WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l,
               LATERAL (SELECT user_properties FROM ${events} e
-                        WHERE e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.xmin = xid(pg_current_xact_id()) LIMIT 1) e`,
-    [project.project],
+                        WHERE e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.loaded_at = $2 LIMIT 1) e`,
+    [project.project, loadedAt],
   );
 }
 

@@ -8,7 +8,7 @@ import { ROW_KEY_COLUMNS, encodeEventLine } from './event-line.js';
 import { decodeUtf8Lossy } from './utf8.js';
 
 /** Where each row came from, written after the event's own columns. */
-export const PROVENANCE_COLUMNS: readonly string[] = ['project', 'upload_hour', 'archive_entry', 'archive_line'];
+export const PROVENANCE_COLUMNS: readonly string[] = ['project', 'upload_hour', 'loaded_at', 'archive_entry', 'archive_line'];
 
 /** The columns of each `events` COPY row: the event's own, then its provenance. */
 export const EVENTS_COPY_COLUMNS: readonly string[] = [...EVENTS_TABLE_COLUMNS, ...PROVENANCE_COLUMNS];
@@ -44,6 +44,8 @@ export interface EntrySource {
   readonly project: string;
   /** The upload hour as Postgres reads a timestamptz. */
   readonly uploadHour: string;
+  /** When the hour's transaction began, as Postgres reads a timestamptz: every row's `loaded_at`. */
+  readonly loadedAt: string;
   readonly entryName: string;
   /** The entry's position in the hour, from 1. */
   readonly entryNumber: number;
@@ -61,11 +63,11 @@ const MAX_LINE_NUMBER = 2 ** 31 - 1;
  */
 export async function* encodeEntryLines(
   chunks: AsyncIterable<Buffer>,
-  { hourLabel, project, uploadHour, entryName, entryNumber, maxLineBytes }: EntrySource,
+  { hourLabel, project, uploadHour, loadedAt, entryName, entryNumber, maxLineBytes }: EntrySource,
   counters: LineCounters,
 ): AsyncGenerator<EncodedBatch> {
   const projectText = escapeCopyText(project);
-  const provenance = `\t${projectText}\t${uploadHour}\t${entryNumber}\t`;
+  const provenance = `\t${projectText}\t${uploadHour}\t${loadedAt}\t${entryNumber}\t`;
   const keyProvenance = `\t${entryNumber}\t`;
   const rejectPrefix = `${projectText}\t${uploadHour}\t${entryNumber}\t${escapeCopyText(toStorableText(entryName))}\t`;
   let lineNumber = 0;

@@ -25,7 +25,7 @@ async function encode(
   let events = '';
   let rejects = '';
   const months = new Set<string>();
-  const entry = { hourLabel: '20240301T05', project: 'web', uploadHour: HOUR, entryName: 'p/p_2024-03-01_5#0.json.gz', entryNumber: 3, maxLineBytes };
+  const entry = { hourLabel: '20240301T05', project: 'web', uploadHour: HOUR, loadedAt: '2026-11-27 12:00:00.000001+00', entryName: 'p/p_2024-03-01_5#0.json.gz', entryNumber: 3, maxLineBytes };
   for await (const batch of encodeEntryLines(source(), entry, counters)) {
     events += batch.events;
     rejects += batch.rejects;
@@ -51,14 +51,14 @@ test('blank lines are skipped but counted in line numbers; CRLF is fine', async 
   );
 });
 
-test('each row carries its project, upload hour, entry position and line, and the batches name the UTC months of its events', async () => {
+test('each row carries its project, upload hour, load time, entry position and line, and the batches name the UTC months of its events', async () => {
   const late = EVENT.replace('2024-03-01 05:00:00', '2024-02-29T23:30:00-01:00');
   const { rows, months } = await encode([`${EVENT}\n${late}\n`]);
   assert.deepEqual(
-    rows.map((r) => [r[at('project')], r[at('upload_hour')], r[at('archive_entry')], r[at('archive_line')]]),
+    rows.map((r) => [r[at('project')], r[at('upload_hour')], r[at('loaded_at')], r[at('archive_entry')], r[at('archive_line')]]),
     [
-      ['web', HOUR, '3', '1'],
-      ['web', HOUR, '3', '2'],
+      ['web', HOUR, '2026-11-27 12:00:00.000001+00', '3', '1'],
+      ['web', HOUR, '2026-11-27 12:00:00.000001+00', '3', '2'],
     ],
   );
   assert.deepEqual([...months], ['2024-03']);
