@@ -50,8 +50,9 @@ ALTER TABLE :LOADER_SCHEMA.upload_hours DROP CONSTRAINT upload_hours_pkey, ADD P
 ALTER TABLE :LOADER_SCHEMA.hour_claims DROP CONSTRAINT hour_claims_pkey, ADD PRIMARY KEY (project, upload_hour);
 -- The project last: an index that led with it would tempt the planner, when statistics are missing,
 -- to combine it with the uuid index and read a project's every dropped copy for each uuid it looks up.
+-- duplicates' key ends with the uuid too, which Citus requires of a table distributed by it.
 ALTER TABLE :LOADER_SCHEMA.rejects DROP CONSTRAINT rejects_pkey, ADD PRIMARY KEY (upload_hour, archive_entry, line_number, project);
-ALTER TABLE :LOADER_SCHEMA.duplicates DROP CONSTRAINT duplicates_pkey, ADD PRIMARY KEY (upload_hour, archive_entry, archive_line, project);
+ALTER TABLE :LOADER_SCHEMA.duplicates DROP CONSTRAINT duplicates_pkey, ADD PRIMARY KEY (upload_hour, archive_entry, archive_line, project, uuid);
 DROP INDEX :LOADER_SCHEMA.recent_merges_merge_seq_idx;
 CREATE INDEX recent_merges_project_merge_seq_idx ON :LOADER_SCHEMA.recent_merges (project, merge_seq);
 

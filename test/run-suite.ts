@@ -16,7 +16,8 @@ const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 function testFiles(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
     const path = join(directory, entry.name);
-    if (entry.isDirectory()) return testFiles(path);
+    // citus/ needs a cluster: npm run test:citus runs it.
+    if (entry.isDirectory()) return entry.name === 'citus' ? [] : testFiles(path);
     return entry.name.endsWith('.test.js') ? [path] : [];
   });
 }

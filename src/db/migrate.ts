@@ -4,6 +4,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationP
 import type pg from 'pg';
 import { ConfigError } from '../errors.js';
 import { commentScript, currentComments } from './catalog.js';
+import { distributeWarehouse } from './citus.js';
 import { loaderSchemaOf } from './loader-schema.js';
 import { quoteIdentifier } from './pool.js';
 
@@ -115,6 +116,7 @@ export async function migrate(pool: pg.Pool, schema: string, shared = false): Pr
     const { rows: projects } = await lockClient.query<{ id: number }>(`SELECT project_id AS id FROM ${quoteIdentifier(loaderSchemaOf(schema))}.projects`);
     const comments = commentScript(schema, await currentComments(lockClient, schema), projects.map((p) => p.id));
     if (comments !== '') await lockClient.query(comments);
+    await distributeWarehouse(lockClient, schema);
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});

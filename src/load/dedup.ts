@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { DedupCounters } from '../counters.js';
 import { analystTable, loaderSchemaOf, loaderTable } from '../db/loader-schema.js';
+import { rowsFor } from './lookups.js';
 import { recordRollupChanges } from './rollups.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { DatabaseError } from '../errors.js';
@@ -378,6 +379,10 @@ export class HourDedup {
     }
   }
 
+  private rowsFor(outer: string, table: string, alias: string, condition: string): string {
+    return rowsFor(this.options.project.distributed, outer, table, alias, condition);
+  }
+
   private copyColumns(alias: string, place: EventCopy['place'], status: string, hour: string): string {
     return `'${place}' AS place, ${status} AS status, ${micros(hour)} AS hour, ${alias}.archive_entry AS entry, ${alias}.archive_line AS line,
             ${alias}.uuid::text AS uuid, ${micros(`${alias}.server_upload_time`)} AS server_upload_time, ${micros(`${alias}.event_time`)} AS event_time`;
@@ -387,18 +392,17 @@ export class HourDedup {
   private async copiesOf(uuids: readonly string[]): Promise<EventCopy[]> {
     if (uuids.length === 0) return [];
     const { rows } = await this.query<CopyRow>(
-      `WITH c AS (SELECT DISTINCT uuid FROM unnest($2::uuid[]) AS c(uuid))
+      `WITH c AS (SELECT DISTINCT uuid FROM unnest($2::uuid[]) AS c(uuid)),
+            kept AS (SELECT c.uuid, k.event_hour FROM c,
+                       LATERAL (SELECT DISTINCT k.event_hour FROM ${this.keys} k WHERE ${keyOf('k', 'c.uuid')} OFFSET 0) k)
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, s.grp FROM staged_contested s JOIN c USING (uuid)
        UNION ALL
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, ${this.group('e')}
-         FROM c,
-              LATERAL (SELECT DISTINCT k.event_hour FROM ${this.keys} k WHERE ${keyOf('k', 'c.uuid')} OFFSET 0) k,
-              LATERAL (SELECT * FROM ${this.events} e
-                        WHERE e.uuid = c.uuid AND e.event_time >= ${hourStart('k.event_hour')} AND e.event_time < ${hourStart('k.event_hour + 1')}
-                          AND e.project = $3 AND e.upload_hour <> $1 OFFSET 0) e
+         FROM ${this.rowsFor('kept', this.events, 'e', `e.uuid = kept.uuid AND e.event_time >= ${hourStart('kept.event_hour')} AND e.event_time < ${hourStart('kept.event_hour + 1')}
+                                   AND e.project = $3 AND e.upload_hour <> $1`)}
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, ${this.group('d')}
-         FROM c, LATERAL (SELECT * FROM ${this.duplicates} d WHERE d.uuid = c.uuid AND d.project = $3 OFFSET 0) d`,
+         FROM ${this.rowsFor('c', this.duplicates, 'd', 'd.uuid = c.uuid AND d.project = $3')}`,
       [this.options.hour, uuids, this.options.project.project],
     );
     return rows.map(toCopy);
@@ -421,12 +425,10 @@ export class HourDedup {
                     LATERAL (SELECT uuid FROM ${this.keys} k
                               WHERE k.group_hash = g.grp_hash AND k.event_hour BETWEEN ${hourOf('g.lo')} AND ${hourOf('g.hi')} OFFSET 0) k)
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, k.grp
-         FROM k, LATERAL (SELECT * FROM ${this.events} e
-                           WHERE e.uuid = k.uuid AND e.event_time BETWEEN k.lo AND k.hi AND e.project = $5 AND e.upload_hour <> $1 AND ${this.group('e')} = k.grp OFFSET 0) e
+         FROM ${this.rowsFor('k', this.events, 'e', `e.uuid = k.uuid AND e.event_time BETWEEN k.lo AND k.hi AND e.project = $5 AND e.upload_hour <> $1 AND ${this.group('e')} = k.grp`)}
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, k.grp
-         FROM k, LATERAL (SELECT * FROM ${this.duplicates} d
-                           WHERE d.uuid = k.uuid AND d.event_time BETWEEN k.lo AND k.hi AND d.project = $5 AND d.rule = 'insert_id' AND ${this.group('d')} = k.grp OFFSET 0) d
+         FROM ${this.rowsFor('k', this.duplicates, 'd', `d.uuid = k.uuid AND d.event_time BETWEEN k.lo AND k.hi AND d.project = $5 AND d.rule = 'insert_id' AND ${this.group('d')} = k.grp`)}
        UNION ALL
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, g.grp
          FROM g JOIN staged_members s ON s.grp = g.grp AND s.event_time BETWEEN g.lo AND g.hi`,
@@ -456,12 +458,14 @@ export class HourDedup {
     // the few rows that move, else the planner may sort or hash a whole partition to find them.
     await this.query('SET LOCAL enable_hashjoin = off');
     await this.query('SET LOCAL enable_mergejoin = off');
-    const identify = (list: EventCopy[]) => [list.map((c) => String(c.hour)), list.map((c) => c.entry), list.map((c) => c.line)];
+    // Upload hours are whole hours, which a Date holds exactly; sent as timestamptz, the conditions
+    // compare columns with no function on them (Citus refuses a STABLE function on a column in UPDATE).
+    const identify = (list: EventCopy[]) => [list.map((c) => new Date(Number(c.hour / 1000n)).toISOString()), list.map((c) => c.entry), list.map((c) => c.line)];
     if (leaving.length > 0) {
       const copies = leaving.map(([c]) => c);
       await this.query(
-        `WITH m AS (SELECT uuid, ${fromMicros('t')} AS event_time, ${fromMicros('h')} AS upload_hour, entry, line, rule, project
-                      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[]) AS m(uuid, t, h, entry, line, rule, project)),
+        `WITH m AS (SELECT uuid, ${fromMicros('t')} AS event_time, h AS upload_hour, entry, line, rule, project
+                      FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::text[]) AS m(uuid, t, h, entry, line, rule, project)),
               -- Through the uuid index alone: IS NOT DISTINCT FROM keeps the upload_hour index out, which
               -- stale statistics would otherwise pick, reading the whole hour for every row. The project
               -- comes as a column of each row, not a constant: a constant filter on a partition not yet
@@ -480,21 +484,23 @@ export class HourDedup {
       await this.options.partitions.ensure([...months].map(partitionMonth));
       await this.query(
         `WITH moved AS (DELETE FROM ${this.duplicates} d
-                         USING unnest($1::text[], $2::int[], $3::int[]) AS m(h, entry, line)
-                         WHERE d.project = $4 AND d.upload_hour = ${fromMicros('m.h')} AND d.archive_entry = m.entry AND d.archive_line = m.line
+                         USING unnest($1::timestamptz[], $2::int[], $3::int[], $5::uuid[]) AS m(h, entry, line, uuid)
+                         WHERE d.project = $4 AND d.upload_hour = m.h AND d.archive_entry = m.entry AND d.archive_line = m.line
+                           AND d.uuid = m.uuid
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `d.${quoteIdentifier(c)}`).join(', ')}),
               counted AS (${recordRollupChanges('moved', 1)})
          INSERT INTO ${this.events} (${columns}) SELECT * FROM moved`,
-        [...identify(returning), project],
+        [...identify(returning), project, returning.map((c) => c.uuid)],
       );
     }
     if (relabelled.length > 0) {
       const copies = relabelled.map(([c]) => c);
       await this.query(
         `UPDATE ${this.duplicates} d SET rule = m.rule
-           FROM unnest($1::text[], $2::int[], $3::int[], $4::text[]) AS m(h, entry, line, rule)
-          WHERE d.project = $5 AND d.upload_hour = ${fromMicros('m.h')} AND d.archive_entry = m.entry AND d.archive_line = m.line`,
-        [...identify(copies), relabelled.map(([, s]) => s), project],
+           FROM unnest($1::timestamptz[], $2::int[], $3::int[], $4::text[], $6::uuid[]) AS m(h, entry, line, rule, uuid)
+          WHERE d.project = $5 AND d.upload_hour = m.h AND d.archive_entry = m.entry AND d.archive_line = m.line
+            AND d.uuid = m.uuid`,
+        [...identify(copies), relabelled.map(([, s]) => s), project, copies.map((c) => c.uuid)],
       );
     }
     if (contestedUuids.size > 0) {

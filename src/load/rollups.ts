@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { analystTable } from '../db/loader-schema.js';
 import type { RegisteredProject } from '../state/projects.js';
+import { rowsFor } from './lookups.js';
 
 /**
  * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users), kept in each
@@ -39,14 +40,20 @@ export async function tallyHour(client: pg.ClientBase, project: RegisteredProjec
     `CREATE TEMP TABLE tally_daily_users ON COMMIT DROP AS
        SELECT ${DAY} AS day, amplitude_id, platform, count(*) AS n FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3`,
   );
+  // A uuid repeated within the hour gives two rows of one time; either's properties will do: if the
+  // two differ, deduplication moves one away and the user is recomputed.
   await client.query(
     `CREATE TEMP TABLE tally_latest ON COMMIT DROP AS
-       SELECT l.*, e.user_properties
-         FROM (SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id,
-                      min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
-                 FROM stage_keys WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l,
-              LATERAL (SELECT user_properties FROM ${events} e
-                        WHERE e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.loaded_at = $2 LIMIT 1) e`,
+       SELECT DISTINCT ON (l.amplitude_id) l.*, e.user_properties
+         FROM ${rowsFor(
+           project.distributed,
+           `(SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id, min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
+               FROM stage_keys WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l`,
+           events,
+           'e',
+           'e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.loaded_at = $2',
+         )}
+        ORDER BY l.amplitude_id`,
     [project.project, loadedAt],
   );
 }
@@ -114,22 +121,27 @@ export async function applyRollups(client: pg.ClientBase, project: RegisteredPro
        SELECT DISTINCT amplitude_id FROM ${ROLLUP_CHANGES} WHERE delta < 0 AND amplitude_id IS NOT NULL`,
   );
   await run(`DELETE FROM ${table('users')} u USING users_recomputed r WHERE u.project = $1 AND u.amplitude_id = r.amplitude_id`);
+  // One server: two descents of the user's index each. Citus cannot run those LATERAL subqueries into
+  // the distributed events: the users' rows come back by a join and are reduced here.
   await run(
-    `INSERT INTO ${table('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
-     SELECT $1, r.amplitude_id, f.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties
-       FROM users_recomputed r,
-            LATERAL (SELECT min(event_time) AS first_seen FROM ${table('events')} WHERE amplitude_id = r.amplitude_id AND project = $1) f,
-            LATERAL (SELECT * FROM ${table('events')} WHERE amplitude_id = r.amplitude_id AND project = $1
-                      ORDER BY event_time DESC, uuid DESC LIMIT 1) e`,
+    project.distributed
+      ? `INSERT INTO ${table('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
+         SELECT DISTINCT ON (e.amplitude_id) $1, e.amplitude_id, min(e.event_time) OVER (PARTITION BY e.amplitude_id), e.event_time, e.uuid, e.user_id, e.user_properties
+           FROM users_recomputed r JOIN ${table('events')} e ON e.amplitude_id = r.amplitude_id AND e.project = $1
+          ORDER BY e.amplitude_id, e.event_time DESC, e.uuid DESC`
+      : `INSERT INTO ${table('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
+         SELECT $1, r.amplitude_id, f.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties
+           FROM users_recomputed r,
+                LATERAL (SELECT min(event_time) AS first_seen FROM ${table('events')} WHERE amplitude_id = r.amplitude_id AND project = $1) f,
+                LATERAL (SELECT * FROM ${table('events')} WHERE amplitude_id = r.amplitude_id AND project = $1
+                          ORDER BY event_time DESC, uuid DESC LIMIT 1) e`,
   );
   // The latest row per user among those the hour added (the tally's, and rows moved back into events).
   await run(
     `WITH restored AS (
        SELECT DISTINCT ON (c.amplitude_id) c.amplitude_id, c.uuid, c.event_time, e.user_id,
               min(c.event_time) OVER (PARTITION BY c.amplitude_id) AS first_seen, e.user_properties
-         FROM ${ROLLUP_CHANGES} c,
-              LATERAL (SELECT user_id, user_properties FROM ${table('events')} e
-                        WHERE e.uuid = c.uuid AND e.event_time = c.event_time AND e.project = $1 LIMIT 1) e
+         FROM ${rowsFor(project.distributed, `${ROLLUP_CHANGES} c`, table('events'), 'e', 'e.uuid = c.uuid AND e.event_time = c.event_time AND e.project = $1')}
         WHERE c.delta > 0 AND c.amplitude_id IS NOT NULL
         ORDER BY c.amplitude_id, c.event_time DESC, c.uuid DESC),
      gained AS (

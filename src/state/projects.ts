@@ -1,12 +1,14 @@
 import type pg from 'pg';
 import { keysTableComments } from '../db/catalog.js';
-import { loaderTable, type ProjectTarget } from '../db/loader-schema.js';
+import { isDistributed } from '../db/citus.js';
+import { analystTable, loaderTable, type ProjectTarget } from '../db/loader-schema.js';
 import { classifyDatabaseError } from '../errors.js';
 
-/** A project as the loader works with it: its name, and the table of its dedup keys (quoted). */
+/** A project as the loader works with it: its name, the table of its dedup keys (quoted), and whether events is distributed (Citus). */
 export interface RegisteredProject extends ProjectTarget {
   readonly projectId: number;
   readonly keysTable: string;
+  readonly distributed: boolean;
 }
 
 /** The table of a project's dedup keys: each project has its own, so projects never contest each other's uuids. */
@@ -41,7 +43,12 @@ export async function registerProject(pool: pg.Pool, target: ProjectTarget): Pro
       await client.query(keysTableComments(target.schema, name));
     }
     await client.query('COMMIT');
-    return { ...target, projectId, keysTable: loaderTable(target.schema, keysTableName(projectId)) };
+    return {
+      ...target,
+      projectId,
+      keysTable: loaderTable(target.schema, keysTableName(projectId)),
+      distributed: await isDistributed(client, analystTable(target.schema, 'events')),
+    };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
     throw classifyDatabaseError(error, { doing: `registering project ${target.project}` });

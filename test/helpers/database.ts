@@ -70,10 +70,82 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database of this test's own, cloned from the template. */
+/**
+ * Under `npm run test:citus`: the cluster's nodes (admin URLs, coordinator first). A test database is
+ * then made on every node, with the citus extension, the workers added from the coordinator, and
+ * migrated there, which distributes events and duplicates.
+ */
+const CITUS_NODES = process.env.TEST_CITUS_NODES?.split(',');
+
+async function createCitusDatabase(nodes: readonly string[], name: string): Promise<void> {
+  const on = (node: string, database: string) => {
+    const url = new URL(node);
+    url.pathname = `/${database}`;
+    return url.toString();
+  };
+  for (const node of nodes) {
+    const admin = new pg.Client({ connectionString: node });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+    } finally {
+      await admin.end();
+    }
+    const client = new pg.Client({ connectionString: on(node, name) });
+    await client.connect();
+    try {
+      await client.query('CREATE EXTENSION citus');
+    } finally {
+      await client.end();
+    }
+  }
+  const coordinator = new pg.Client({ connectionString: on(nodes[0] as string, name) });
+  await coordinator.connect();
+  try {
+    const [first, ...workers] = nodes.map((node) => new URL(node));
+    await coordinator.query('SELECT citus_set_coordinator_host($1, $2)', [first?.hostname, Number(first?.port)]);
+    for (const worker of workers) await coordinator.query('SELECT citus_add_node($1, $2)', [worker.hostname, Number(worker.port)]);
+  } finally {
+    await coordinator.end();
+  }
+  const pool = createPool({ connectionString: on(nodes[0] as string, name), maxConnections: 2 });
+  try {
+    await migrate(pool, 'amplitude');
+  } finally {
+    await pool.end();
+  }
+}
+
+/** A fresh, migrated database of this test's own, cloned from the template (on Citus, made on every node). */
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const template = await ensureTemplate();
   const name = `amplitude_pg_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  if (CITUS_NODES) await createCitusDatabase(CITUS_NODES, name);
+  else await cloneTemplate(name);
+  const url = databaseUrl(name);
+  const pool = new pg.Pool({ connectionString: url, max: 4, options: '-c TimeZone=UTC' });
+  // An idle client whose backend goes away (a fault test, the drop below) must not crash the file.
+  pool.on('error', () => {});
+  return {
+    name,
+    url,
+    pool,
+    drop: async () => {
+      await pool.end();
+      for (const node of CITUS_NODES ?? [ADMIN_URL]) {
+        const admin = new pg.Client({ connectionString: node });
+        await admin.connect();
+        try {
+          await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        } finally {
+          await admin.end();
+        }
+      }
+    },
+  };
+}
+
+async function cloneTemplate(name: string): Promise<void> {
+  const template = await ensureTemplate();
   await withAdmin(async (admin) => {
     // Cloning fails while another session is connected to the template; those are short-lived.
     for (let attempt = 1; ; attempt++) {
@@ -86,17 +158,4 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     }
   });
-  const url = databaseUrl(name);
-  const pool = new pg.Pool({ connectionString: url, max: 4, options: '-c TimeZone=UTC' });
-  // An idle client whose backend goes away (a fault test, the drop below) must not crash the file.
-  pool.on('error', () => {});
-  return {
-    name,
-    url,
-    pool,
-    drop: async () => {
-      await pool.end();
-      await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
-    },
-  };
 }

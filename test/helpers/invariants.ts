@@ -99,21 +99,21 @@ async function checkDedupState(pool: pg.ClientBase, schema: string): Promise<voi
   const { rows: projects } = await pool.query<{ project: string; id: number }>(`SELECT project, project_id AS id FROM ${l}.projects`);
   for (const { project, id } of projects) {
     const keys = `${l}.event_keys_${id}`;
+    // Joins, not LATERAL subqueries, so the check runs on Citus too.
     const { rows: wrong } = await pool.query(
-      `SELECT u.uuid::text, k.event_hour AS key, k.group_hash, r.event_hour AS representative, r.group_hash AS representative_group, k.n
-         FROM (SELECT uuid FROM ${s}.events WHERE project = $1 UNION SELECT uuid FROM ${l}.duplicates WHERE project = $1) u
-         LEFT JOIN (SELECT uuid, min(event_hour) AS event_hour, min(group_hash) AS group_hash, count(*)::int AS n FROM ${keys} GROUP BY uuid) k USING (uuid)
-         LEFT JOIN LATERAL (SELECT ${hour('e')} AS event_hour, ${group('e')} AS group_hash FROM ${s}.events e WHERE e.uuid = u.uuid AND e.project = $1
-                            UNION ALL SELECT ${hour('d')}, ${group('d')} FROM ${l}.duplicates d
-                             WHERE d.uuid = u.uuid AND d.rule = 'insert_id' AND d.project = $1) r ON true
+      `WITH u AS (SELECT uuid FROM ${s}.events WHERE project = $1 UNION SELECT uuid FROM ${l}.duplicates WHERE project = $1),
+            k AS (SELECT uuid, min(event_hour) AS event_hour, min(group_hash) AS group_hash, count(*)::int AS n FROM ${keys} GROUP BY uuid),
+            r AS (SELECT e.uuid, ${hour('e')} AS event_hour, ${group('e')} AS group_hash FROM ${s}.events e WHERE e.project = $1
+                  UNION ALL SELECT d.uuid, ${hour('d')}, ${group('d')} FROM ${l}.duplicates d WHERE d.rule = 'insert_id' AND d.project = $1)
+       SELECT u.uuid::text, k.event_hour AS key, k.group_hash, r.event_hour AS representative, r.group_hash AS representative_group, k.n
+         FROM u LEFT JOIN k USING (uuid) LEFT JOIN r USING (uuid)
         WHERE k.n IS DISTINCT FROM 1 OR k.event_hour IS DISTINCT FROM r.event_hour OR k.group_hash IS DISTINCT FROM r.group_hash`,
       [project],
     );
     assert.deepEqual(wrong, [], `every uuid of project ${project} has one key, at its representative`);
     const { rows: orphans } = await pool.query(
-      `SELECT count(*)::int AS n FROM ${keys} k
-        WHERE NOT EXISTS (SELECT 1 FROM ${s}.events e WHERE e.uuid = k.uuid AND e.project = $1)
-          AND NOT EXISTS (SELECT 1 FROM ${l}.duplicates d WHERE d.uuid = k.uuid AND d.project = $1)`,
+      `WITH u AS (SELECT uuid FROM ${s}.events WHERE project = $1 UNION SELECT uuid FROM ${l}.duplicates WHERE project = $1)
+       SELECT count(*)::int AS n FROM ${keys} k LEFT JOIN u USING (uuid) WHERE u.uuid IS NULL`,
       [project],
     );
     assert.equal(orphans[0].n, 0, `no key of project ${project} without a copy`);
