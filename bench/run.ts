@@ -7,6 +7,7 @@
  *   npm run bench -- --hour-mb 2000        # one 2 GB hour, for the loader's memory
  *   npm run bench -- --history 3000000     # 120 hours of 25k in order: does an hour cost more as history grows?
  *   npm run bench -- --queries 1000000     # analysts' questions with and without the secondary indexes, and what they cost the load
+ *   npm run bench -- --citus 1000000       # the loader on a local Citus coordinator and two workers, and on one server
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -17,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { citusBinaries, createClusterDatabase, startCitusCluster } from '../src/db/local-citus-cluster.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { PartitionManager, type PartitionMonth } from '../src/load/partitions.js';
@@ -42,6 +44,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     history: { type: 'string' },
     queries: { type: 'string' },
+    citus: { type: 'string' },
   },
 });
 
@@ -424,8 +427,47 @@ async function runQueries(events: number): Promise<void> {
   }
 }
 
+/**
+ * `--citus N`: the loader on one server (the machine's PostgreSQL), then on a Citus coordinator and
+ * two workers started on this machine from the same binaries, one after the other in one run.
+ */
+async function runCitus(events: number): Promise<void> {
+  const bin = citusBinaries();
+  if (!bin) throw new Error('no PostgreSQL on this machine has the citus extension installed');
+  const { generated, api, url, pool } = await setUp(events, Math.max(1, Math.ceil(events / 25_000)));
+  const cluster = await startCitusCluster(bin);
+  try {
+    process.stderr.write('loader, one server...\n');
+    const single = await runLoader(api, url, generated, Number(args.concurrency));
+    const clusterUrl = await createClusterDatabase(cluster.nodes, 'amplitude_pg_bench');
+    process.stderr.write('loader, Citus coordinator and two workers...\n');
+    const distributed = await runLoader(api, clusterUrl, generated, Number(args.concurrency));
+    const widths = [34, 9, 10, 18, 16];
+    const line = (name: string, r: LoaderRun) =>
+      row([name, r.seconds.toFixed(2), Math.round(generated.events / r.seconds), ((r.postgresCpuSeconds / generated.events) * 1e6).toFixed(1), `${(lockShare(r.hours) * 100).toFixed(1)} %`], widths);
+    const lines = [
+      `amplitude-pg Citus bench, ${new Date().toISOString().slice(0, 10)}: ${generated.events} events in ${generated.archives.size} hours; ${cpus().length} cores; ` +
+        `loader --concurrency ${args.concurrency}; all nodes on this machine`,
+      '',
+      row(['', 'seconds', 'events/s', 'Postgres µs/event', 'dedup lock held'], widths),
+      line('one server', single),
+      line('Citus: coordinator + 2 workers', distributed),
+      '',
+      `cluster / one server, seconds: ${(distributed.seconds / single.seconds).toFixed(2)}`,
+      `stages on the cluster, summed over hours (s): ${Object.entries(distributed.stages).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
+      `stages on one server, summed over hours (s): ${Object.entries(single.stages).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await cluster.stop();
+    await pool.end();
+    await api.close();
+  }
+}
+
 async function main(): Promise<void> {
   if (args.history !== undefined) return runHistory(Number(args.history));
+  if (args.citus !== undefined) return runCitus(Number(args.citus));
   if (args.queries !== undefined) return runQueries(Number(args.queries));
   const hourMb = args['hour-mb'] === undefined ? undefined : Number(args['hour-mb']);
   // About 1.25 KB per event: N MB of NDJSON in one hour.

@@ -10,7 +10,7 @@ import type { ArchiveEntry } from '../extract/archive-entries.js';
 import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEntryLines, type EncodedBatch } from '../transform/entry-lines.js';
 import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
-import { partitionMonth, type PartitionManager } from './partitions.js';
+import { partitionMonth, previousMonth, type PartitionManager } from './partitions.js';
 import { applyRollups, tallyHour } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
@@ -84,6 +84,12 @@ export class HourLoad {
   }
 
   static async begin(pool: pg.Pool, options: HourLoadOptions): Promise<HourLoad> {
+    // On Citus, attaching a partition waits for loaders holding locks on the distributed events: the
+    // months an hour's events mostly fall in (its own and the one before) are made before it takes any.
+    if (options.project.distributed) {
+      const month = options.hourTimestamp.slice(0, 7);
+      await options.partitions.ensure([partitionMonth(previousMonth(month)), partitionMonth(month)]);
+    }
     let client: pg.PoolClient;
     try {
       client = await pool.connect();

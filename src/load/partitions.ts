@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { classifyDatabaseError } from '../errors.js';
 import { quoteIdentifier } from '../db/pool.js';
@@ -16,6 +17,13 @@ export function partitionMonth(month: string): PartitionMonth {
   return { from: `${month}-01 00:00:00+00`, to: `${next}-01 00:00:00+00`, suffix: month.replace('-', '_') };
 }
 
+/** The month (`YYYY-MM`) before one. */
+export function previousMonth(month: string): string {
+  const year = Number(month.slice(0, -3));
+  const number = Number(month.slice(-2));
+  return number === 1 ? `${String(year - 1).padStart(4, '0')}-12` : `${month.slice(0, -2)}${String(number - 1).padStart(2, '0')}`;
+}
+
 /** The UTC month, `YYYY-MM`, of a time in epoch microseconds (civil-from-days, any year). */
 export function monthOfMicros(micros: bigint): string {
   const days = Number((micros >= 0n ? micros : micros - 86_399_999_999n) / 86_400_000_000n);
@@ -29,6 +37,8 @@ export function monthOfMicros(micros: bigint): string {
   const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
   return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}`;
 }
+
+const DEADLOCK_ATTEMPTS = 5;
 
 /**
  * Creates the monthly partitions of `events` that do not exist yet, each in its own short transaction
@@ -59,7 +69,18 @@ export class PartitionManager {
     try {
       for (const month of missing) {
         creating = `${this.schema}.events_p${month.suffix}`;
-        await this.create(client, month);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.create(client, month);
+            break;
+          } catch (error) {
+            // On Citus, attaching a distributed partition beside loaders that write events can be
+            // chosen as the victim of a distributed deadlock; the other side goes on, so it is tried again.
+            if ((error as { code?: string }).code !== '40P01' || attempt === DEADLOCK_ATTEMPTS) throw error;
+            await client.query('ROLLBACK');
+            await sleep(100 * attempt);
+          }
+        }
         this.known.add(month.suffix);
       }
     } catch (error) {

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { citusBinaries, startCitusCluster } from './cluster.js';
+import { citusBinaries, startCitusCluster } from '../../src/db/local-citus-cluster.js';
 
 const TESTS = fileURLToPath(new URL('..', import.meta.url));
 // Order-free dedup in every order, reloads and two loaders at once; --reload exactness; two projects

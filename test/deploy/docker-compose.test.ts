@@ -112,3 +112,16 @@ test('a configuration or credential error (exit 2) parks the loader instead of a
   parked.stop();
   assert.equal(early, 'still running', 'exit 2 must not end the container, or Docker would restart it');
 });
+
+test('the citus profile runs a coordinator and two workers from Citus\'s image, joins them, and points the same loader at the coordinator', async () => {
+  const { services } = await compose();
+  const citus = Object.entries(services).filter(([, s]) => s.profiles?.includes('citus')).map(([name]) => name).sort();
+  assert.deepEqual(citus, ['citus-coordinator', 'citus-join', 'citus-worker-1', 'citus-worker-2', 'loader-citus']);
+  for (const name of ['citus-coordinator', 'citus-worker-1', 'citus-worker-2', 'citus-join']) assert.match(services[name]?.image ?? '', /^citusdata\/citus:\d+\.\d+\.\d+$/);
+  const join = (services['citus-join']?.command as string[]).join(' ');
+  for (const node of ['citus-worker-1', 'citus-worker-2']) assert.ok(join.includes(`citus_add_node('${node}', 5432)`), node);
+  const loader = services['loader-citus'] as Service;
+  assert.deepEqual(loader.command, services.loader?.command, 'the same start script, parking on exit 2');
+  assert.match(loader.environment?.DATABASE_URL ?? '', /@citus-coordinator:5432\/warehouse$/);
+  assert.deepEqual(services['citus-coordinator']?.configs, services.postgres?.configs, 'the same analyst login');
+});

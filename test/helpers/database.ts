@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { commentScript } from '../../src/db/catalog.js';
 import { migrate } from '../../src/db/migrate.js';
+import { createClusterDatabase } from '../../src/db/local-citus-cluster.js';
 import { createPool } from '../../src/db/pool.js';
 
 /** The server the tests use; any database on it works for administration. */
@@ -77,50 +78,19 @@ export interface TestDatabase {
  */
 const CITUS_NODES = process.env.TEST_CITUS_NODES?.split(',');
 
-async function createCitusDatabase(nodes: readonly string[], name: string): Promise<void> {
-  const on = (node: string, database: string) => {
-    const url = new URL(node);
-    url.pathname = `/${database}`;
-    return url.toString();
-  };
-  for (const node of nodes) {
-    const admin = new pg.Client({ connectionString: node });
-    await admin.connect();
-    try {
-      await admin.query(`CREATE DATABASE "${name}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
-    } finally {
-      await admin.end();
-    }
-    const client = new pg.Client({ connectionString: on(node, name) });
-    await client.connect();
-    try {
-      await client.query('CREATE EXTENSION citus');
-    } finally {
-      await client.end();
-    }
-  }
-  const coordinator = new pg.Client({ connectionString: on(nodes[0] as string, name) });
-  await coordinator.connect();
-  try {
-    const [first, ...workers] = nodes.map((node) => new URL(node));
-    await coordinator.query('SELECT citus_set_coordinator_host($1, $2)', [first?.hostname, Number(first?.port)]);
-    for (const worker of workers) await coordinator.query('SELECT citus_add_node($1, $2)', [worker.hostname, Number(worker.port)]);
-  } finally {
-    await coordinator.end();
-  }
-  const pool = createPool({ connectionString: on(nodes[0] as string, name), maxConnections: 2 });
-  try {
-    await migrate(pool, 'amplitude');
-  } finally {
-    await pool.end();
-  }
-}
-
 /** A fresh, migrated database of this test's own, cloned from the template (on Citus, made on every node). */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `amplitude_pg_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  if (CITUS_NODES) await createCitusDatabase(CITUS_NODES, name);
-  else await cloneTemplate(name);
+  if (CITUS_NODES) {
+    const pool = createPool({ connectionString: await createClusterDatabase(CITUS_NODES, name), maxConnections: 2 });
+    try {
+      await migrate(pool, 'amplitude');
+    } finally {
+      await pool.end();
+    }
+  } else {
+    await cloneTemplate(name);
+  }
   const url = databaseUrl(name);
   const pool = new pg.Pool({ connectionString: url, max: 4, options: '-c TimeZone=UTC' });
   // An idle client whose backend goes away (a fault test, the drop below) must not crash the file.

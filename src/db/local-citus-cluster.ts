@@ -4,11 +4,13 @@ import { appendFile, chown, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 /**
- * A Citus cluster on this machine for the tests: a coordinator and two workers, each an ordinary
- * PostgreSQL instance on a 127.0.0.1 port with citus preloaded, in a temporary folder removed on stop.
- * As root, the servers run as the `postgres` account (PostgreSQL refuses root).
+ * A Citus cluster on this machine for `npm run test:citus` and the bench: a coordinator and two
+ * workers, each an ordinary PostgreSQL instance on a 127.0.0.1 port with citus preloaded, in a
+ * temporary folder removed on stop. As root, the servers run as the `postgres` account (PostgreSQL
+ * refuses root). Users run Citus from its own packages or images.
  */
 export interface LocalCitusCluster {
   /** Admin URLs (database `postgres`), coordinator first. */
@@ -50,6 +52,44 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Makes `database` on every node with the citus extension, and adds the workers from the coordinator.
+ * Returns its URL on the coordinator.
+ */
+export async function createClusterDatabase(nodes: readonly string[], database: string): Promise<string> {
+  const on = (node: string) => {
+    const url = new URL(node);
+    url.pathname = `/${database}`;
+    return url.toString();
+  };
+  for (const node of nodes) {
+    const admin = new pg.Client({ connectionString: node });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE "${database}" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+    } finally {
+      await admin.end();
+    }
+    const client = new pg.Client({ connectionString: on(node) });
+    await client.connect();
+    try {
+      await client.query('CREATE EXTENSION citus');
+    } finally {
+      await client.end();
+    }
+  }
+  const coordinator = new pg.Client({ connectionString: on(nodes[0] as string) });
+  await coordinator.connect();
+  try {
+    const [first, ...workers] = nodes.map((node) => new URL(node));
+    await coordinator.query('SELECT citus_set_coordinator_host($1, $2)', [first?.hostname, Number(first?.port)]);
+    for (const worker of workers) await coordinator.query('SELECT citus_add_node($1, $2)', [worker.hostname, Number(worker.port)]);
+  } finally {
+    await coordinator.end();
+  }
+  return on(nodes[0] as string);
 }
 
 export async function startCitusCluster(bin: string): Promise<LocalCitusCluster> {
