@@ -162,7 +162,10 @@ test('four hours at a time, and two loaders at once, the same', async () => {
   assert.deepEqual(await decided('parallel'), want);
   const env = loaderEnv(fixtures.api.url, fixtures.db.url);
   const runs = [startCli(['load', '--schema', 'two', '--range', `${HOURS[0]}..${HOURS[7]}`, '--concurrency', '3'], env), startCli(['load', '--schema', 'two', '--range', `${HOURS[7]}..${HOURS[7]}`], env)];
-  for (const run of runs) assert.equal((await run.result).code, 0);
+  for (const run of runs) {
+    const result = await run.result;
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+  }
   assert.deepEqual(await decided('two'), want);
   await assertNoHalfLoadedHours(fixtures.db.pool, 'two');
 });
