@@ -67,15 +67,17 @@ function isoHour<T extends string | null>(expression: RawBuilder<unknown>): RawB
   return sql<T>`to_char((${expression}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"')`;
 }
 
+/** The project's rows of upload_hours, as a query to build on. */
+function projectHours({ schema, project }: ProjectTarget) {
+  return builder.withSchema(loaderSchemaOf(schema)).selectFrom('upload_hours').where('project', '=', project);
+}
+
 /** Loaded and empty hours within [first, last], by the hour's ISO timestamp. */
-export async function finishedHours(db: Queryable, { schema, project }: ProjectTarget, first: string, last: string): Promise<Set<string>> {
+export async function finishedHours(db: Queryable, target: ProjectTarget, first: string, last: string): Promise<Set<string>> {
   try {
     const rows = await run(
       db,
-      builder
-        .withSchema(loaderSchemaOf(schema))
-        .selectFrom('upload_hours')
-        .where('project', '=', project)
+      projectHours(target)
         .select(isoHour<string>(sql.ref('upload_hour')).as('hour'))
         .where('upload_hour', '>=', first)
         .where('upload_hour', '<=', last)
@@ -125,9 +127,9 @@ export async function recordHourDone(
 }
 
 /** Whether an earlier load of the hour committed rows (a reload replaces them). */
-export async function hourHasRows(db: Queryable, { schema, project }: ProjectTarget, hour: string): Promise<boolean> {
+export async function hourHasRows(db: Queryable, target: ProjectTarget, hour: string): Promise<boolean> {
   try {
-    const rows = await run(db, builder.withSchema(loaderSchemaOf(schema)).selectFrom('upload_hours').select('status').where('project', '=', project).where('upload_hour', '=', hour).compile());
+    const rows = await run(db, projectHours(target).select('status').where('upload_hour', '=', hour).compile());
     return rows[0]?.status === 'loaded';
   } catch (error) {
     throw classifyDatabaseError(error, { doing: 'reading the state of the hour' });
@@ -174,14 +176,11 @@ export async function recordHourFailed(
  * hour if that is sooner, never before `since`. Undefined when nothing is recorded and no `since`
  * was given.
  */
-export async function resumeHour(db: Queryable, { schema, project }: ProjectTarget, since: string | undefined): Promise<string | undefined> {
+export async function resumeHour(db: Queryable, target: ProjectTarget, since: string | undefined): Promise<string | undefined> {
   try {
     const rows = await run(
       db,
-      builder
-        .withSchema(loaderSchemaOf(schema))
-        .selectFrom('upload_hours')
-        .where('project', '=', project)
+      projectHours(target)
         .select([
           isoHour<string | null>(sql`max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty')) + interval '1 hour'`).as('after_last_done'),
           isoHour<string | null>(
@@ -208,14 +207,11 @@ export interface HourRecord {
 }
 
 /** Every recorded hour within [first, last], by its ISO timestamp. */
-export async function hourRecords(db: Queryable, { schema, project }: ProjectTarget, first: string, last: string): Promise<Map<string, HourRecord>> {
+export async function hourRecords(db: Queryable, target: ProjectTarget, first: string, last: string): Promise<Map<string, HourRecord>> {
   try {
     const rows = await run(
       db,
-      builder
-        .withSchema(loaderSchemaOf(schema))
-        .selectFrom('upload_hours')
-        .where('project', '=', project)
+      projectHours(target)
         .select([isoHour<string>(sql.ref('upload_hour')).as('hour'), 'status', 'attempts', 'last_error'])
         .where('upload_hour', '>=', first)
         .where('upload_hour', '<=', last)
@@ -239,14 +235,11 @@ export interface HoursOverview {
 }
 
 /** The overview `status` shows without a range. Reads only `upload_hours` (one row per hour). */
-export async function hoursOverview(db: Queryable, { schema, project }: ProjectTarget): Promise<HoursOverview> {
+export async function hoursOverview(db: Queryable, target: ProjectTarget): Promise<HoursOverview> {
   try {
     const [span] = await run(
       db,
-      builder
-        .withSchema(loaderSchemaOf(schema))
-        .selectFrom('upload_hours')
-        .where('project', '=', project)
+      projectHours(target)
         .select([
           isoHour<string | null>(sql`min(upload_hour) FILTER (WHERE status IN ('loaded', 'empty'))`).as('first_done'),
           isoHour<string | null>(sql`max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty'))`).as('last_done'),
@@ -258,10 +251,7 @@ export async function hoursOverview(db: Queryable, { schema, project }: ProjectT
     );
     const failures = await run(
       db,
-      builder
-        .withSchema(loaderSchemaOf(schema))
-        .selectFrom('upload_hours')
-        .where('project', '=', project)
+      projectHours(target)
         .select([isoHour<string>(sql.ref('upload_hour')).as('hour'), 'status', 'attempts', 'last_error'])
         .where('status', '=', 'failed')
         .orderBy('upload_hour')
@@ -269,10 +259,7 @@ export async function hoursOverview(db: Queryable, { schema, project }: ProjectT
     );
     const days = await run(
       db,
-      builder
-        .withSchema(loaderSchemaOf(schema))
-        .selectFrom('upload_hours')
-        .where('project', '=', project)
+      projectHours(target)
         .select([
           sql<string>`to_char(upload_hour AT TIME ZONE 'UTC', 'YYYY-MM-DD')`.as('day'),
           sql<number>`count(*)::int`.as('hours'),
