@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError, UsageError } from './errors.js';
+import { LOADER_SCHEMA_SUFFIX } from './db/loader-schema.js';
 import { DEFAULT_SESSION, type SessionSettings } from './db/pool.js';
 import { hourCount, HourSyntaxError, parseHourRange, type HourRange, type UploadHour } from './hour.js';
 
@@ -140,9 +141,18 @@ function integerSetting(name: string, text: string | undefined, fallback: number
 /** The database settings alone, for commands that need no Amplitude credentials. */
 export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseConfig {
   const schema = flags.schema ?? 'amplitude';
-  // The loader's schema is named after it with 7 more characters, within PostgreSQL's 63.
-  if (!/^[A-Za-z_][A-Za-z0-9_$]{0,55}$/.test(schema)) {
-    throw new UsageError(`--schema must be a plain identifier of at most 56 characters, not "${schema}"`);
+  // Lower case only: PostgreSQL folds unquoted names to lower case, so any other spelling names a
+  // different schema in a psql session or a BI tool than in the loader. The loader's schema is named
+  // after it with 7 more characters, within PostgreSQL's 63.
+  if (!/^[a-z_][a-z0-9_]{0,55}$/.test(schema)) {
+    throw new UsageError(
+      `--schema must be 1 to 56 lower-case letters, digits or '_', not starting with a digit, not "${schema}"`,
+    );
+  }
+  if (schema.endsWith(LOADER_SCHEMA_SUFFIX)) {
+    throw new UsageError(
+      `--schema must not end in "${LOADER_SCHEMA_SUFFIX}": that is where a warehouse keeps its loader's state ("${schema}" is the one of "${schema.slice(0, -LOADER_SCHEMA_SUFFIX.length)}")`,
+    );
   }
   const project = flags.project ?? nonEmpty(env.AMPLITUDE_PROJECT) ?? 'default';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(project)) {

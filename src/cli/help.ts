@@ -38,8 +38,8 @@ Options (each overrides its environment variable):
   --project NAME            AMPLITUDE_PROJECT: which Amplitude project these hours belong to, default
                             "default"; each project has its own hours, claims and dedup, and its
                             rows carry its name
-  --schema NAME             the analysts' schema, default amplitude; the loader keeps its own state
-                            in NAME_loader
+  --schema NAME             the analysts' schema, default amplitude: lower-case letters, digits, '_',
+                            at most 56; the loader keeps its own state in NAME_loader
   --shared-schema           allow a schema that already holds tables the loader did not create
   --concurrency N           hours in flight at once, default 4 (Amplitude allows about 5 requests)
   --retries N               attempts after the first for a retryable failure, default 5

@@ -6,8 +6,11 @@ import { quoteIdentifier } from './pool.js';
  * schema beside it, named after it, which amplitude_reader cannot enter.
  */
 export function loaderSchemaOf(schema: string): string {
-  return `${schema}_loader`;
+  return `${schema}${LOADER_SCHEMA_SUFFIX}`;
 }
+
+/** What names a warehouse's loader schema; no analysts' schema may end with it. */
+export const LOADER_SCHEMA_SUFFIX = '_loader';
 
 /** A relation of the loader's schema, quoted: `"amplitude_loader"."upload_hours"`. */
 export function loaderTable(schema: string, name: string): string {

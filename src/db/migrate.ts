@@ -63,6 +63,22 @@ export async function foreignRelations(client: pg.ClientBase, schema: string): P
 }
 
 /**
+ * A warehouse keeps its loader's state in `<schema>_loader`; when that name is already the analysts'
+ * schema of another warehouse (one made before such names were refused), migrating would take over
+ * its tables and grants. Refused before anything is created.
+ */
+async function refuseNeighbourSchema(client: pg.ClientBase, schema: string): Promise<void> {
+  const loader = loaderSchemaOf(schema);
+  const { rows } = await client.query<{ events: string | null }>(`SELECT to_regclass($1)::text AS events`, [`${quoteIdentifier(loader)}.events`]);
+  if (rows[0]?.events) {
+    throw new ConfigError(
+      `schema ${loader}, where the warehouse ${schema} would keep its loader's state, is the analysts' schema of another ` +
+        `warehouse (it holds events): choose another --schema; nothing was changed`,
+    );
+  }
+}
+
+/**
  * Before 0008 the migration records lived in the analysts' schema; they move to the loader's before
  * the migrator reads them, so it sees what is applied.
  */
@@ -97,6 +113,7 @@ export async function migrate(pool: pg.Pool, schema: string, shared = false): Pr
         error,
       );
     }
+    await refuseNeighbourSchema(lockClient, schema);
     const foreign = shared ? [] : await foreignRelations(lockClient, schema);
     if (foreign.length > 0) {
       throw new ConfigError(
