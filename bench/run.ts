@@ -21,7 +21,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { citusBinaries, createClusterDatabase, startCitusCluster } from '../src/db/local-citus-cluster.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
-import { PartitionManager, type PartitionMonth } from '../src/load/partitions.js';
+import { PartitionManager } from '../src/load/partitions.js';
+import { utcMonthOf, type MonthIndex } from '../src/transform/utc-calendar.js';
 import { EVENTS_COPY_COLUMNS } from '../src/transform/entry-lines.js';
 import { EVENT_COLUMNS } from '../src/transform/event-columns.js';
 import { LocalExportApi } from '../src/demo/local-export-api.js';
@@ -94,15 +95,10 @@ async function exportFor(events: number, hours: number): Promise<GeneratedExport
 }
 
 /** Months from a day before the first hour to a day after the last: every event_time of the export. */
-function monthsAround(generated: GeneratedExport): PartitionMonth[] {
-  const toDate = (label: string) => new Date(Date.UTC(+label.slice(0, 4), +label.slice(4, 6) - 1, +label.slice(6, 8), +label.slice(9)));
-  const first = new Date(toDate(generated.firstHour).getTime() - 86_400_000);
-  const last = new Date(toDate(generated.lastHour).getTime() + 86_400_000);
-  const months: PartitionMonth[] = [];
-  for (let d = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), 1)); d <= last; d = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1))) {
-    const next = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
-    months.push({ from: d.toISOString(), to: next.toISOString(), suffix: `${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, '0')}` });
-  }
+function monthsAround(generated: GeneratedExport): MonthIndex[] {
+  const monthOf = (label: string, days: number) => utcMonthOf(new Date(Date.UTC(+label.slice(0, 4), +label.slice(4, 6) - 1, +label.slice(6, 8) + days, +label.slice(9))).toISOString());
+  const months: MonthIndex[] = [];
+  for (let month = monthOf(generated.firstHour, -1); month <= monthOf(generated.lastHour, 1); month++) months.push(month);
   return months;
 }
 

@@ -39,6 +39,7 @@ export interface LoaderFlags {
   'lock-wait'?: string | undefined;
   'download-timeout'?: string | undefined;
   'min-download-rate'?: string | undefined;
+  'headers-timeout'?: string | undefined;
   'statement-timeout'?: string | undefined;
   'idle-in-transaction-timeout'?: string | undefined;
   region?: string | undefined;
@@ -91,6 +92,8 @@ export interface LoaderConfig {
   readonly downloadTimeoutSeconds: number;
   /** A body slower than this over a minute fails its attempt; 0: no minimum. */
   readonly minDownloadBytesPerSecond: number;
+  /** The answer's headers must arrive this long after the request (Amplitude prepares a large hour first). */
+  readonly headersTimeoutSeconds: number;
   readonly limits: Limits;
   /** Hours that ended less than this many hours ago are not requested: their data may be arriving. */
   readonly availabilityLagHours: number;
@@ -138,6 +141,56 @@ function integerSetting(name: string, text: string | undefined, fallback: number
   return value;
 }
 
+// libpq's keyword=value settings this loader can pass on: where, who, and how securely.
+const LIBPQ_KEYWORDS = new Set(['host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'sslmode', 'application_name', 'connect_timeout']);
+const LIBPQ_SETTING = /\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)/y;
+
+/**
+ * DATABASE_URL as a `postgres://` URL, from either form libpq (and psql) accepts: a URL, or
+ * `host=… port=… dbname=… user=… password=…` settings. Errors name the variable and never echo it:
+ * it may hold a password.
+ */
+function connectionUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const what = 'DATABASE_URL (or --database-url)';
+  if (/^postgres(ql)?:\/\//i.test(text)) {
+    try {
+      new URL(text);
+    } catch {
+      throw new ConfigError(`${what} is not a valid postgres:// URL (a password with '@', '/', ':' or '#' must be percent-encoded)`);
+    }
+    return text;
+  }
+  if (!text.includes('=')) throw new ConfigError(`${what} must be a postgres://user:password@host:port/database URL or libpq settings (host=… dbname=…)`);
+  const settings = new Map<string, string>();
+  LIBPQ_SETTING.lastIndex = 0;
+  while (LIBPQ_SETTING.lastIndex < text.trimEnd().length) {
+    const at = LIBPQ_SETTING.lastIndex;
+    const match = LIBPQ_SETTING.exec(text);
+    if (match === null || LIBPQ_SETTING.lastIndex === at) throw new ConfigError(`${what}: the libpq settings cannot be read after character ${at}`);
+    const keyword = (match[1] as string).toLowerCase();
+    if (!LIBPQ_KEYWORDS.has(keyword)) throw new ConfigError(`${what}: the libpq setting "${keyword}" is not supported (${[...LIBPQ_KEYWORDS].join(', ')})`);
+    const raw = match[2] as string;
+    settings.set(keyword, raw.startsWith("'") ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw);
+  }
+  const url = new URL('postgres://localhost');
+  const host = settings.get('host') ?? settings.get('hostaddr');
+  // A socket folder travels percent-encoded in the host, as node-postgres reads it.
+  if (host !== undefined) url.host = host.startsWith('/') ? encodeURIComponent(host) : host;
+  const port = settings.get('port');
+  if (port !== undefined) {
+    if (!/^\d{1,5}$/.test(port)) throw new ConfigError(`${what}: the libpq setting "port" must be a port number`);
+    url.port = port;
+  }
+  if (settings.has('user')) url.username = encodeURIComponent(settings.get('user') as string);
+  if (settings.has('password')) url.password = encodeURIComponent(settings.get('password') as string);
+  if (settings.has('dbname')) url.pathname = `/${encodeURIComponent(settings.get('dbname') as string)}`;
+  for (const keyword of ['sslmode', 'application_name', 'connect_timeout']) {
+    if (settings.has(keyword)) url.searchParams.set(keyword, settings.get(keyword) as string);
+  }
+  return url.toString();
+}
+
 /** The database settings alone, for commands that need no Amplitude credentials. */
 export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseConfig {
   const schema = flags.schema ?? 'amplitude';
@@ -158,7 +211,7 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(project)) {
     throw new UsageError(`--project must be 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit, not "${project}"`);
   }
-  const connectionString = nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL);
+  const connectionString = connectionUrl(nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL));
   const libpq = Object.keys(env).some((name) => name.startsWith('PG') && nonEmpty(env[name]) !== undefined);
   const session: SessionSettings = Object.freeze({
     statementTimeoutSeconds: integerSetting('--statement-timeout', flags['statement-timeout'], DEFAULT_SESSION.statementTimeoutSeconds, 0, 86_400),
@@ -263,6 +316,7 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
     // Two hours: a 4 GB archive (Amplitude's limit) at 1 MB/s still arrives.
     downloadTimeoutSeconds: integerSetting('--download-timeout', flags['download-timeout'], 7200, 1, 86_400),
     minDownloadBytesPerSecond: integerSetting('--min-download-rate', flags['min-download-rate'], 16_384, 0, 1024 ** 3),
+    headersTimeoutSeconds: integerSetting('--headers-timeout', flags['headers-timeout'], 300, 1, 86_400),
     limits: Object.freeze({
       maxArchiveBytes: integerSetting('--max-archive-bytes', flags['max-archive-bytes'], DEFAULT_LIMITS.maxArchiveBytes, 1, Number.MAX_SAFE_INTEGER),
       maxEntryBytes: integerSetting('--max-entry-bytes', flags['max-entry-bytes'], DEFAULT_LIMITS.maxEntryBytes, 1, Number.MAX_SAFE_INTEGER),

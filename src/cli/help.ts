@@ -58,8 +58,10 @@ Options (each overrides its environment variable):
   --download-timeout SECONDS
                             one download may take at most this long, default 7200; then it is retried
   --min-download-rate BYTES_PER_SECOND
-                            a download slower than this over a minute is retried, default 16384;
-                            0 turns the check off
+                            an answer slower than this over a minute, headers included, is retried,
+                            default 16384; 0 turns the check off
+  --headers-timeout SECONDS an answer must begin within this long (Amplitude prepares a large hour
+                            before it answers), default 300; then it is retried
   --max-archive-bytes N     an hour's archive may be at most this large, default 6 GiB
   --max-entry-bytes N       one archive entry may decompress to at most this, default 32 GiB
   --max-hour-bytes N        an hour's entries may decompress to at most this, default 64 GiB

@@ -48,6 +48,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     maxArchiveBytes: config.limits.maxArchiveBytes,
     downloadTimeoutSeconds: config.downloadTimeoutSeconds,
     minDownloadBytesPerSecond: config.minDownloadBytesPerSecond,
+    headersTimeoutSeconds: config.headersTimeoutSeconds,
   });
   const interrupt = new AbortController();
   let signalName: string | undefined;

@@ -1,4 +1,5 @@
 import type { RunSummary } from '../pipeline/load-range.js';
+import { printable } from './printable.js';
 
 // Plain digits, no separators: scripts read these numbers.
 const count = (n: number) => String(n);
@@ -33,7 +34,7 @@ export function describeSummary(s: RunSummary): string {
     `  seconds:                          ${s.seconds.toFixed(1)}`,
     `  events/s:                         ${count(Math.round(rate))}`,
   ];
-  for (const failure of s.failures) lines.push(`  failed ${failure.hour}: ${failure.message}`);
-  if (s.stoppedBy) lines.push(`  stopped: ${s.stoppedBy.message}`);
+  for (const failure of s.failures) lines.push(`  failed ${failure.hour}: ${printable(failure.message)}`);
+  if (s.stoppedBy) lines.push(`  stopped: ${printable(s.stoppedBy.message)}`);
   return lines.join('\n');
 }

@@ -8,6 +8,7 @@ import { HELP } from './help.js';
 import { runLoad } from './load-command.js';
 import { runStatus } from './status-command.js';
 import { packageVersion } from './version.js';
+import { printable } from './printable.js';
 
 const OPTIONS = {
   range: { type: 'string' },
@@ -35,6 +36,7 @@ const OPTIONS = {
   'temp-dir': { type: 'string' },
   'download-timeout': { type: 'string' },
   'min-download-rate': { type: 'string' },
+  'headers-timeout': { type: 'string' },
   'max-archive-bytes': { type: 'string' },
   'max-entry-bytes': { type: 'string' },
   'max-hour-bytes': { type: 'string' },
@@ -46,7 +48,7 @@ const OPTIONS = {
 } as const;
 
 function log(line: string): void {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${printable(line)}\n`);
 }
 
 function parseFlags(argv: string[]): { command: string; flags: LoaderFlags; help: boolean; version: boolean } {

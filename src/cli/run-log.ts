@@ -2,6 +2,7 @@ import { formatHour, type UploadHour } from '../hour.js';
 import type { LoaderError } from '../errors.js';
 import type { HourOutcome } from '../pipeline/load-hour.js';
 import type { RunSummary } from '../pipeline/load-range.js';
+import { printable, printableJson } from './printable.js';
 
 export type LogFormat = 'text' | 'json';
 
@@ -81,7 +82,7 @@ class TextLog implements RunLog {
   ) {}
 
   private line(text: string): void {
-    this.stream.write(`${this.barShown ? '\r\x1b[2K' : ''}${text}\n`);
+    this.stream.write(`${this.barShown ? '\r\x1b[2K' : ''}${printable(text)}\n`);
     this.barShown = false;
     this.drawBar();
   }
@@ -131,7 +132,7 @@ class JsonLog implements RunLog {
   constructor(private readonly stream: NodeJS.WritableStream) {}
 
   private write(level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>): void {
-    this.stream.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+    this.stream.write(`${printableJson({ time: new Date().toISOString(), level, event, ...fields })}\n`);
   }
 
   planned(hours: number): void {

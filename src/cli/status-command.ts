@@ -1,3 +1,4 @@
+import { printableJson } from './printable.js';
 import { AVAILABILITY_LAG_HOURS, databaseConfig, parseRangeFlag, readEnvironment, type LoaderFlags } from '../config.js';
 import { hourToDate } from '../hour.js';
 import { estimatedRows, hourRecords, hoursOverview, recordedProjects } from '../state/hour-records.js';
@@ -22,12 +23,12 @@ export async function runStatus(flags: LoaderFlags & { json?: boolean | undefine
         projects.push(projectOverview(project, await hoursOverview(pool, { schema: database.schema, project }), now, AVAILABILITY_LAG_HOURS));
       }
       const report: OverviewReport = { projects, estimated_rows: await estimatedRows(pool, database.schema) };
-      process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${renderOverview(report, database.schema)}\n`);
+      process.stdout.write(flags.json ? `${printableJson(report)}\n` : `${renderOverview(report, database.schema)}\n`);
       return EXIT_OK;
     }
     const records = await hourRecords(pool, database, hourToDate(range.first).toISOString(), hourToDate(range.last).toISOString());
     const report = statusReport(range, records, new Date(), AVAILABILITY_LAG_HOURS);
-    process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${renderStatusGrid(report)}\n`);
+    process.stdout.write(flags.json ? `${printableJson(report)}\n` : `${renderStatusGrid(report)}\n`);
     return EXIT_OK;
   });
 }

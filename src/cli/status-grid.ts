@@ -1,3 +1,4 @@
+import { printable } from './printable.js';
 import { formatHour, hourToDate, hoursOf, lastAvailableHour, type HourRange } from '../hour.js';
 import type { HourRecord } from '../state/hour-records.js';
 
@@ -59,7 +60,7 @@ export function renderStatusGrid(report: StatusReport): string {
   if (report.totals.not_yet_available > 0) lines.push(`${report.totals.not_yet_available} hour(s) not yet available (less than two hours old)`);
   if (report.failures.length > 0) {
     lines.push('', 'failed hours:');
-    for (const f of report.failures) lines.push(`  ${f.hour}  after ${f.attempts} attempt(s): ${f.error ?? 'no error recorded'}`);
+    for (const f of report.failures) lines.push(`  ${f.hour}  after ${f.attempts} attempt(s): ${f.error === null ? 'no error recorded' : printable(f.error)}`);
   }
   return lines.join('\n');
 }

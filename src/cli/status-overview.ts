@@ -1,3 +1,4 @@
+import { printable } from './printable.js';
 import { formatHour, hourFromDate, lastAvailableHour } from '../hour.js';
 import type { HoursOverview } from '../state/hour-records.js';
 
@@ -57,7 +58,7 @@ function renderProject(report: ProjectOverview): string[] {
   }
   if (report.failures.length > 0) {
     lines.push('  failed hours:');
-    for (const f of report.failures) lines.push(`    ${f.hour}  after ${f.attempts} attempt(s): ${f.error ?? 'no error recorded'}`);
+    for (const f of report.failures) lines.push(`    ${f.hour}  after ${f.attempts} attempt(s): ${f.error === null ? 'no error recorded' : printable(f.error)}`);
   }
   return lines;
 }

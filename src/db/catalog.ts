@@ -93,7 +93,7 @@ export const CATALOG: readonly CatalogRelation[] = [
     kind: 'table',
     audience: 'analysts',
     description:
-      'Amplitude events, one row per event: deduplicated on uuid and on $insert_id within each project, typed, all times UTC. Partitioned by month of event_time (events_pYYYY_MM).',
+      'Amplitude events, one row per event: deduplicated on uuid and on $insert_id within each project, typed, all times UTC. Partitioned by month of event_time: events_pYYYY_MM for each month from 2010-01 to 2039-12, events_before_2010 and events_from_2040 for every time outside those years (any year PostgreSQL can hold).',
     columns: EVENT_COLUMNS,
   },
   {
@@ -120,7 +120,8 @@ export const CATALOG: readonly CatalogRelation[] = [
     name: 'event_counts',
     kind: 'table',
     audience: 'analysts',
-    description: 'Rollup: events per project, UTC day and event type. Kept by the loader in the transaction of each hour, so it always equals a count of events.',
+    description:
+      'Rollup: events per project, UTC day and event type. Kept by the loader in the transaction of each hour, so it always equals a count of events. Unique on (project, day, SHA-256 of event_type), so an event type of any length has its row; the row holds the full text.',
     columns: {
       project: PROJECT,
       day: DAY,
@@ -133,7 +134,7 @@ export const CATALOG: readonly CatalogRelation[] = [
     kind: 'table',
     audience: 'analysts',
     description:
-      'Rollup: one row per project, UTC day, user and platform the user was active on, with their events; what the DAU tables count, and a small table for retention and frequency. Events without an amplitude_id are not in it. Kept with each hour.',
+      'Rollup: one row per project, UTC day, user and platform the user was active on, with their events; what the DAU tables count, and a small table for retention and frequency. Events without an amplitude_id are not in it. Kept with each hour. Unique on (project, day, amplitude_id, SHA-256 of platform): a platform of any length has its row, with its full text.',
     columns: {
       project: PROJECT,
       day: DAY,
@@ -153,7 +154,7 @@ export const CATALOG: readonly CatalogRelation[] = [
     name: 'daily_active_users_by_platform',
     kind: 'table',
     audience: 'analysts',
-    description: 'Rollup: distinct users (amplitude_id) with at least one event, per project, UTC day and platform. Kept with each hour.',
+    description: 'Rollup: distinct users (amplitude_id) with at least one event, per project, UTC day and platform. Kept with each hour. Unique on (project, day, SHA-256 of platform), the full text in the row.',
     columns: {
       project: PROJECT,
       day: DAY,

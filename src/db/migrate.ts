@@ -44,22 +44,23 @@ class SqlFileMigrationProvider implements MigrationProvider {
   }
 }
 
-// The loader's own relations, past ones included (event_copies); `events_pYYYY_MM` partitions apart.
+// The loader's own relations, past ones included (event_copies); the partitions of events apart.
 const OWN_RELATIONS = new Set([
   'events', 'duplicates', 'rejects', 'upload_hours', 'hour_claims', 'event_keys', 'recent_merges', 'dedup_lock', 'event_copies',
   'kysely_migration', 'kysely_migration_lock', 'sessions', 'daily_active_users', 'event_counts', 'hour_merge_seq', 'recent_merges_id_seq',
   'coverage', 'daily_users', 'daily_active_users_by_platform', 'users',
 ]);
-const OWN_PARTITION = /^events_p\d{4}_\d{2}(_bc)?$/;
 
-/** Tables, views and sequences in `schema` that the loader did not create. */
+/** Tables, views and sequences in `schema` that the loader did not create: neither its own nor a partition of its events. */
 export async function foreignRelations(client: pg.ClientBase, schema: string): Promise<string[]> {
   const { rows } = await client.query<{ name: string }>(
     `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') ORDER BY 1`,
-    [schema],
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+        AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = c.oid AND i.inhparent = to_regclass($2))
+      ORDER BY 1`,
+    [schema, `${quoteIdentifier(schema)}.events`],
   );
-  return rows.map((r) => r.name).filter((name) => !OWN_RELATIONS.has(name) && !OWN_PARTITION.test(name));
+  return rows.map((r) => r.name).filter((name) => !OWN_RELATIONS.has(name));
 }
 
 /**

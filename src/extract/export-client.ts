@@ -1,10 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, createWriteStream, openSync, writeSync } from 'node:fs';
+import { mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import {
   AbortedError,
+  ArchiveError,
   AuthRefusedError,
   DownloadError,
   ExportHttpError,
@@ -25,6 +30,8 @@ export interface ExportClientSettings {
   readonly downloadTimeoutSeconds: number;
   /** A body arriving slower than this, over any window, fails, and is retried; 0 turns the check off. */
   readonly minDownloadBytesPerSecond: number;
+  /** The answer's headers must have arrived this long after the request; before its first byte the rate is not checked. */
+  readonly headersTimeoutSeconds: number;
   /** The window of that check: long enough for a pause, short enough that a trickle is noticed. */
   readonly rateWindowSeconds?: number;
 }
@@ -103,8 +110,22 @@ interface Transfer {
   readonly tooSlow: AbortController;
   /** Any of the three. */
   readonly signal: AbortSignal;
+  /** Bytes of the body written so far. */
   bytes: number;
+  /** The connection of this exchange: its bytes, headers included, are what the minimum rate counts. */
+  socket: Socket | undefined;
+  readonly started: number;
 }
+
+// Content codings a proxy may apply to the zip, and how each is undone.
+const DECODERS: Record<string, () => Transform> = {
+  gzip: createGunzip,
+  'x-gzip': createGunzip,
+  deflate: createInflate,
+  br: createBrotliDecompress,
+};
+
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Where a redirect points, without any credentials or query it may carry. */
 function redirectTarget(location: string | string[] | undefined, base: URL): string | undefined {
@@ -122,6 +143,15 @@ function redirectTarget(location: string | string[] | undefined, base: URL): str
 function describeBody(sample: Buffer): string {
   const text = sample.toString('utf8').replace(/\s+/g, ' ').replace(/[^\x20-\x7e]/g, '?').trim();
   return text.length > 120 ? `${text.slice(0, 120)}...` : text;
+}
+
+/** The codings of a Content-Encoding header, in the order they were applied; `identity` is none. */
+function contentCodings(header: string | string[] | undefined): string[] {
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return text
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
 }
 
 /** Drops an answer body unread; undici reports the abort as an error nobody needs. */
@@ -202,14 +232,12 @@ function writeBody(body: Dispatcher.ResponseData['body'], path: string, inspect:
  * to a temp file and checked (length, zip signature) before anyone reads it.
  */
 export class ExportClient {
-  private readonly agent: Agent;
+  private readonly connector = buildConnector({ timeout: CONNECT_TIMEOUT_MS });
   private readonly authorization: string;
   /** Where this run's archives go: a folder only this user may enter (they hold user ids and IPs). */
   private folder: Promise<string> | undefined;
 
   constructor(private readonly settings: ExportClientSettings) {
-    // An hour of a busy project can take minutes before the first byte.
-    this.agent = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 15 * 60_000, bodyTimeout: 5 * 60_000 });
     this.authorization = `Basic ${Buffer.from(`${settings.apiKey}:${settings.secretKey}`).toString('base64')}`;
   }
 
@@ -225,12 +253,41 @@ export class ExportClient {
     // The run's interruption, the download's deadline, and the rate check below each end the transfer.
     const deadline = AbortSignal.timeout(this.settings.downloadTimeoutSeconds * 1000);
     const tooSlow = new AbortController();
-    const transfer: Transfer = { run: signal, deadline, tooSlow, signal: AbortSignal.any([signal, deadline, tooSlow.signal]), bytes: 0 };
+    const transfer: Transfer = {
+      run: signal,
+      deadline,
+      tooSlow,
+      signal: AbortSignal.any([signal, deadline, tooSlow.signal]),
+      bytes: 0,
+      socket: undefined,
+      started: Date.now(),
+    };
+    // A connection of its own, so the rate check can count what arrives on it, headers included.
+    const agent = new Agent({
+      connections: 1,
+      headersTimeout: this.settings.headersTimeoutSeconds * 1000,
+      bodyTimeout: 5 * 60_000,
+      connect: (options, callback) =>
+        this.connector(options, (error, socket) => {
+          if (socket) transfer.socket = socket as Socket;
+          if (error) callback(error, null);
+          else callback(null, socket as Socket);
+        }),
+    });
+    const rateCheck = this.watchRate(label, transfer);
+    try {
+      return await this.exchange(label, url, folder, agent, transfer);
+    } finally {
+      clearInterval(rateCheck);
+      await agent.destroy().catch(() => {});
+    }
+  }
 
+  private async exchange(label: string, url: URL, folder: string, agent: Agent, transfer: Transfer): Promise<HourDownload> {
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
-        dispatcher: this.agent,
+        dispatcher: agent,
         method: 'GET',
         headers: { authorization: this.authorization, accept: 'application/zip' },
         signal: transfer.signal,
@@ -272,8 +329,15 @@ export class ExportClient {
     }
     const path = join(folder, `${label}-${randomBytes(4).toString('hex')}.zip`);
     let bytes = 0;
-    let head = Buffer.alloc(0);
-    const rateCheck = this.watchRate(label, transfer);
+    let head: Buffer = Buffer.alloc(0);
+    const codings = contentCodings(headers['content-encoding']);
+    const unknown = codings.find((coding) => DECODERS[coding] === undefined);
+    if (unknown !== undefined) {
+      discard(body);
+      throw new ArchiveError(label, undefined, `the answer is encoded as "${unknown}" (Content-Encoding), which the loader cannot decode; a proxy between it and the Export API may have applied it`, {
+        retryable: false,
+      });
+    }
     try {
       try {
         await writeBody(body, path, (chunk) => {
@@ -288,17 +352,19 @@ export class ExportClient {
           throw new DownloadError(label, `the temp folder ${this.settings.tempDir} is full`, error);
         }
         throw this.transferError(label, `the download broke off after ${bytes} bytes`, error, transfer);
-      } finally {
-        clearInterval(rateCheck);
       }
       const expected = Number(headers['content-length']);
       if (headers['content-length'] !== undefined && Number.isFinite(expected) && expected !== bytes) {
         throw new DownloadError(label, `the download is truncated: ${bytes} of ${expected} bytes arrived`);
       }
+      if (codings.length > 0) {
+        bytes = await this.decode(label, path, codings);
+        head = (await this.readHead(path)).subarray(0, 4);
+      }
       if (!head.equals(ZIP_LOCAL_FILE_HEADER) && !head.equals(ZIP_EMPTY_ARCHIVE)) {
         throw new DownloadError(
           label,
-          `the answer (HTTP 200, ${bytes} bytes) is not a zip archive; it begins "${describeBody(await this.readHead(path))}"`,
+          `the answer (HTTP 200, ${bytes} bytes${codings.length > 0 ? ` after undoing Content-Encoding ${codings.join(', ')}` : ''}) is not a zip archive; it begins "${describeBody(await this.readHead(path))}"`,
         );
       }
       const chunked = /chunked/i.test(String(headers['transfer-encoding'] ?? ''));
@@ -307,6 +373,36 @@ export class ExportClient {
       await rm(path, { force: true });
       throw error;
     }
+  }
+
+  /**
+   * Undoes the answer's content codings (last applied, first undone) into the archive's file; the
+   * decoded archive is held to --max-archive-bytes like any other. Returns its size.
+   */
+  private async decode(label: string, path: string, codings: readonly string[]): Promise<number> {
+    const limit = this.settings.maxArchiveBytes;
+    const decoded = `${path}.decoded`;
+    let bytes = 0;
+    const bounded = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length;
+        if (bytes > limit) done(new LimitExceededError({ hour: label }, 'the decoded archive', '--max-archive-bytes', limit));
+        else done(null, chunk);
+      },
+    });
+    try {
+      const decoders = [...codings].reverse().map((coding) => (DECODERS[coding] as () => Transform)());
+      await pipeline([createReadStream(path), ...decoders, bounded, createWriteStream(decoded, { mode: 0o600 })]);
+    } catch (error) {
+      await rm(decoded, { force: true });
+      if (error instanceof LoaderError) throw error;
+      throw new ArchiveError(label, undefined, `the answer's Content-Encoding ${codings.join(', ')} cannot be undone: ${(error as Error).message}`, {
+        retryable: true,
+        cause: error,
+      });
+    }
+    await rename(decoded, path);
+    return bytes;
   }
 
   private async readHead(path: string): Promise<Buffer> {
@@ -320,21 +416,27 @@ export class ExportClient {
     }
   }
 
-  /** Every window, ends a transfer that received less than the minimum rate allows in it. */
+  /**
+   * Every window, ends a transfer that received less than the minimum rate allows in it, counting every
+   * byte of the exchange from the request on (headers too). Only the wait for the answer's first byte
+   * is exempt: Amplitude prepares a large hour before answering; --headers-timeout bounds that wait.
+   */
   private watchRate(label: string, transfer: Transfer): NodeJS.Timeout | undefined {
     const rate = this.settings.minDownloadBytesPerSecond;
     if (rate <= 0) return undefined;
     const windowSeconds = this.settings.rateWindowSeconds ?? RATE_WINDOW_SECONDS;
-    let before = transfer.bytes;
+    const received = () => transfer.socket?.bytesRead ?? 0;
+    let before = 0;
     const timer = setInterval(() => {
-      const received = transfer.bytes - before;
-      before = transfer.bytes;
-      if (received >= rate * windowSeconds) return;
+      const now = received();
+      const inWindow = now - before;
+      before = now;
+      if (now === 0 || inWindow >= rate * windowSeconds) return;
       transfer.tooSlow.abort(
         new DownloadError(
           label,
-          `the download is slower than --min-download-rate ${rate} bytes/s: ${received} bytes in the last ${windowSeconds} s ` +
-            `(${transfer.bytes} in all)`,
+          `the download is slower than --min-download-rate ${rate} bytes/s: ${inWindow} bytes in the last ${windowSeconds} s ` +
+            `(${now} in all, headers included)`,
         ),
       );
     }, windowSeconds * 1000);
@@ -352,13 +454,20 @@ export class ExportClient {
       );
     }
     if (error instanceof LoaderError) return error;
+    if ((error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT') {
+      return new DownloadError(
+        label,
+        `the Export API's answer did not begin within --headers-timeout ${this.settings.headersTimeoutSeconds} s ` +
+          `(${transfer.socket?.bytesRead ?? 0} bytes arrived)`,
+        error,
+      );
+    }
     const reason = error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
     return new DownloadError(label, `${what} (${reason})`, error);
   }
 
-  /** Closes the connections and removes this run's temp folder. */
+  /** Removes this run's temp folder. */
   async close(): Promise<void> {
-    await this.agent.close();
     const folder = await this.folder?.catch(() => undefined);
     if (folder !== undefined) await rm(folder, { recursive: true, force: true });
   }

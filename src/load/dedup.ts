@@ -8,7 +8,8 @@ import { DatabaseError } from '../errors.js';
 import type { RegisteredProject } from '../state/projects.js';
 import { EVENTS_COPY_COLUMNS } from '../transform/entry-lines.js';
 import { decideCopies, type CopyStatus, type EventCopy, type TimeRange } from './dedup-rule.js';
-import { monthOfMicros, partitionMonth, type PartitionManager } from './partitions.js';
+import type { PartitionManager } from './partitions.js';
+import { monthOfMicros } from '../transform/utc-calendar.js';
 
 /**
  * Deduplication of one upload hour against everything stored, at a cost that does not grow with the
@@ -481,7 +482,7 @@ export class HourDedup {
     }
     if (returning.length > 0) {
       const months = new Set(returning.map((c) => monthOfMicros(c.eventTime)));
-      await this.options.partitions.ensure([...months].map(partitionMonth));
+      await this.options.partitions.ensure(months);
       await this.query(
         `WITH moved AS (DELETE FROM ${this.duplicates} d
                          USING unnest($1::timestamptz[], $2::int[], $3::int[], $5::uuid[]) AS m(h, entry, line, uuid)

@@ -10,7 +10,8 @@ import type { ArchiveEntry } from '../extract/archive-entries.js';
 import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEntryLines, type EncodedBatch } from '../transform/entry-lines.js';
 import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
-import { partitionMonth, previousMonth, type PartitionManager } from './partitions.js';
+import type { PartitionManager } from './partitions.js';
+import { utcMonthOf } from '../transform/utc-calendar.js';
 import { applyRollups, tallyHour } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
@@ -86,9 +87,10 @@ export class HourLoad {
   static async begin(pool: pg.Pool, options: HourLoadOptions): Promise<HourLoad> {
     // On Citus, attaching a partition waits for loaders holding locks on the distributed events: the
     // months an hour's events mostly fall in (its own and the one before) are made before it takes any.
+    await options.partitions.open();
     if (options.project.distributed) {
-      const month = options.hourTimestamp.slice(0, 7);
-      await options.partitions.ensure([partitionMonth(previousMonth(month)), partitionMonth(month)]);
+      const month = utcMonthOf(options.hourTimestamp);
+      await options.partitions.ensure([month - 1, month]);
     }
     let client: pg.PoolClient;
     try {
@@ -170,7 +172,7 @@ export class HourLoad {
       try {
         while (batch !== undefined) {
           const missing = partitions.unknown(batch.months);
-          if (missing.length > 0) await this.options.clock.time('partitions', () => partitions.ensure(missing.map(partitionMonth)));
+          if (missing.length > 0) await this.options.clock.time('partitions', () => partitions.ensure(missing));
           await pipeline(segment, this.client.query(copyFrom(copyEvents)), { signal: this.options.signal });
           await copyHeld(copyKeys, keys);
           await copyHeld(copyRejects, rejects);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { analystTable } from '../db/loader-schema.js';
+import { analystTable, loaderTable } from '../db/loader-schema.js';
 import type { RegisteredProject } from '../state/projects.js';
 import { rowsFor } from './lookups.js';
 
@@ -62,13 +62,15 @@ export async function tallyHour(client: pg.ClientBase, project: RegisteredProjec
 export async function applyRollups(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
   const table = (name: string) => analystTable(project.schema, name);
   const run = (text: string) => client.query(text, [project.project]);
+  // Text in a rollup's key is unique by its SHA-256 (a btree entry cannot hold a long event type).
+  const key = (column: string) => `${loaderTable(project.schema, 'text_key')}(${column})`;
 
   await run(
     `INSERT INTO ${table('event_counts')} AS c (project, day, event_type, events)
      SELECT $1, day, event_type, sum(n)
        FROM (SELECT day, event_type, n FROM tally_counts UNION ALL SELECT ${DAY}, event_type, delta FROM ${ROLLUP_CHANGES}) d
       GROUP BY 2, 3 HAVING sum(n) <> 0
-     ON CONFLICT (project, day, event_type) DO UPDATE SET events = c.events + excluded.events`,
+     ON CONFLICT (project, day, ${key('event_type')}) DO UPDATE SET events = c.events + excluded.events`,
   );
   await run(
     `DELETE FROM ${table('event_counts')} c USING (SELECT DISTINCT ${DAY} AS day, event_type FROM ${ROLLUP_CHANGES} WHERE delta < 0) d
@@ -84,7 +86,7 @@ export async function applyRollups(client: pg.ClientBase, project: RegisteredPro
          FROM (SELECT day, amplitude_id, platform, n FROM tally_daily_users
                UNION ALL SELECT ${DAY}, amplitude_id, platform, delta FROM ${ROLLUP_CHANGES} WHERE amplitude_id IS NOT NULL) d
         GROUP BY 2, 3, 4 HAVING sum(n) <> 0
-       ON CONFLICT (project, day, amplitude_id, platform) DO UPDATE SET events = u.events + excluded.events
+       ON CONFLICT (project, day, amplitude_id, ${key('platform')}) DO UPDATE SET events = u.events + excluded.events
        RETURNING u.day, u.amplitude_id, u.platform, xmax = 0 AS created)
      INSERT INTO daily_user_changes SELECT day, amplitude_id, platform, 1 FROM upserted WHERE created`,
   );
@@ -97,7 +99,7 @@ export async function applyRollups(client: pg.ClientBase, project: RegisteredPro
   await run(
     `INSERT INTO ${table('daily_active_users_by_platform')} AS a (project, day, platform, active_users)
      SELECT $1, day, platform, sum(delta) FROM daily_user_changes GROUP BY 2, 3 HAVING sum(delta) <> 0
-     ON CONFLICT (project, day, platform) DO UPDATE SET active_users = a.active_users + excluded.active_users`,
+     ON CONFLICT (project, day, ${key('platform')}) DO UPDATE SET active_users = a.active_users + excluded.active_users`,
   );
   // Over all platforms, a user counts once: active after if any platform row is left, before if any was.
   await run(

@@ -69,48 +69,6 @@ export function toTimestamptz(text: string): string | undefined {
   );
 }
 
-/**
- * The UTC month, `YYYY-MM`, of a time in `toTimestamptz`'s form: the monthly partition its row
- * belongs to. An offset can move a time near a month's edge into the month before or after.
- */
-export function utcMonthOf(timestamptz: string): string {
-  if (timestamptz.endsWith('+00')) return timestamptz.slice(0, 7);
-  const zone = /[+-]\d{2}(?::?\d{2})?$/.exec(timestamptz.slice(19))?.[0] ?? '+00';
-  const sign = zone.charCodeAt(0) === 45 ? -1 : 1;
-  const offsetMinutes = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.length > 3 ? zone.slice(-2) : 0));
-  const year = Number(timestamptz.slice(0, 4));
-  const month = Number(timestamptz.slice(5, 7));
-  if (offsetMinutes === 0) return timestamptz.slice(0, 7);
-  const localMinutes = (Number(timestamptz.slice(8, 10)) - 1) * 1440 + Number(timestamptz.slice(11, 13)) * 60 + Number(timestamptz.slice(14, 16));
-  const utcMinutes = localMinutes - offsetMinutes;
-  const monthMinutes = daysInMonth(year, month) * 1440;
-  if (utcMinutes < 0) return month === 1 ? `${String(year - 1).padStart(4, '0')}-12` : `${timestamptz.slice(0, 5)}${String(month - 1).padStart(2, '0')}`;
-  if (utcMinutes >= monthMinutes) return month === 12 ? `${String(year + 1).padStart(4, '0')}-01` : `${timestamptz.slice(0, 5)}${String(month + 1).padStart(2, '0')}`;
-  return timestamptz.slice(0, 7);
-}
-
-/** Days from 1970-01-01 to a date of the proleptic Gregorian calendar (days-from-civil). */
-function daysFromCivil(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yearOfEra = y - era * 400;
-  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  return era * 146_097 + yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear - 719_468;
-}
-
-/**
- * The hour since the epoch (UTC, rounded down) of a time in `toTimestamptz`'s form, as Postgres's
- * `floor(extract(epoch FROM t) / 3600)` gives it: where dedup's keys place the row.
- */
-export function utcHourOf(timestamptz: string): number {
-  const zone = timestamptz.endsWith('+00') ? '+00' : (/[+-]\d{2}(?::?\d{2})?$/.exec(timestamptz.slice(19))?.[0] ?? '+00');
-  const sign = zone.charCodeAt(0) === 45 ? -1 : 1;
-  const offsetMinutes = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.length > 3 ? zone.slice(-2) : 0));
-  const days = daysFromCivil(Number(timestamptz.slice(0, 4)), Number(timestamptz.slice(5, 7)), Number(timestamptz.slice(8, 10)));
-  const minutes = days * 1440 + Number(timestamptz.slice(11, 13)) * 60 + Number(timestamptz.slice(14, 16)) - offsetMinutes;
-  return Math.floor(minutes / 60);
-}
-
 const INTEGER_PATTERN = /^-?(?:0|[1-9]\d*)$/;
 const INT64_MAX = '9223372036854775807';
 const INT64_MIN_MAGNITUDE = '9223372036854775808';

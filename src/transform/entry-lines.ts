@@ -1,11 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import { LimitExceededError } from '../errors.js';
 import type { LineCounters } from '../counters.js';
-import { utcHourOf, utcMonthOf } from './column-values.js';
 import { escapeCopyText, toStorableText } from './copy-text.js';
 import { EVENTS_TABLE_COLUMNS } from './event-columns.js';
 import { ROW_KEY_COLUMNS, encodeEventLine } from './event-line.js';
 import { decodeUtf8Lossy } from './utf8.js';
+import { utcHourOf, utcMonthOf, type MonthIndex } from './utc-calendar.js';
 
 /** Where each row came from, written after the event's own columns. */
 export const PROVENANCE_COLUMNS: readonly string[] = ['project', 'upload_hour', 'loaded_at', 'archive_entry', 'archive_line'];
@@ -24,8 +24,8 @@ export interface EncodedBatch {
   readonly events: string;
   readonly keys: string;
   readonly rejects: string;
-  /** UTC months (`YYYY-MM`) of the batch's events: their partitions must exist before it is written. */
-  readonly months: ReadonlySet<string>;
+  /** UTC months of the batch's events: those with partitions of their own must exist before it is written. */
+  readonly months: ReadonlySet<MonthIndex>;
 }
 
 const NEWLINE = 0x0a;
@@ -74,7 +74,7 @@ export async function* encodeEntryLines(
   let events = '';
   let keys = '';
   let rejects = '';
-  let months = new Set<string>();
+  let months = new Set<MonthIndex>();
   const checkLineLength = (bytes: number, line = lineNumber + 1) => {
     if (bytes > maxLineBytes) {
       throw new LimitExceededError({ hour: hourLabel, entry: entryName, line }, 'a line', '--max-line-bytes', maxLineBytes);

@@ -161,3 +161,28 @@ test('--from-file reads each file once: a zip given twice, and a folder linked i
   );
   assert.equal((await hourRecord('20240502T08')).archive_entries, 1);
 });
+
+test('entry names holding ESC, BEL, CR and LF are printed escaped: no forged line in the text log, the JSON log or status', async () => {
+  const hour = '20240501T09';
+  const forged = '\r\n20240501T10: 9999 events, 9999 rows, 0 + 0 dup (uuid, insert_id), 0 rejected, 1.0 MB, 0.1s\x1b[2K\x07\u009b31m\u202e';
+  fixtures.api.archive(
+    hour,
+    await buildZip([
+      { name: `187520/notes${forged}.csv`, data: Buffer.from('not an export') },
+      { name: `187520/187520_2024-05-01_9#0${forged}.json.gz`, data: Buffer.from('not gzip at all') },
+    ]),
+  );
+  for (const format of ['text', 'json']) {
+    const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', hour, '--log-format', format, '--retries', '0', '--reload']);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    const output = result.stdout + result.stderr;
+    assert.doesNotMatch(output, /[\x07\x1b\r\u009b\u202e]/, `${format}: no raw control character reaches the output`);
+    assert.doesNotMatch(output, /^20240501T10/m, `${format}: no line is forged`);
+    assert.match(output, format === 'text' ? /\\r\\n20240501T10: 9999 events.*\\x1b\[2K\\x07\\x9b31m\\u\{202e\}/ : /\\r\\n20240501T10: 9999 events.*\\u001b\[2K\\u0007\\u009b31m\\u202e/);
+  }
+  const status = await runCli(['status'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(status.code, 0, status.stderr);
+  assert.doesNotMatch(status.stdout, /[\x07\x1b\r\u009b\u202e]/);
+  assert.doesNotMatch(status.stdout, /^20240501T10/m);
+  assert.match(status.stdout, /20240501T09 +after 2 attempt\(s\): hour 20240501T09, entry 187520\/187520_2024-05-01_9#0\\r\\n20240501T10/);
+});

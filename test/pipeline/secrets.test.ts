@@ -78,3 +78,25 @@ test('a database that refuses at start: no password in the message', async () =>
   assert.equal(result.code, 2);
   assertNoSecrets(result, [API_SECRET, DB_PASSWORD]);
 });
+
+test('DATABASE_URL in libpq keyword=value form loads like the URL; a wrong one names DATABASE_URL, exits 2 and never echoes the password', async () => {
+  const target = new URL(urlWithPassword());
+  const settings = `host=${target.hostname} port=${target.port} dbname='${fixtures.db.name}' user=${target.username || 'postgres'} password='${DB_PASSWORD}'`;
+  const loaded = await runCli(['load', '--range', range, '--schema', 'secrets_keywords'], { ...loaderEnv(fixtures.api.url, settings) });
+  assert.equal(loaded.code, 0, loaded.stdout + loaded.stderr);
+  assertNoSecrets(loaded, [API_SECRET, DB_PASSWORD]);
+  const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM secrets_keywords.events`);
+  assert.equal(rows[0].n, 8000);
+
+  for (const [wrong, reason] of [
+    [`${settings} sslcert=/tmp/x`, /DATABASE_URL \(or --database-url\): the libpq setting "sslcert" is not supported/],
+    [`host=127.0.0.1 port=notaport password=${DB_PASSWORD}`, /DATABASE_URL \(or --database-url\): the libpq setting "port" must be a port number/],
+    [`postgres://u:${DB_PASSWORD}@[::1/db`, /DATABASE_URL \(or --database-url\) is not a valid postgres:\/\/ URL/],
+    [`${DB_PASSWORD}`, /DATABASE_URL \(or --database-url\) must be a postgres:\/\/user:password@host:port\/database URL or libpq settings/],
+  ] as const) {
+    const result = await runCli(['status'], { DATABASE_URL: wrong });
+    assert.equal(result.code, 2, `${wrong}: ${result.stderr}`);
+    assert.match(result.stderr, reason);
+    assertNoSecrets(result, [DB_PASSWORD]);
+  }
+});

@@ -71,7 +71,7 @@ test("a new partition waits for an analyst's lock at most --lock-wait, then the 
     assert.equal(result.code, 1, result.stdout + result.stderr);
     assert.match(
       result.stdout,
-      /failed 20241001T05: creating partition amplitude\.events_p2024_10 of amplitude\.events failed \(SQLSTATE 55P03\): .*lock timeout; another session held a lock it needed for longer than --lock-wait/,
+      /failed 20241001T05: creating the partition of amplitude\.events for 2024-10 failed \(SQLSTATE 55P03\): .*lock timeout; another session held a lock it needed for longer than --lock-wait/,
     );
     assert.ok(Date.now() - started < 20_000, 'the waits are bounded');
   } finally {

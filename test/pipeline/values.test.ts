@@ -223,19 +223,3 @@ test('a gzip part of several concatenated members reads as one', async () => {
   await row('99999999-0000-4000-8000-000000000001', 'uuid');
   await row('99999999-0000-4000-8000-000000000002', 'uuid');
 });
-
-test('events in 1970 and 2099 get partitions of their own', async () => {
-  const old = makeEvent({ uuid: '88888888-8888-4888-8888-888888888881', event_time: '1970-01-01 00:00:00.000000' });
-  const future = makeEvent({ uuid: '88888888-8888-4888-8888-888888888882', event_time: '2099-12-31 23:59:59.999999' });
-  await load('20240301T12', [ndjson([old, future])]);
-  const { rows } = await fixtures.db.pool.query(
-    `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-      WHERE i.inhparent = 'amplitude.events'::regclass AND c.relname IN ('events_p1970_01', 'events_p2099_12') ORDER BY 1`,
-  );
-  assert.deepEqual(rows, [
-    { relname: 'events_p1970_01', bound: "FOR VALUES FROM ('1970-01-01 00:00:00+00') TO ('1970-02-01 00:00:00+00')" },
-    { relname: 'events_p2099_12', bound: "FOR VALUES FROM ('2099-12-01 00:00:00+00') TO ('2100-01-01 00:00:00+00')" },
-  ]);
-  const r = await row('88888888-8888-4888-8888-888888888882', `${TS('event_time')}, tableoid::regclass::text AS part`);
-  assert.deepEqual(r, { event_time: '2099-12-31 23:59:59.999999', part: 'amplitude.events_p2099_12' });
-});

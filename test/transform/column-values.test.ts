@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SeededRandom } from '../../src/demo/seeded-random.js';
-import { toBigint, toBoolean, toDouble, toTimestamptz, toUuid, utcHourOf, utcMonthOf } from '../../src/transform/column-values.js';
+import { toBigint, toBoolean, toDouble, toTimestamptz, toUuid } from '../../src/transform/column-values.js';
 
 test('timestamps: Amplitude form, ISO forms, to the microsecond', () => {
   assert.equal(toTimestamptz('2024-03-01 05:12:09.583000'), '2024-03-01 05:12:09.583000+00');
@@ -68,21 +67,3 @@ test('uuid in its canonical or bare form', () => {
   assert.equal(toUuid('not-a-uuid'), undefined);
 });
 
-test('a time\'s UTC hour since the epoch and UTC month, offsets and month edges included', () => {
-  assert.equal(utcHourOf('1970-01-01 00:00:00+00'), 0);
-  assert.equal(utcHourOf('1969-12-31 23:59:59.999999+00'), -1);
-  assert.equal(utcHourOf('1970-01-01 00:30:00+01'), -1);
-  assert.equal(utcMonthOf('2024-02-29 23:30:00-01:00'), '2024-03');
-  assert.equal(utcMonthOf('2024-03-01 00:30:00+05:30'), '2024-02');
-  assert.equal(utcMonthOf('2024-12-31 23:00:00-0130'), '2025-01');
-  const random = new SeededRandom(42);
-  for (let i = 0; i < 2000; i++) {
-    const ms = Date.UTC(200 + random.int(9000), random.int(12), 1 + random.int(28), random.int(24), random.int(60), random.int(60));
-    const offset = (random.int(29) - 14) * 60 + random.pick([0, 30, 45]);
-    const local = new Date(ms + offset * 60_000).toISOString();
-    const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}:${String(Math.abs(offset) % 60).padStart(2, '0')}`;
-    const text = toTimestamptz(`${local.slice(0, 10)} ${local.slice(11, 19)}.${String(random.int(1_000_000)).padStart(6, '0')}${zone}`) as string;
-    assert.equal(utcHourOf(text), Math.floor(ms / 3_600_000), text);
-    assert.equal(utcMonthOf(text), new Date(ms).toISOString().slice(0, 7), text);
-  }
-});
