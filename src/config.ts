@@ -52,6 +52,9 @@ export interface LoaderFlags {
   'max-entry-bytes'?: string | undefined;
   'max-hour-bytes'?: string | undefined;
   'max-line-bytes'?: string | undefined;
+  json?: boolean | undefined;
+  format?: string | undefined;
+  stop?: boolean | undefined;
 }
 
 export interface DatabaseConfig {

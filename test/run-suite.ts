@@ -5,12 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isReachable, useEmbeddedPostgres, type EmbeddedServer } from '../src/db/embedded-postgres.js';
 
 const TEST_DIRECTORY = fileURLToPath(new URL('.', import.meta.url));
+// The checkout's own folder for the embedded server the tests may start: never another checkout's.
+const CHECKOUT = fileURLToPath(new URL('../../', import.meta.url));
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function testFiles(directory: string): string[] {
@@ -28,7 +29,7 @@ const url = env.TEST_DATABASE_URL ?? DEFAULT_URL;
 if (env.AMPLITUDE_PG_TEST_EMBEDDED === '1' || !(await isReachable(url))) {
   process.stderr.write(`no PostgreSQL answers at ${new URL(url).host}: starting the embedded one for the tests\n`);
   try {
-    server = await useEmbeddedPostgres({ home: join(tmpdir(), 'amplitude-pg-test-postgres'), port: 54330 });
+    server = await useEmbeddedPostgres({ home: join(CHECKOUT, '.amplitude-pg', 'test-server') });
   } catch (error) {
     process.stderr.write(`npm test: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

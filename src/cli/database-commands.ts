@@ -1,6 +1,7 @@
 import { databaseConfig, readEnvironment, type LoaderFlags } from '../config.js';
 import { columnTypes, dataDictionary, dbtSources } from '../db/catalog-documents.js';
-import { useEmbeddedPostgres, ensureDatabase } from '../db/embedded-postgres.js';
+import { dirname } from 'node:path';
+import { ensureDatabase, stopEmbeddedPostgres, useEmbeddedPostgres } from '../db/embedded-postgres.js';
 import { UsageError } from '../errors.js';
 import { EMBEDDED_DATABASE, withWarehouse } from './database-target.js';
 import { EXIT_OK } from './exit-codes.js';
@@ -25,19 +26,27 @@ export async function runCatalog(flags: LoaderFlags & { format?: string | undefi
   });
 }
 
-/** `db`: keeps the embedded PostgreSQL running for a SQL client until Ctrl-C. */
-export async function runDatabase(): Promise<number> {
+/**
+ * `db`: keeps the checkout's embedded PostgreSQL running for a SQL client until Ctrl-C, SIGTERM or
+ * the terminal closing (SIGHUP); `db --stop` stops it whichever process started it.
+ */
+export async function runDatabase(flags: { stop?: boolean | undefined }): Promise<number> {
+  if (flags.stop) {
+    const stopped = await stopEmbeddedPostgres();
+    process.stdout.write(stopped === undefined ? 'the embedded PostgreSQL of this checkout is not running\n' : `stopped the embedded PostgreSQL (${stopped})\n`);
+    return EXIT_OK;
+  }
   const server = await useEmbeddedPostgres();
   await ensureDatabase(server, EMBEDDED_DATABASE);
   process.stdout.write(
     `The embedded PostgreSQL is running (binaries in ${server.binDirectory} and data in ${server.dataDirectory}).\n` +
       `  psql "${server.url(EMBEDDED_DATABASE)}"\n` +
+      `  (the password is this server's own, kept in ${dirname(server.dataDirectory)}/password)\n` +
       `  npm run load, status and demo use it while neither DATABASE_URL nor PG* is set.\n` +
-      'Press Ctrl-C to stop it.\n',
+      'Press Ctrl-C to stop it (or, from anywhere in this checkout, npm run db -- --stop).\n',
   );
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, resolve);
   });
   await server.stop();
   return EXIT_OK;

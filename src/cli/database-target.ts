@@ -25,7 +25,7 @@ async function openDatabaseTarget(database: DatabaseConfig, notice: (message: st
   await ensureDatabase(server, EMBEDDED_DATABASE);
   notice(
     `no DATABASE_URL or PG* variable is set: using the embedded PostgreSQL (binaries in ${server.binDirectory} and data in ` +
-      `${server.dataDirectory}) at ${server.url(EMBEDDED_DATABASE)}`,
+      `${server.dataDirectory}) at ${server.displayUrl(EMBEDDED_DATABASE)}`,
   );
   return { connectionString: server.url(EMBEDDED_DATABASE), close: () => server.stop() };
 }

@@ -9,7 +9,8 @@ Usage:
   npm run migrate [-- --schema NAME]
   npm run catalog [-- --format dbt|markdown]   dbt sources (default) or data dictionary of the schema
   npm run demo        sample data into the embedded PostgreSQL, and three example queries
-  npm run db          keep the embedded PostgreSQL running for a SQL client (Ctrl-C stops it)
+  npm run db          keep this checkout's embedded PostgreSQL running for a SQL client (Ctrl-C stops it)
+  npm run db -- --stop   stop it, whichever process started it
 
   START and END are upload hours in the Export API's form YYYYMMDDTHH (UTC), both included.
   A bare day YYYYMMDD means its 24 hours; a single hour or day loads just that.
@@ -76,5 +77,5 @@ Exit codes:
   0    every hour in the range is loaded or empty (or not yet available)
   1    one or more hours failed; the others stay loaded
   2    usage or configuration error, database unreachable at start, or credentials refused (401/403)
-  130  stopped by SIGINT, 143 by SIGTERM (hours in flight rolled back or finished)
+  130  stopped by SIGINT, 143 by SIGTERM, 129 by SIGHUP (hours in flight rolled back or finished)
 `;

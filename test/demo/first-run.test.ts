@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { hourArchive, ndjson } from '../helpers/archive.js';
-import { runCli, startCli, type CliOptions } from '../helpers/cli.js';
+import { isReachable } from '../../src/db/embedded-postgres.js';
+import { runCli, startCli, type CliOptions, type RunningCli } from '../helpers/cli.js';
 import { makeEvent } from '../helpers/events.js';
 import { FakeExportApi } from '../helpers/fake-export-api.js';
 
@@ -59,7 +60,7 @@ test('a failure of the embedded server is one clear message and exit 2, not a st
     await writeFile(join(broken, '.amplitude-pg', 'postgres', 'PG_VERSION'), '99\n');
     const result = await runCli(['status', '--range', '20240301'], {}, { cwd: broken, timeoutMs: 90_000 });
     assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(result.stderr, /the embedded PostgreSQL could not start \(binaries \/\S+, data \S+\.amplitude-pg\/postgres, port 54329/);
+    assert.match(result.stderr, /the embedded PostgreSQL could not start \(binaries \/\S+, data \S+\.amplitude-pg\/postgres, port \d+/);
     assert.match(result.stderr, /Set DATABASE_URL/);
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
   } finally {
@@ -74,7 +75,8 @@ test('npm run demo, from a checkout the server account cannot enter, loads the s
   assert.match(result.stdout, /Funnel: signup → add_to_cart → purchase[\s\S]*1 +signup +\d+\n2 +add_to_cart +\d+\n3 +purchase +\d+/);
   assert.match(result.stdout, /Retention by first-seen day[\s\S]*2024-03-01 +0 +\d+/);
   assert.match(result.stdout, /Top events by platform[\s\S]*Android +page_view +\d+/);
-  assert.match(result.stdout, /psql "postgres:\/\/postgres:local-only@127\.0\.0\.1:54329\/amplitude"/);
+  assert.match(result.stdout, /start the server with `npm run db`, which prints how to connect/);
+  assert.doesNotMatch(result.stdout + result.stderr, /local-only/, 'the server has a password of its own, printed nowhere but by npm run db');
   const data = dataFolder(result.stdout);
   assert.ok(existsSync(join(data, 'PG_VERSION')), `the data is where the demo says: ${data}`);
   if (process.getuid?.() === 0) {
@@ -103,19 +105,71 @@ test('without DATABASE_URL or PG*, load uses the embedded PostgreSQL and says so
   assert.equal(project.last_done_hour, '20240401T05');
 });
 
-test('npm run db keeps the embedded PostgreSQL up for a SQL client until Ctrl-C', async () => {
-  const run = startCli(['db'], {}, cli);
-  let output = '';
-  run.child.stdout!.on('data', (d: Buffer) => (output += d));
-  for (let i = 0; i < 300 && !output.includes('Ctrl-C'); i++) await new Promise((r) => setTimeout(r, 50));
-  const url = /psql "([^"]+)"/.exec(output)?.[1];
-  assert.ok(url, output);
+/** Starts `npm run db` in a checkout and waits for the psql URL it prints. */
+async function runDb(options: CliOptions): Promise<{ run: RunningCli; url: string }> {
+  const run = startCli(['db'], {}, options);
+  await run.waitFor(/Ctrl-C/, 60_000);
+  const url = /psql "([^"]+)"/.exec(run.output())?.[1];
+  assert.ok(url, run.output());
+  return { run, url };
+}
+
+async function loadedRows(url: string, hour: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  const { rows } = await client.query(`SELECT count(*)::int AS n FROM amplitude.events WHERE upload_hour = '2024-04-01 05:00Z'`);
-  await client.end();
-  assert.equal(rows[0].n, 1);
+  try {
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM amplitude.events WHERE upload_hour = $1`, [hour]);
+    return rows[0].n;
+  } finally {
+    await client.end();
+  }
+}
+
+test('npm run db keeps the embedded PostgreSQL up for a SQL client until Ctrl-C', async () => {
+  const { run, url } = await runDb(cli);
+  assert.equal(await loadedRows(url, '2024-04-01 05:00Z'), 1);
   run.child.kill('SIGINT');
   const result = await run.result;
   assert.equal(result.code, 0);
+  assert.equal(await isReachable(url), false, 'the server stopped with it');
+});
+
+test('a second checkout never uses the first one\'s server: it starts its own, on its own data, whatever port the first holds', async () => {
+  const second = join(outer, 'second-checkout');
+  await mkdir(second);
+  for (const part of ['package.json', 'dist', 'sql']) await cp(join(checkout, part), join(second, part), { recursive: true, verbatimSymlinks: true });
+  await symlink(join(checkout, 'node_modules'), join(second, 'node_modules'));
+  const secondCli = { ...cli, cwd: second, cliPath: join(second, 'dist', 'src', 'cli', 'main.js') };
+  const first = await runDb(cli);
+  try {
+    api.archive('20240401T06', await hourArchive('20240401T06', [ndjson([makeEvent({ event_time: '2024-04-01 06:10:00' })])]));
+    const env = { AMPLITUDE_API_KEY: 'test-api-key', AMPLITUDE_SECRET_KEY: 'test-secret-key', AMPLITUDE_EXPORT_URL: api.url };
+    const result = await runCli(['load', '--range', '20240401T06', '--log-format', 'text'], env, secondCli);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const data = dataFolder(result.stderr);
+    assert.notEqual(data, dataFolder(first.run.output()), 'its own data folder');
+    assert.notEqual(/127\.0\.0\.1:(\d+)/.exec(result.stderr)?.[1], String(new URL(first.url).port), 'its own port');
+    assert.equal(await loadedRows(first.url, '2024-04-01 06:00Z'), 0, 'nothing reached the first checkout\'s warehouse');
+  } finally {
+    first.run.child.kill('SIGINT');
+    await first.run.result;
+  }
+});
+
+test('closing the terminal of npm run db (SIGHUP) stops its server; npm run db -- --stop stops one whose process is gone', async () => {
+  const hungUp = await runDb(cli);
+  hungUp.run.child.kill('SIGHUP');
+  assert.equal((await hungUp.run.result).code, 0);
+  assert.equal(await isReachable(hungUp.url), false, 'SIGHUP stopped the server');
+
+  const killed = await runDb(cli);
+  killed.run.child.kill('SIGKILL');
+  await killed.run.result;
+  assert.equal(await isReachable(killed.url), true, 'the server outlives a killed npm run db');
+  const stopped = await runCli(['db', '--stop'], {}, cli);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stdout, /stopped the embedded PostgreSQL \(data \/\S+\/postgres, port \d+\)/);
+  assert.equal(await isReachable(killed.url), false);
+  const again = await runCli(['db', '--stop'], {}, cli);
+  assert.match(again.stdout, /the embedded PostgreSQL of this checkout is not running/);
 });

@@ -15,6 +15,8 @@ export interface RunningCli {
   readonly result: Promise<CliResult>;
   /** Resolves once stdout or stderr so far matches, so a test acts at a known phase, not after a guess. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** What it wrote so far, stdout then stderr. */
+  output(): string;
 }
 
 export interface CliOptions {
@@ -49,7 +51,7 @@ export function startCli(args: readonly string[], env: Record<string, string>, o
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
-  return { child, result, waitFor };
+  return { child, result, waitFor, output: () => stdout + stderr };
 }
 
 export function runCli(args: readonly string[], env: Record<string, string>, options: CliOptions = {}): Promise<CliResult> {

@@ -11,7 +11,10 @@ import { createPool } from '../../src/db/pool.js';
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const SQL_DIRECTORY = fileURLToPath(new URL('../../../sql/', import.meta.url));
-const TEMPLATE_PREFIX = 'amplitude_pg_template_';
+// Templates carry this checkout's key: another checkout's tests, on the same server, build and drop
+// their own and never this one's.
+const CHECKOUT_KEY = createHash('sha256').update(fileURLToPath(new URL('../../../', import.meta.url))).digest('hex').slice(0, 8);
+const TEMPLATE_PREFIX = `amplitude_pg_template_${CHECKOUT_KEY}_`;
 const TEMPLATE_LOCK_KEY = 0x616d7074; // "ampt"
 
 export function databaseUrl(name: string): string {
@@ -45,7 +48,8 @@ async function ensureTemplate(): Promise<string> {
     try {
       const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
       if (rowCount) return;
-      const { rows: stale } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${TEMPLATE_PREFIX}%`]);
+      // This checkout's templates of earlier migrations: nobody else clones from them.
+      const { rows: stale } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [TEMPLATE_PREFIX]);
       for (const { datname } of stale) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
       const building = `${name}_building`;
       await admin.query(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`);
