@@ -4,7 +4,7 @@ import type { LineCounters } from '../counters.js';
 import { escapeCopyText, toStorableText } from './copy-text.js';
 import { EVENTS_TABLE_COLUMNS } from './event-columns.js';
 import { ROW_KEY_COLUMNS, encodeEventLine } from './event-line.js';
-import { decodeUtf8Lossy } from './utf8.js';
+import { decodeUtf8Lossy, ReplacementCursor, type DecodedText } from './utf8.js';
 import { utcHourOf, utcMonthOf, type MonthIndex } from './utc-calendar.js';
 
 /** Where each row came from, written after the event's own columns. */
@@ -81,7 +81,7 @@ export async function* encodeEntryLines(
     }
   };
 
-  const addLine = (text: string, replacedAt: readonly number[]) => {
+  const addLine = (text: string, replaced?: DecodedText['replaced']) => {
     if (lineNumber === MAX_LINE_NUMBER) {
       throw new LimitExceededError({ hour: hourLabel, entry: entryName, line: lineNumber }, 'the number of lines', 'the line-number range', MAX_LINE_NUMBER);
     }
@@ -94,7 +94,7 @@ export async function* encodeEntryLines(
     if (line.length > maxLineBytes) checkLineLength(line.length, lineNumber);
     if (isBlank(line)) return;
     counters.eventsRead++;
-    const encoded = encodeEventLine(line, bom ? replacedAt.map((at) => at - 1) : replacedAt);
+    const encoded = encodeEventLine(line, replaced === undefined ? undefined : new ReplacementCursor(line, replaced, bom ? 1 : 0));
     if (encoded.ok) {
       counters.sanitizedValues += encoded.sanitizedValues;
       events += `${encoded.copyColumns}${provenance}${lineNumber}\n`;
@@ -108,7 +108,7 @@ export async function* encodeEntryLines(
 
   const addLines = (block: Buffer) => {
     if (isUtf8(block)) {
-      for (const line of block.toString('utf8').split('\n')) addLine(line, []);
+      for (const line of block.toString('utf8').split('\n')) addLine(line);
       return;
     }
     let start = 0;
@@ -116,10 +116,10 @@ export async function* encodeEntryLines(
       const end = block.indexOf(NEWLINE, start);
       const bytes = block.subarray(start, end < 0 ? block.length : end);
       if (isUtf8(bytes)) {
-        addLine(bytes.toString('utf8'), []);
+        addLine(bytes.toString('utf8'));
       } else {
         const decoded = decodeUtf8Lossy(bytes);
-        addLine(decoded.text, decoded.replacedAt);
+        addLine(decoded.text, decoded.replaced);
       }
       if (end < 0) return;
       start = end + 1;

@@ -1,6 +1,7 @@
 import { COPY_NULL, escapeCopyText } from './copy-text.js';
 import { toBigint, toBoolean, toDouble, toTimestamptz, toUuid } from './column-values.js';
 import { COLUMN_INDEX_BY_KEY, EVENT_COLUMNS, columnIndex } from './event-columns.js';
+import type { ReplacementCursor } from './utf8.js';
 import {
   CHANGED,
   JsonSyntaxError,
@@ -57,12 +58,15 @@ const encoded: string[] = new Array<string>(COLUMN_COUNT).fill('');
 
 // Export lines repeat the same keys in the same order, so the column of the k-th key is remembered
 // with that key's source text; a line whose k-th key matches it skips slicing and hashing the key.
+// Only the first keys are remembered: a line of millions of keys must not leave them all alive.
+const REMEMBERED_KEYS = 256;
 const keyTextAt: string[] = [];
 const columnAt: number[] = [];
 
 function columnOf(line: string, k: number): number {
   const start = fields.keyStart[k] as number;
   const end = fields.keyEnd[k] as number;
+  if (k >= REMEMBERED_KEYS) return COLUMN_INDEX_BY_KEY.get(decodeKey(line, fields, k)) ?? NO_COLUMN;
   const known = keyTextAt[k];
   if (known !== undefined && known.length === end - start && line.startsWith(known, start)) return columnAt[k] as number;
   const column = COLUMN_INDEX_BY_KEY.get(decodeKey(line, fields, k)) ?? NO_COLUMN;
@@ -110,18 +114,14 @@ function unchanged(value: string): string {
   return value;
 }
 
-function containsAny(positions: readonly number[], start: number, end: number): boolean {
-  for (const p of positions) if (p >= start && p < end) return true;
-  return false;
-}
-
 /**
  * Turns one export line into the COPY text of an `events` row. Pure and total: every line either
- * encodes or comes back with the reason it must go to `rejects`.
+ * encodes or comes back with the reason it must go to `rejects`. Its cost is linear in the line's
+ * length, whatever the line holds.
  *
- * @param replacedAt positions in `line` where invalid UTF-8 was replaced by U+FFFD while decoding
+ * @param replacements where invalid UTF-8 was replaced by U+FFFD while decoding the line, if it was
  */
-export function encodeEventLine(line: string, replacedAt: readonly number[] = []): EncodedLine {
+export function encodeEventLine(line: string, replacements?: ReplacementCursor): EncodedLine {
   try {
     scanTopLevelObject(line, fields);
   } catch (error) {
@@ -131,12 +131,20 @@ export function encodeEventLine(line: string, replacedAt: readonly number[] = []
   }
 
   values.fill(null);
-  let extra = '';
+  // `extra` is made of runs of the line itself: fields kept as written that follow one another are one
+  // slice, whatever their number; a rewritten field is a piece of its own.
+  const extraPieces: string[] = [];
+  let runStart = -1;
+  let runEnd = -1;
+  const endRun = () => {
+    if (runStart >= 0) extraPieces.push(line.slice(runStart, runEnd));
+    runStart = -1;
+  };
   let sanitizedValues = 0;
   let uuidSeen = false;
 
   for (let k = 0; k < fields.count; k++) {
-    if (((fields.flags[k] as number) & CHANGED) !== 0 || (replacedAt.length > 0 && containsAny(replacedAt, fields.keyStart[k] as number, fields.valueEnd[k] as number))) {
+    if (((fields.flags[k] as number) & CHANGED) !== 0 || replacements?.within(fields.keyStart[k] as number, fields.valueEnd[k] as number)) {
       sanitizedValues++;
     }
     const column = columnOf(line, k);
@@ -147,10 +155,19 @@ export function encodeEventLine(line: string, replacedAt: readonly number[] = []
       if (value !== undefined) continue;
     }
     // An unknown key, or a value its column cannot hold: kept under its own name.
-    const key = line.slice(fields.keyStart[k], fields.keyEnd[k]);
-    const storableKey = ((fields.flags[k] as number) & NEEDS_REWRITE) !== 0 ? toStorableJson(key) : key;
-    extra += `${extra === '' ? '' : ','}${storableKey}:${rawJson(line, k)}`;
+    if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) {
+      endRun();
+      extraPieces.push(`${toStorableJson(line.slice(fields.keyStart[k], fields.keyEnd[k]))}:${rawJson(line, k)}`);
+    } else if (runStart >= 0 && runEnd === (fields.valueEnd[k - 1] as number)) {
+      runEnd = fields.valueEnd[k] as number;
+    } else {
+      endRun();
+      runStart = fields.keyStart[k] as number;
+      runEnd = fields.valueEnd[k] as number;
+    }
   }
+  endRun();
+  const extra = extraPieces.join(',');
 
   if (values[UUID_COLUMN] === null) {
     return { ok: false, reason: uuidSeen ? 'uuid is not a valid UUID' : 'no uuid' };

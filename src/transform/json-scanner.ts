@@ -77,7 +77,71 @@ export const MAX_NESTING_DEPTH = 1000;
 
 const QUOTE = 34;
 const BACKSLASH = 92;
-const REPLACEMENT = '\uFFFD';
+const REPLACEMENT_CODE = 0xfffd;
+
+/**
+ * Text rewritten from a source: runs of it copied, characters put in between. Small texts are joined
+ * as strings; past LARGE_TEXT characters a TextBuilder writes into one buffer instead, so a value
+ * with millions of escapes costs two bytes per character rather than a string object per piece.
+ */
+interface OutputText {
+  range(source: string, from: number, to: number): void;
+  code(code: number): void;
+  ascii(text: string): void;
+  text(): string;
+}
+
+const LARGE_TEXT = 64 * 1024;
+
+class PieceBuilder implements OutputText {
+  private out = '';
+  range(source: string, from: number, to: number): void {
+    if (to > from) this.out += source.slice(from, to);
+  }
+  code(code: number): void {
+    this.out += String.fromCharCode(code);
+  }
+  ascii(text: string): void {
+    this.out += text;
+  }
+  text(): string {
+    return this.out;
+  }
+}
+
+class TextBuilder implements OutputText {
+  private units: Uint16Array;
+  private length = 0;
+
+  constructor(capacity: number) {
+    this.units = new Uint16Array(capacity);
+  }
+
+  private reserve(more: number): void {
+    if (this.length + more <= this.units.length) return;
+    const grown = new Uint16Array(Math.max(this.units.length * 2, this.length + more));
+    grown.set(this.units.subarray(0, this.length));
+    this.units = grown;
+  }
+
+  range(source: string, from: number, to: number): void {
+    this.reserve(to - from);
+    for (let i = from; i < to; i++) this.units[this.length++] = source.charCodeAt(i);
+  }
+
+  code(code: number): void {
+    this.reserve(1);
+    this.units[this.length++] = code;
+  }
+
+  ascii(text: string): void {
+    this.range(text, 0, text.length);
+  }
+
+  text(): string {
+    return Buffer.from(this.units.buffer, this.units.byteOffset, this.length * 2).toString('utf16le');
+  }
+}
 
 // Flags of the string scanned last, read by the callers right after scanString returns.
 let stringHasEscape = false;
@@ -128,6 +192,7 @@ const CONTROL_CHARACTER = /[\u0000-\u001f]/;
 
 /** Flags raw control characters in s[from, to): invalid JSON, but accepted and re-escaped for Postgres. */
 function checkControls(s: string, from: number, to: number): void {
+  scanWork.characters += to - from;
   for (let k = from; k < to; k++) {
     const c = s.charCodeAt(k);
     if (c < 0x20) {
@@ -137,16 +202,31 @@ function checkControls(s: string, from: number, to: number): void {
   }
 }
 
+/**
+ * Characters the scanner has looked at, summed over every line: each step adds what it covered, so a
+ * step that looked at the same text twice shows here. Tests compare it across line sizes: a line's cost
+ * must be linear in its length, whatever it holds.
+ */
+export const scanWork = { characters: 0 };
+
 /** Scans the string whose opening quote is at `start`; returns the index after its closing quote. */
 function scanString(s: string, start: number): number {
   stringHasEscape = false;
   stringChanged = false;
   stringNeedsRewrite = false;
   let i = start + 1;
+  // The next quote is searched for again only once an escape has passed it (an escaped quote).
+  let quote = -1;
   for (;;) {
-    const quote = s.indexOf('"', i);
-    if (quote < 0) throw new JsonSyntaxError('unterminated string', start);
-    if (nextBackslash >= 0 && nextBackslash < i) nextBackslash = s.indexOf('\\', i);
+    if (quote < i) {
+      quote = s.indexOf('"', i);
+      if (quote < 0) throw new JsonSyntaxError('unterminated string', start);
+      scanWork.characters += quote - i + 1;
+    }
+    if (nextBackslash >= 0 && nextBackslash < i) {
+      nextBackslash = s.indexOf('\\', i);
+      scanWork.characters += (nextBackslash < 0 ? s.length : nextBackslash) - i + 1;
+    }
     if (nextBackslash < 0 || nextBackslash > quote) {
       if (lineHasControl) checkControls(s, i, quote);
       return quote + 1;
@@ -175,6 +255,7 @@ function scanString(s: string, start: number): number {
       throw new JsonSyntaxError('invalid escape', at);
     }
     nextBackslash = s.indexOf('\\', i);
+    scanWork.characters += (nextBackslash < 0 ? s.length : nextBackslash) - i + 1;
   }
 }
 
@@ -183,26 +264,28 @@ const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b
 /** Decodes the string token spanning [start, end) (quotes included), replacing what Postgres cannot hold. */
 function decodeString(s: string, start: number, end: number, hasEscape: boolean, changed: boolean): string {
   if (!hasEscape && !changed) return s.slice(start + 1, end - 1);
-  let out = '';
+  scanWork.characters += end - start;
+  const out = end - start > LARGE_TEXT ? new TextBuilder(end - start) : new PieceBuilder();
   let runStart = start + 1;
   const last = end - 1;
   let i = runStart;
   while (i < last) {
     const c = s.charCodeAt(i);
     if (c === BACKSLASH) {
-      out += s.slice(runStart, i);
+      out.range(s, runStart, i);
       const e = s[i + 1] as string;
       if (e === 'u') {
         const code = hexValue(s, i + 2);
         if (isHighSurrogate(code) && s.charCodeAt(i + 6) === BACKSLASH && s.charCodeAt(i + 7) === 117 && isLowSurrogate(hexValue(s, i + 8))) {
-          out += String.fromCharCode(code, hexValue(s, i + 8));
+          out.code(code);
+          out.code(hexValue(s, i + 8));
           i += 12;
         } else {
-          out += code === 0 || isHighSurrogate(code) || isLowSurrogate(code) ? REPLACEMENT : String.fromCharCode(code);
+          out.code(code === 0 || isHighSurrogate(code) || isLowSurrogate(code) ? REPLACEMENT_CODE : code);
           i += 6;
         }
       } else {
-        out += ESCAPES[e];
+        out.code((ESCAPES[e] as string).charCodeAt(0));
         i += 2;
       }
       runStart = i;
@@ -211,14 +294,16 @@ function decodeString(s: string, start: number, end: number, hasEscape: boolean,
         i += 2;
         continue;
       }
-      out += s.slice(runStart, i) + REPLACEMENT;
+      out.range(s, runStart, i);
+      out.code(REPLACEMENT_CODE);
       i++;
       runStart = i;
     } else {
       i++;
     }
   }
-  return out + s.slice(runStart, last);
+  out.range(s, runStart, last);
+  return out.text();
 }
 
 // Postgres numeric holds at most 131072 digits before the decimal point and 16383 after it.
@@ -249,6 +334,7 @@ let numberHasExponent = false;
 
 function scanNumber(s: string, start: number): number {
   const end = scanNumberToken(s, start);
+  scanWork.characters += end - start;
   // Only an exponent or a very long number can be out of numeric's range: check those alone.
   if ((numberHasExponent || end - start > 64) && !fitsNumeric(s.slice(start, end))) valueChanged = valueNeedsRewrite = true;
   return end;
@@ -413,7 +499,8 @@ export function decodeText(s: string, fields: ScannedFields, k: number): string 
  * numeric cannot hold becomes a string of its exact text. Every other number is copied as it is.
  */
 export function toStorableJson(raw: string): string {
-  let out = '';
+  scanWork.characters += raw.length;
+  const out = raw.length > LARGE_TEXT ? new TextBuilder(raw.length + 64) : new PieceBuilder();
   let runStart = 0;
   let inString = false;
   for (let i = 0; i < raw.length; i++) {
@@ -424,7 +511,10 @@ export function toStorableJson(raw: string): string {
       } else if (c === 45 || isDigit(c)) {
         const end = scanNumberToken(raw, i);
         if (!fitsNumeric(raw.slice(i, end))) {
-          out += `${raw.slice(runStart, i)}"${raw.slice(i, end)}"`;
+          out.range(raw, runStart, i);
+          out.code(QUOTE);
+          out.range(raw, i, end);
+          out.code(QUOTE);
           runStart = end;
         }
         i = end - 1;
@@ -442,23 +532,27 @@ export function toStorableJson(raw: string): string {
       if (isHighSurrogate(code) && raw.charCodeAt(i + 6) === BACKSLASH && raw.charCodeAt(i + 7) === 117 && isLowSurrogate(hexValue(raw, i + 8))) {
         i += 11;
       } else if (code === 0 || isHighSurrogate(code) || isLowSurrogate(code)) {
-        out += raw.slice(runStart, i) + '\\ufffd';
+        out.range(raw, runStart, i);
+        out.ascii('\\ufffd');
         i += 5;
         runStart = i + 1;
       } else {
         i += 5;
       }
     } else if (c < 0x20) {
-      out += raw.slice(runStart, i) + (c === 0 ? '\\ufffd' : `\\u00${c.toString(16).padStart(2, '0')}`);
+      out.range(raw, runStart, i);
+      out.ascii(c === 0 ? '\\ufffd' : `\\u00${c.toString(16).padStart(2, '0')}`);
       runStart = i + 1;
     } else if (c >= 0xd800 && c <= 0xdfff) {
       if (isHighSurrogate(c) && isLowSurrogate(raw.charCodeAt(i + 1))) {
         i++;
       } else {
-        out += raw.slice(runStart, i) + REPLACEMENT;
+        out.range(raw, runStart, i);
+        out.code(REPLACEMENT_CODE);
         runStart = i + 1;
       }
     }
   }
-  return out + raw.slice(runStart);
+  out.range(raw, runStart, raw.length);
+  return out.text();
 }

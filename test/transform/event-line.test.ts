@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EVENTS_TABLE_COLUMNS } from '../../src/transform/event-columns.js';
 import { encodeEventLine } from '../../src/transform/event-line.js';
+import { ReplacementCursor } from '../../src/transform/utf8.js';
 import { makeEvent } from '../helpers/events.js';
 
 /** The encoded row as column name → COPY field (null for \N). */
 function columnsOf(line: string, replacedAt: number[] = []): Record<string, string | null> & { sanitized: number } {
-  const encoded = encodeEventLine(line, replacedAt);
+  const encoded = encodeEventLine(line, replacedAt.length > 0 ? new ReplacementCursor(line, Int32Array.from(replacedAt)) : undefined);
   assert.ok(encoded.ok, encoded.ok ? '' : encoded.reason);
   const fields = encoded.copyColumns.split('\t');
   assert.equal(fields.length, EVENTS_TABLE_COLUMNS.length);
