@@ -8,6 +8,7 @@
  *   npm run bench -- --history 3000000     # 120 hours of 25k in order: does an hour cost more as history grows?
  *   npm run bench -- --queries 1000000     # analysts' questions with and without the secondary indexes, and what they cost the load
  *   npm run bench -- --citus 1000000       # the loader on a local Citus coordinator and two workers, and on one server
+ *   npm run bench -- --lines               # the transform on one line of each kind of content, 1 MB and 50 MB (--line-mb)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -27,6 +28,7 @@ import { EVENTS_COPY_COLUMNS } from '../src/transform/entry-lines.js';
 import { EVENT_COLUMNS } from '../src/transform/event-columns.js';
 import { LocalExportApi } from '../src/demo/local-export-api.js';
 import { generateExport, type GeneratedExport } from './generate-export.js';
+import { runLineCosts } from './line-cost.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
@@ -46,6 +48,8 @@ const { values: args } = parseArgs({
     history: { type: 'string' },
     queries: { type: 'string' },
     citus: { type: 'string' },
+    lines: { type: 'boolean' },
+    'line-mb': { type: 'string', default: '50' },
   },
 });
 
@@ -462,6 +466,7 @@ async function runCitus(events: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (args.lines) return runLineCosts(Number(args['line-mb']));
   if (args.history !== undefined) return runHistory(Number(args.history));
   if (args.citus !== undefined) return runCitus(Number(args.citus));
   if (args.queries !== undefined) return runQueries(Number(args.queries));

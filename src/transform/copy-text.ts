@@ -2,15 +2,17 @@
  * Postgres COPY text format: columns separated by tabs, rows by newlines, NULL as `\N`; backslash,
  * newline, carriage return and tab inside a value are backslash-escaped.
  */
+import { newOutputText } from './text-builder.js';
 
 export const COPY_NULL = '\\N';
 
 const NEEDS_ESCAPE = /[\\\n\r\t]/;
-const ESCAPABLE = /[\\\n\r\t]/g;
-const ESCAPED: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 export function escapeCopyText(value: string): string {
-  return NEEDS_ESCAPE.test(value) ? value.replace(ESCAPABLE, (c) => ESCAPED[c] as string) : value;
+  if (!NEEDS_ESCAPE.test(value)) return value;
+  const out = newOutputText(value.length + (value.length >> 3), true);
+  out.range(value, 0, value.length);
+  return out.text();
 }
 
 // NUL, and UTF-16 surrogates without their partner: text Postgres cannot store.

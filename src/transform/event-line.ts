@@ -75,10 +75,15 @@ function columnOf(line: string, k: number): number {
   return column;
 }
 
-function rawJson(line: string, k: number): string {
+/** The k-th field's JSON as jsonb will read it, escaped for COPY already (rewritten and escaped in one pass). */
+function copyJson(line: string, k: number): string {
   const raw = line.slice(fields.valueStart[k], fields.valueEnd[k]);
-  return ((fields.flags[k] as number) & NEEDS_REWRITE) !== 0 ? toStorableJson(raw) : raw;
+  if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) return toStorableJson(raw, true, fields.growth[k] as number);
+  return fields.clean ? raw : escapeCopyText(raw);
 }
+
+// Which columns of the row being built hold text escaped for COPY already (the jsonb ones).
+const copyReady = new Uint8Array(COLUMN_COUNT);
 
 /** The k-th field's value as its column's type, or undefined when it does not fit (null is NULL). */
 function columnValue(line: string, k: number, column: number): string | null | undefined {
@@ -90,7 +95,8 @@ function columnValue(line: string, k: number, column: number): string | null | u
       // A number or boolean in a text column keeps its exact source text.
       return kind === KIND_OBJECT || kind === KIND_ARRAY ? undefined : line.slice(fields.valueStart[k], fields.valueEnd[k]);
     case 'jsonb':
-      return rawJson(line, k);
+      copyReady[column] = 1;
+      return copyJson(line, k);
     case 'timestamptz':
       return kind === KIND_STRING ? toTimestamptz(decodeText(line, fields, k)) : undefined;
     case 'bigint':
@@ -131,13 +137,14 @@ export function encodeEventLine(line: string, replacements?: ReplacementCursor):
   }
 
   values.fill(null);
+  copyReady.fill(0);
   // `extra` is made of runs of the line itself: fields kept as written that follow one another are one
   // slice, whatever their number; a rewritten field is a piece of its own.
   const extraPieces: string[] = [];
   let runStart = -1;
   let runEnd = -1;
   const endRun = () => {
-    if (runStart >= 0) extraPieces.push(line.slice(runStart, runEnd));
+    if (runStart >= 0) extraPieces.push(fields.clean ? line.slice(runStart, runEnd) : escapeCopyText(line.slice(runStart, runEnd)));
     runStart = -1;
   };
   let sanitizedValues = 0;
@@ -157,7 +164,7 @@ export function encodeEventLine(line: string, replacements?: ReplacementCursor):
     // An unknown key, or a value its column cannot hold: kept under its own name.
     if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) {
       endRun();
-      extraPieces.push(`${toStorableJson(line.slice(fields.keyStart[k], fields.keyEnd[k]))}:${rawJson(line, k)}`);
+      extraPieces.push(`${toStorableJson(line.slice(fields.keyStart[k], fields.keyEnd[k]), true)}:${copyJson(line, k)}`);
     } else if (runStart >= 0 && runEnd === (fields.valueEnd[k - 1] as number)) {
       runEnd = fields.valueEnd[k] as number;
     } else {
@@ -185,10 +192,11 @@ export function encodeEventLine(line: string, replacements?: ReplacementCursor):
   let copyColumns = '';
   for (let i = 0; i < COLUMN_COUNT; i++) {
     const value = values[i];
-    encoded[i] = value === null || value === undefined ? COPY_NULL : escape(value);
+    encoded[i] = value === null || value === undefined ? COPY_NULL : copyReady[i] === 1 ? value : escape(value);
     copyColumns += encoded[i] + '\t';
   }
-  copyColumns += escape(`{${extra}}`);
+  // Its pieces are escaped already; the braces and commas need nothing.
+  copyColumns += `{${extra}}`;
   let keyColumns = encoded[KEY_COLUMNS[0] as number] as string;
   for (let k = 1; k < KEY_COLUMNS.length; k++) keyColumns += `\t${encoded[KEY_COLUMNS[k] as number]}`;
   return { ok: true, copyColumns, eventTime: values[EVENT_TIME_COLUMN] as string, keyColumns, sanitizedValues };

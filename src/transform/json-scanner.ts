@@ -34,8 +34,10 @@ export class ScannedFields {
   valueEnd = new Int32Array(128);
   kind = new Uint8Array(128);
   flags = new Uint8Array(128);
+  /** About how many characters rewriting the value for COPY adds (escapes of control characters, doubled backslashes). */
+  growth = new Int32Array(128);
 
-  push(keyStart: number, keyEnd: number, valueStart: number, valueEnd: number, kind: number, flags: number): void {
+  push(keyStart: number, keyEnd: number, valueStart: number, valueEnd: number, kind: number, flags: number, growth: number): void {
     if (this.count === this.kind.length) this.grow();
     const k = this.count++;
     this.keyStart[k] = keyStart;
@@ -44,6 +46,7 @@ export class ScannedFields {
     this.valueEnd[k] = valueEnd;
     this.kind[k] = kind;
     this.flags[k] = flags;
+    this.growth[k] = growth;
   }
 
   private grow(): void {
@@ -58,6 +61,7 @@ export class ScannedFields {
     this.valueEnd = widen(this.valueEnd, new Int32Array(size));
     this.kind = widen(this.kind, new Uint8Array(size));
     this.flags = widen(this.flags, new Uint8Array(size));
+    this.growth = widen(this.growth, new Int32Array(size));
   }
 }
 
@@ -75,73 +79,12 @@ export class NotAnObjectError extends Error {}
 /** Deeper nesting than this overflows Postgres's own JSON parser, so such a line is refused here. */
 export const MAX_NESTING_DEPTH = 1000;
 
+import { newOutputText } from './text-builder.js';
+
 const QUOTE = 34;
 const BACKSLASH = 92;
 const REPLACEMENT_CODE = 0xfffd;
-
-/**
- * Text rewritten from a source: runs of it copied, characters put in between. Small texts are joined
- * as strings; past LARGE_TEXT characters a TextBuilder writes into one buffer instead, so a value
- * with millions of escapes costs two bytes per character rather than a string object per piece.
- */
-interface OutputText {
-  range(source: string, from: number, to: number): void;
-  code(code: number): void;
-  ascii(text: string): void;
-  text(): string;
-}
-
-const LARGE_TEXT = 64 * 1024;
-
-class PieceBuilder implements OutputText {
-  private out = '';
-  range(source: string, from: number, to: number): void {
-    if (to > from) this.out += source.slice(from, to);
-  }
-  code(code: number): void {
-    this.out += String.fromCharCode(code);
-  }
-  ascii(text: string): void {
-    this.out += text;
-  }
-  text(): string {
-    return this.out;
-  }
-}
-
-class TextBuilder implements OutputText {
-  private units: Uint16Array;
-  private length = 0;
-
-  constructor(capacity: number) {
-    this.units = new Uint16Array(capacity);
-  }
-
-  private reserve(more: number): void {
-    if (this.length + more <= this.units.length) return;
-    const grown = new Uint16Array(Math.max(this.units.length * 2, this.length + more));
-    grown.set(this.units.subarray(0, this.length));
-    this.units = grown;
-  }
-
-  range(source: string, from: number, to: number): void {
-    this.reserve(to - from);
-    for (let i = from; i < to; i++) this.units[this.length++] = source.charCodeAt(i);
-  }
-
-  code(code: number): void {
-    this.reserve(1);
-    this.units[this.length++] = code;
-  }
-
-  ascii(text: string): void {
-    this.range(text, 0, text.length);
-  }
-
-  text(): string {
-    return Buffer.from(this.units.buffer, this.units.byteOffset, this.length * 2).toString('utf16le');
-  }
-}
+const HEX_DIGITS = '0123456789abcdef';
 
 // Flags of the string scanned last, read by the callers right after scanString returns.
 let stringHasEscape = false;
@@ -150,6 +93,7 @@ let stringNeedsRewrite = false;
 // Accumulated over a whole value, including nested strings and keys.
 let valueChanged = false;
 let valueNeedsRewrite = false;
+let valueGrowth = 0;
 
 function isWhitespace(code: number): boolean {
   return code === 32 || code === 10 || code === 13 || code === 9;
@@ -197,6 +141,7 @@ function checkControls(s: string, from: number, to: number): void {
     const c = s.charCodeAt(k);
     if (c < 0x20) {
       stringNeedsRewrite = true;
+      valueGrowth += 6;
       if (c === 0) stringChanged = true;
     }
   }
@@ -234,6 +179,7 @@ function scanString(s: string, start: number): number {
     const at = nextBackslash;
     if (lineHasControl) checkControls(s, i, at);
     stringHasEscape = true;
+    valueGrowth += s.charCodeAt(at + 1) === BACKSLASH ? 2 : 1;
     const e = s.charCodeAt(at + 1);
     if (e === 117 /* u */) {
       const code = hexValue(s, at + 2);
@@ -265,7 +211,7 @@ const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b
 function decodeString(s: string, start: number, end: number, hasEscape: boolean, changed: boolean): string {
   if (!hasEscape && !changed) return s.slice(start + 1, end - 1);
   scanWork.characters += end - start;
-  const out = end - start > LARGE_TEXT ? new TextBuilder(end - start) : new PieceBuilder();
+  const out = newOutputText(end - start);
   let runStart = start + 1;
   const last = end - 1;
   let i = runStart;
@@ -314,18 +260,46 @@ const NUMERIC_MAX_SCALE = 16383;
  * Whether Postgres numeric (so jsonb) can hold the JSON number `text` as written: its most significant
  * digit at most 131072 places before the point, at most 16383 digits after it (trailing zeros count).
  */
-export function fitsNumeric(text: string): boolean {
-  const m = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
-  if (!m) return false;
-  const integer = m[1] as string;
-  const fraction = m[2] ?? '';
-  // Exponents of more than 7 digits are out of any range; clamping keeps the arithmetic exact.
-  const exponentText = m[3] ?? '0';
-  const exponent = exponentText.replace(/^[+-]?0*/, '').length > 7 ? (exponentText.startsWith('-') ? -1e8 : 1e8) : Number(exponentText);
-  if (fraction.length - exponent > NUMERIC_MAX_SCALE) return false;
-  const significantInteger = integer.replace(/^0+/, '').length;
-  const firstSignificant = significantInteger > 0 ? significantInteger : -(fraction.length - fraction.replace(/^0+/, '').length);
-  const isZero = significantInteger === 0 && /^0*$/.test(fraction);
+export function fitsNumeric(text: string, start = 0, end = text.length): boolean {
+  let i = start;
+  if (text.charCodeAt(i) === 45 /* - */) i++;
+  const integerStart = i;
+  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  const integerEnd = i;
+  if (integerEnd === integerStart) return false;
+  let fractionStart = i;
+  let fractionEnd = i;
+  if (i < end && text.charCodeAt(i) === 46 /* . */) {
+    fractionStart = ++i;
+    while (i < end && isDigit(text.charCodeAt(i))) i++;
+    fractionEnd = i;
+    if (fractionEnd === fractionStart) return false;
+  }
+  let exponent = 0;
+  if (i < end && (text.charCodeAt(i) === 101 || text.charCodeAt(i) === 69)) {
+    i++;
+    const negative = text.charCodeAt(i) === 45;
+    if (negative || text.charCodeAt(i) === 43) i++;
+    const digitsStart = i;
+    while (i < end && text.charCodeAt(i) === 48) i++;
+    const significantStart = i;
+    while (i < end && isDigit(text.charCodeAt(i))) i++;
+    if (i === digitsStart) return false;
+    // Exponents of more than 7 digits are out of any range; clamping keeps the arithmetic exact.
+    const magnitude = i - significantStart > 7 ? 1e8 : significantStart === i ? 0 : Number(text.slice(significantStart, i));
+    exponent = negative ? -magnitude : magnitude;
+  }
+  if (i !== end) return false;
+  const fractionLength = fractionEnd - fractionStart;
+  if (fractionLength - exponent > NUMERIC_MAX_SCALE) return false;
+  let k = integerStart;
+  while (k < integerEnd && text.charCodeAt(k) === 48) k++;
+  const significantInteger = integerEnd - k;
+  k = fractionStart;
+  while (k < fractionEnd && text.charCodeAt(k) === 48) k++;
+  const leadingFractionZeros = k - fractionStart;
+  const isZero = significantInteger === 0 && leadingFractionZeros === fractionLength;
+  const firstSignificant = significantInteger > 0 ? significantInteger : -leadingFractionZeros;
   return isZero || firstSignificant + exponent <= NUMERIC_MAX_WEIGHT;
 }
 
@@ -336,7 +310,10 @@ function scanNumber(s: string, start: number): number {
   const end = scanNumberToken(s, start);
   scanWork.characters += end - start;
   // Only an exponent or a very long number can be out of numeric's range: check those alone.
-  if ((numberHasExponent || end - start > 64) && !fitsNumeric(s.slice(start, end))) valueChanged = valueNeedsRewrite = true;
+  if ((numberHasExponent || end - start > 64) && !fitsNumeric(s, start, end)) {
+    valueChanged = valueNeedsRewrite = true;
+    valueGrowth += 2;
+  }
   return end;
 }
 
@@ -460,12 +437,13 @@ export function scanTopLevelObject(s: string, fields: ScannedFields): void {
       const valueStart = skipWhitespace(s, i + 1);
       valueChanged = false;
       valueNeedsRewrite = false;
+      valueGrowth = 0;
       const valueEnd = scanValue(s, valueStart, 1);
       const kind = KIND_BY_FIRST_CHAR[s.charCodeAt(valueStart)] as number;
       if (valueChanged) flags |= CHANGED;
       if (valueNeedsRewrite) flags |= NEEDS_REWRITE;
       if (kind === KIND_STRING && stringHasEscape) flags |= VALUE_ESCAPED;
-      fields.push(keyStart, keyEnd, valueStart, valueEnd, kind, flags);
+      fields.push(keyStart, keyEnd, valueStart, valueEnd, kind, flags, valueGrowth);
       i = skipWhitespace(s, valueEnd);
       const next = s.charCodeAt(i);
       if (next === 125) break;
@@ -494,13 +472,30 @@ export function decodeText(s: string, fields: ScannedFields, k: number): string 
 }
 
 /**
+ * About how long `raw` comes out of toStorableJson when the scan did not say (a key), counted in a
+ * pass that allocates nothing, so a long value's buffer is made once: a raw control character grows to a six-character escape (seven
+ * escaped for COPY), a backslash doubles for COPY; numbers quoted take a little more, found as they come.
+ */
+function rewrittenLength(raw: string, forCopy: boolean): number {
+  if (raw.length <= 64 * 1024) return raw.length;
+  let length = raw.length + 64;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 0x20) length += forCopy ? 6 : 5;
+    else if (c === BACKSLASH && forCopy) length++;
+  }
+  return length + (length >> 6);
+}
+
+/**
  * Rewrites JSON source text so that Postgres accepts it as jsonb with the same meaning: `\u0000`,
  * unpaired surrogates and NUL become U+FFFD, other raw control characters become escapes, and a number
  * numeric cannot hold becomes a string of its exact text. Every other number is copied as it is.
+ * With `forCopy`, the result comes escaped for a COPY text field, in the same pass.
  */
-export function toStorableJson(raw: string): string {
+export function toStorableJson(raw: string, forCopy = false, growth?: number): string {
   scanWork.characters += raw.length;
-  const out = raw.length > LARGE_TEXT ? new TextBuilder(raw.length + 64) : new PieceBuilder();
+  const out = newOutputText(growth === undefined ? rewrittenLength(raw, forCopy) : raw.length + growth + 16, forCopy);
   let runStart = 0;
   let inString = false;
   for (let i = 0; i < raw.length; i++) {
@@ -510,7 +505,7 @@ export function toStorableJson(raw: string): string {
         inString = true;
       } else if (c === 45 || isDigit(c)) {
         const end = scanNumberToken(raw, i);
-        if (!fitsNumeric(raw.slice(i, end))) {
+        if ((numberHasExponent || end - i > 64) && !fitsNumeric(raw, i, end)) {
           out.range(raw, runStart, i);
           out.code(QUOTE);
           out.range(raw, i, end);
@@ -541,7 +536,13 @@ export function toStorableJson(raw: string): string {
       }
     } else if (c < 0x20) {
       out.range(raw, runStart, i);
-      out.ascii(c === 0 ? '\\ufffd' : `\\u00${c.toString(16).padStart(2, '0')}`);
+      if (c === 0) {
+        out.ascii('\\ufffd');
+      } else {
+        out.ascii('\\u00');
+        out.code(HEX_DIGITS.charCodeAt(c >> 4));
+        out.code(HEX_DIGITS.charCodeAt(c & 15));
+      }
       runStart = i + 1;
     } else if (c >= 0xd800 && c <= 0xdfff) {
       if (isHighSurrogate(c) && isLowSurrogate(raw.charCodeAt(i + 1))) {
