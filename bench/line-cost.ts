@@ -40,7 +40,7 @@ async function encodeFile(path: string): Promise<LineRun> {
   };
   const started = performance.now();
   let held = 0;
-  for await (const batch of encodeEntryLines(chunks(), source, counters)) held += batch.events.length + batch.keys.length + batch.rejects.length;
+  for await (const batch of encodeEntryLines(chunks(), source, counters)) held += batch.events.reduce((sum, piece) => sum + piece.length, 0) + batch.keys.length + batch.rejects.length;
   const seconds = (performance.now() - started) / 1000;
   if (held === 0) throw new Error('nothing encoded');
   return { seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, rows: counters.eventsRead - counters.rejectedLines, rejects: counters.rejectedLines };

@@ -69,7 +69,10 @@ const hourStart = (hour: string) => `('epoch'::timestamptz + (${hour}) * interva
 /** A uuid's row in a project's keys table, found through the index of its 4-byte hash. */
 const keyOf = (alias: string, uuid: string) => `uuid_hash(${alias}.uuid) = uuid_hash(${uuid}) AND ${alias}.uuid = ${uuid}`;
 const micros = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint::text`;
-const fromMicros = (value: string) => `('epoch'::timestamptz + (${value})::bigint * interval '1 microsecond')`;
+// Whole seconds and the microseconds left apart: an interval multiplies by double precision, which
+// holds microseconds since 1970 exactly only up to about 2255, seconds up to any year there is.
+const fromMicros = (value: string) =>
+  `('epoch'::timestamptz + ((${value})::bigint / 1000000) * interval '1 second' + ((${value})::bigint % 1000000) * interval '1 microsecond')`;
 
 function toCopy(row: CopyRow): EventCopy {
   return {

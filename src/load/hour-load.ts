@@ -156,9 +156,9 @@ export class HourLoad {
       const keys = new HeldRows();
       const rejects = new HeldRows();
       // One COPY: this batch and the next ones, until one needs a new partition or keys and rejects pile up.
-      async function* segment(): AsyncGenerator<string> {
+      async function* segment(): AsyncGenerator<string | Buffer> {
         while (batch !== undefined) {
-          if (batch.events.length > 0) yield batch.events;
+          for (const piece of batch.events) if (piece.length > 0) yield piece;
           keys.add(batch.keys);
           rejects.add(batch.rejects);
           batch = await pull();

@@ -15,6 +15,14 @@ export function escapeCopyText(value: string): string {
   return out.text();
 }
 
+/** escapeCopyText, with a long ASCII result as bytes that are never copied into a string. */
+export function escapeCopyValue(value: string): string | Buffer {
+  if (!NEEDS_ESCAPE.test(value)) return value;
+  const out = newOutputText(value.length + (value.length >> 3), true);
+  out.range(value, 0, value.length);
+  return out.asciiBytes() ?? out.text();
+}
+
 // NUL, and UTF-16 surrogates without their partner: text Postgres cannot store.
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 

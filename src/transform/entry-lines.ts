@@ -21,7 +21,8 @@ export const REJECTS_COPY_COLUMNS: readonly string[] = ['project', 'upload_hour'
 
 /** About 64 KB of COPY text: rows for `events`, their dedup keys, rows for `rejects`, and the months the events fall in. */
 export interface EncodedBatch {
-  readonly events: string;
+  /** In pieces: a long value may come as bytes, never copied into a string. */
+  readonly events: readonly (string | Buffer)[];
   readonly keys: string;
   readonly rejects: string;
   /** UTC months of the batch's events: those with partitions of their own must exist before it is written. */
@@ -71,7 +72,10 @@ export async function* encodeEntryLines(
   const keyProvenance = `\t${entryNumber}\t`;
   const rejectPrefix = `${projectText}\t${uploadHour}\t${entryNumber}\t${escapeCopyText(toStorableText(entryName))}\t`;
   let lineNumber = 0;
+  // The batch's rows so far: pieces before, the string being added to last.
+  let eventPieces: (string | Buffer)[] = [];
   let events = '';
+  let eventChars = 0;
   let keys = '';
   let rejects = '';
   let months = new Set<MonthIndex>();
@@ -97,7 +101,22 @@ export async function* encodeEntryLines(
     const encoded = encodeEventLine(line, replaced === undefined ? undefined : new ReplacementCursor(line, replaced, bom ? 1 : 0));
     if (encoded.ok) {
       counters.sanitizedValues += encoded.sanitizedValues;
-      events += `${encoded.copyColumns}${provenance}${lineNumber}\n`;
+      const columns = encoded.copyColumns;
+      if (typeof columns === 'string') {
+        events += `${columns}${provenance}${lineNumber}\n`;
+        eventChars += columns.length;
+      } else {
+        for (const piece of columns) {
+          if (typeof piece === 'string') {
+            events += piece;
+          } else {
+            eventPieces.push(events, piece);
+            events = '';
+          }
+          eventChars += piece.length;
+        }
+        events += `${provenance}${lineNumber}\n`;
+      }
       keys += `${encoded.keyColumns}\t${utcHourOf(encoded.eventTime)}${keyProvenance}${lineNumber}\n`;
       months.add(utcMonthOf(encoded.eventTime));
     } else {
@@ -143,14 +162,16 @@ export async function* encodeEntryLines(
     addLines(pending.length === 0 ? head : Buffer.concat([...pending, head]));
     pending = lastNewline + 1 < chunk.length ? [chunk.subarray(lastNewline + 1)] : [];
     pendingBytes = chunk.length - lastNewline - 1;
-    if (events.length + rejects.length >= BATCH_CHARS) {
-      yield { events, keys, rejects, months };
+    if (eventChars + rejects.length >= BATCH_CHARS) {
+      yield { events: [...eventPieces, events], keys, rejects, months };
+      eventPieces = [];
       events = '';
+      eventChars = 0;
       keys = '';
       rejects = '';
       months = new Set();
     }
   }
   if (pending.length > 0) addLines(Buffer.concat(pending));
-  if (events.length + rejects.length > 0) yield { events, keys, rejects, months };
+  if (eventChars + rejects.length > 0) yield { events: [...eventPieces, events], keys, rejects, months };
 }

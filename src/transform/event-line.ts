@@ -1,4 +1,4 @@
-import { COPY_NULL, escapeCopyText } from './copy-text.js';
+import { COPY_NULL, escapeCopyText, escapeCopyValue } from './copy-text.js';
 import { toBigint, toBoolean, toDouble, toTimestamptz, toUuid } from './column-values.js';
 import { COLUMN_INDEX_BY_KEY, EVENT_COLUMNS, columnIndex } from './event-columns.js';
 import type { ReplacementCursor } from './utf8.js';
@@ -18,14 +18,18 @@ import {
   decodeKey,
   decodeText,
   scanTopLevelObject,
+  toCopyJson,
   toStorableJson,
 } from './json-scanner.js';
 
 export type EncodedLine =
   | {
       readonly ok: true;
-      /** The event's columns and `extra` in COPY text format, tab-separated, without a newline. */
-      readonly copyColumns: string;
+      /**
+       * The event's columns and `extra` in COPY text format, tab-separated, without a newline; in
+       * pieces when a long value comes as bytes (never copied into a string).
+       */
+      readonly copyColumns: string | readonly (string | Buffer)[];
       /** The row's event_time as Postgres reads it (`toTimestamptz`'s form); it places the row in a partition. */
       readonly eventTime: string;
       /** The columns deduplication and the rollups read (`ROW_KEY_COLUMNS`) in COPY text format, tab-separated. */
@@ -53,7 +57,7 @@ const KEY_COLUMNS = ROW_KEY_COLUMNS.map(columnIndex);
 
 // Reused for every line: the scan's output and the row being built.
 const fields = new ScannedFields();
-const values: (string | null)[] = new Array<string | null>(COLUMN_COUNT).fill(null);
+const values: (string | Buffer | null)[] = new Array<string | Buffer | null>(COLUMN_COUNT).fill(null);
 const encoded: string[] = new Array<string>(COLUMN_COUNT).fill('');
 
 // Export lines repeat the same keys in the same order, so the column of the k-th key is remembered
@@ -76,17 +80,17 @@ function columnOf(line: string, k: number): number {
 }
 
 /** The k-th field's JSON as jsonb will read it, escaped for COPY already (rewritten and escaped in one pass). */
-function copyJson(line: string, k: number): string {
+function copyJson(line: string, k: number): string | Buffer {
   const raw = line.slice(fields.valueStart[k], fields.valueEnd[k]);
-  if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) return toStorableJson(raw, true, fields.growth[k] as number);
-  return fields.clean ? raw : escapeCopyText(raw);
+  if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) return toCopyJson(raw, fields.growth[k] as number);
+  return fields.clean ? raw : escapeCopyValue(raw);
 }
 
 // Which columns of the row being built hold text escaped for COPY already (the jsonb ones).
 const copyReady = new Uint8Array(COLUMN_COUNT);
 
 /** The k-th field's value as its column's type, or undefined when it does not fit (null is NULL). */
-function columnValue(line: string, k: number, column: number): string | null | undefined {
+function columnValue(line: string, k: number, column: number): string | Buffer | null | undefined {
   const kind = fields.kind[k] as number;
   if (kind === KIND_NULL) return null;
   switch (COLUMN_TYPES[column]) {
@@ -140,11 +144,16 @@ export function encodeEventLine(line: string, replacements?: ReplacementCursor):
   copyReady.fill(0);
   // `extra` is made of runs of the line itself: fields kept as written that follow one another are one
   // slice, whatever their number; a rewritten field is a piece of its own.
-  const extraPieces: string[] = [];
+  // Its members and the commas between them, in order.
+  const extraPieces: (string | Buffer)[] = [];
+  const addExtra = (...parts: (string | Buffer)[]) => {
+    if (extraPieces.length > 0) extraPieces.push(',');
+    extraPieces.push(...parts);
+  };
   let runStart = -1;
   let runEnd = -1;
   const endRun = () => {
-    if (runStart >= 0) extraPieces.push(fields.clean ? line.slice(runStart, runEnd) : escapeCopyText(line.slice(runStart, runEnd)));
+    if (runStart >= 0) addExtra(fields.clean ? line.slice(runStart, runEnd) : escapeCopyValue(line.slice(runStart, runEnd)));
     runStart = -1;
   };
   let sanitizedValues = 0;
@@ -164,7 +173,7 @@ export function encodeEventLine(line: string, replacements?: ReplacementCursor):
     // An unknown key, or a value its column cannot hold: kept under its own name.
     if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) {
       endRun();
-      extraPieces.push(`${toStorableJson(line.slice(fields.keyStart[k], fields.keyEnd[k]), true)}:${copyJson(line, k)}`);
+      addExtra(`${escapeCopyText(toStorableJson(line.slice(fields.keyStart[k], fields.keyEnd[k])))}:`, copyJson(line, k));
     } else if (runStart >= 0 && runEnd === (fields.valueEnd[k - 1] as number)) {
       runEnd = fields.valueEnd[k] as number;
     } else {
@@ -174,7 +183,6 @@ export function encodeEventLine(line: string, replacements?: ReplacementCursor):
     }
   }
   endRun();
-  const extra = extraPieces.join(',');
 
   if (values[UUID_COLUMN] === null) {
     return { ok: false, reason: uuidSeen ? 'uuid is not a valid UUID' : 'no uuid' };
@@ -189,14 +197,29 @@ export function encodeEventLine(line: string, replacements?: ReplacementCursor):
 
   // A line without backslashes or control characters yields no value that COPY must escape.
   const escape = fields.clean ? unchanged : escapeCopyText;
-  let copyColumns = '';
+  // The row as one string, or in pieces around values that came as bytes.
+  const pieces: (string | Buffer)[] = [];
+  let text = '';
+  const append = (value: string | Buffer) => {
+    if (typeof value === 'string') {
+      text += value;
+    } else {
+      pieces.push(text, value);
+      text = '';
+    }
+  };
   for (let i = 0; i < COLUMN_COUNT; i++) {
     const value = values[i];
-    encoded[i] = value === null || value === undefined ? COPY_NULL : copyReady[i] === 1 ? value : escape(value);
-    copyColumns += encoded[i] + '\t';
+    const ready = value === null || value === undefined ? COPY_NULL : copyReady[i] === 1 ? value : escape(value as string);
+    encoded[i] = typeof ready === 'string' ? ready : '';
+    append(ready);
+    text += '\t';
   }
-  // Its pieces are escaped already; the braces and commas need nothing.
-  copyColumns += `{${extra}}`;
+  // extra's pieces are escaped already; its braces and commas need nothing.
+  text += '{';
+  for (const piece of extraPieces) append(piece);
+  text += '}';
+  const copyColumns = pieces.length === 0 ? text : [...pieces, text];
   let keyColumns = encoded[KEY_COLUMNS[0] as number] as string;
   for (let k = 1; k < KEY_COLUMNS.length; k++) keyColumns += `\t${encoded[KEY_COLUMNS[k] as number]}`;
   return { ok: true, copyColumns, eventTime: values[EVENT_TIME_COLUMN] as string, keyColumns, sanitizedValues };

@@ -79,7 +79,7 @@ export class NotAnObjectError extends Error {}
 /** Deeper nesting than this overflows Postgres's own JSON parser, so such a line is refused here. */
 export const MAX_NESTING_DEPTH = 1000;
 
-import { newOutputText } from './text-builder.js';
+import { newOutputText, type OutputText } from './text-builder.js';
 
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -491,11 +491,25 @@ function rewrittenLength(raw: string, forCopy: boolean): number {
  * Rewrites JSON source text so that Postgres accepts it as jsonb with the same meaning: `\u0000`,
  * unpaired surrogates and NUL become U+FFFD, other raw control characters become escapes, and a number
  * numeric cannot hold becomes a string of its exact text. Every other number is copied as it is.
- * With `forCopy`, the result comes escaped for a COPY text field, in the same pass.
  */
-export function toStorableJson(raw: string, forCopy = false, growth?: number): string {
+export function toStorableJson(raw: string): string {
+  const out = newOutputText(rewrittenLength(raw, false));
+  rewriteJson(raw, out);
+  return out.text();
+}
+
+/**
+ * toStorableJson's text escaped for a COPY text field, in the same pass. `growth` is what the scan
+ * counted the rewriting adds. A long ASCII result comes as bytes, never copied into a string.
+ */
+export function toCopyJson(raw: string, growth?: number): string | Buffer {
+  const out = newOutputText(growth === undefined ? rewrittenLength(raw, true) : raw.length + growth + 16, true);
+  rewriteJson(raw, out);
+  return out.asciiBytes() ?? out.text();
+}
+
+function rewriteJson(raw: string, out: OutputText): void {
   scanWork.characters += raw.length;
-  const out = newOutputText(growth === undefined ? rewrittenLength(raw, forCopy) : raw.length + growth + 16, forCopy);
   let runStart = 0;
   let inString = false;
   for (let i = 0; i < raw.length; i++) {
@@ -555,5 +569,4 @@ export function toStorableJson(raw: string, forCopy = false, growth?: number): s
     }
   }
   out.range(raw, runStart, raw.length);
-  return out.text();
 }

@@ -11,6 +11,8 @@ export interface OutputText {
   code(code: number): void;
   ascii(text: string): void;
   text(): string;
+  /** The text as UTF-8 bytes without a copy, when it was built in a buffer and is all ASCII; else undefined. */
+  asciiBytes(): Buffer | undefined;
 }
 
 const LARGE_TEXT = 64 * 1024;
@@ -48,6 +50,9 @@ class PieceBuilder implements OutputText {
   text(): string {
     return this.forCopy ? escapeForCopy(this.out) : this.out;
   }
+  asciiBytes(): undefined {
+    return undefined;
+  }
 }
 
 class TextBuilder implements OutputText {
@@ -56,6 +61,7 @@ class TextBuilder implements OutputText {
   private narrow: Uint8Array | undefined;
   private wide: Uint16Array | undefined;
   private length = 0;
+  private highest = 0;
 
   constructor(
     capacity: number,
@@ -82,6 +88,7 @@ class TextBuilder implements OutputText {
   }
 
   private put(code: number): void {
+    if (code > this.highest) this.highest = code;
     const letter = this.forCopy && code < 128 ? (COPY_ESCAPE_LETTER[code] as number) : 0;
     const buffer = (this.narrow ?? this.wide) as Uint8Array | Uint16Array;
     if (letter === 0) {
@@ -116,6 +123,11 @@ class TextBuilder implements OutputText {
 
   ascii(text: string): void {
     this.range(text, 0, text.length);
+  }
+
+  asciiBytes(): Buffer | undefined {
+    if (this.narrow === undefined || this.highest >= 0x80) return undefined;
+    return Buffer.from(this.narrow.buffer, this.narrow.byteOffset, this.length);
   }
 
   text(): string {

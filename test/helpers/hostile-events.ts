@@ -110,8 +110,7 @@ export function hostileHour(seed: number, count: number): HostileLine[] {
     const uuid = uuids.length > 0 && random.int(10) === 0 ? random.pick(uuids) : random.uuid();
     uuids.push(uuid);
     const fields: string[] = [`"uuid":"${uuid}"`];
-    const eventTime = hostileTime(random);
-    fields.push(`"event_time":${JSON.stringify(eventTime)}`);
+    fields.push(`"event_time":${random.int(10) === 0 ? anyValue(random, 1) : JSON.stringify(hostileTime(random))}`);
     // A fallback that is always readable, so every such line has a time.
     fields.push(`"server_upload_time":"2024-03-01 05:${pad(random.int(60), 2)}:00.000000"`);
     for (const column of TEXT_COLUMNS) if (random.int(3) > 0) fields.push(`"${column}":${random.int(5) === 0 ? anyValue(random, 1) : hostileString(random, 5000)}`);

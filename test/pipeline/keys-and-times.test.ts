@@ -105,3 +105,23 @@ test('text of any length in indexed columns and rollup keys loads, the row keepi
   assert.equal(reload.code, 0, reload.stderr);
   await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
 });
+
+test('long values rewritten for jsonb (raw control characters, escapes, numbers jsonb cannot hold) load exactly, in typed columns and in extra', async () => {
+  // 300 KB each: past the size where they are written into one buffer and sent as bytes.
+  const controls = Array.from({ length: 150_000 }, (_, i) => `${String.fromCharCode(1 + (i % 31))}a`).join('').replaceAll('\n', ' ');
+  const escaped = Array.from({ length: 40_000 }, (_, i) => ['\\u00e9', '\\"', '\\\\', '\\n', '\\ud83d\\ude00', 'x'][i % 6]).join('');
+  const uuid = '55555555-0000-4000-8000-000000000001';
+  const line =
+    `{"uuid":"${uuid}","event_time":"2024-03-03 05:00:00","event_properties":{"text":"${controls}","n":1e999999},` +
+    `"user_properties":{"s":"${escaped}"},"custom ${'\u0001'}key":"${controls}","other":{"s":"${escaped}"}}`;
+  fixtures.api.archive('20240303T05', await hourArchive('20240303T05', [`${line}\n`]));
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240303T05']);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const { rows } = await fixtures.db.pool.query(
+    `SELECT event_properties->>'text' AS text, event_properties->>'n' AS n, user_properties->>'s' AS s, extra->>('custom ' || chr(1) || 'key') AS custom, extra->'other'->>'s' AS other
+       FROM amplitude.events WHERE uuid = $1`,
+    [uuid],
+  );
+  const decoded = JSON.parse(`"${escaped}"`) as string;
+  assert.deepEqual(rows, [{ text: controls, n: '1e999999', s: decoded, custom: controls, other: decoded }]);
+});

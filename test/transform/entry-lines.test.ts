@@ -28,7 +28,7 @@ async function encode(
   const months = new Set<number>();
   const entry = { hourLabel: '20240301T05', project: 'web', uploadHour: HOUR, loadedAt: '2026-11-27 12:00:00.000001+00', entryName: 'p/p_2024-03-01_5#0.json.gz', entryNumber: 3, maxLineBytes };
   for await (const batch of encodeEntryLines(source(), entry, counters)) {
-    events += batch.events;
+    events += batch.events.map(String).join('');
     rejects += batch.rejects;
     for (const month of batch.months) months.add(month);
   }

@@ -9,7 +9,8 @@ import { makeEvent } from '../helpers/events.js';
 function columnsOf(line: string, replacedAt: number[] = []): Record<string, string | null> & { sanitized: number } {
   const encoded = encodeEventLine(line, replacedAt.length > 0 ? new ReplacementCursor(line, Int32Array.from(replacedAt)) : undefined);
   assert.ok(encoded.ok, encoded.ok ? '' : encoded.reason);
-  const fields = encoded.copyColumns.split('\t');
+  const text = typeof encoded.copyColumns === 'string' ? encoded.copyColumns : encoded.copyColumns.map(String).join('');
+  const fields = text.split('\t');
   assert.equal(fields.length, EVENTS_TABLE_COLUMNS.length);
   const row: Record<string, string | null> = {};
   EVENTS_TABLE_COLUMNS.forEach((name, i) => (row[name] = fields[i] === '\\N' ? null : (fields[i] as string)));
