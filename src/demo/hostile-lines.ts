@@ -33,7 +33,9 @@ export const LINE_KINDS: readonly LineKind[] = [
 ];
 
 // Every form a JSON string escape takes: \uXXXX, a surrogate pair, lone surrogates, the short escapes.
-const ESCAPES = ['\\u00e9', '\\ud83d\\ude00', '\\ud800', '\\udfff', '\\u0000', '\\n', '\\"', '\\\\', '\\/', '\\t', '\\b', '\\f', '\\r', 'x'];
+// An escaped quote comes once, at the start: a scanner that searches for the closing quote again after
+// each escape then searches to the end of the string every time.
+const ESCAPES = ['\\u00e9', '\\ud83d\\ude00', '\\ud800', '\\udfff', '\\u0000', '\\n', '\\\\', '\\/', '\\t', '\\b', '\\f', '\\r', 'x'];
 const MULTI_BYTE = ['é', 'ß', '中', '文', '字', '😀', '𝄞', 'ا', 'ह'];
 
 /** The text of `kind`, about `bytes` long, repeating `piece()`. */
@@ -58,7 +60,7 @@ export function hostileLine(kind: LineKind, bytes: number, n: number, seed = 1):
     case 'plain text':
       return line(`"event_properties":{"text":"${repeat(bytes, () => 'lorem ipsum dolor sit amet ')}"}`);
     case 'string escapes':
-      return line(`"event_properties":{"text":"${repeat(bytes, () => random.pick(ESCAPES))}"}`);
+      return line(`"event_properties":{"text":"\\"${repeat(bytes, () => random.pick(ESCAPES))}"}`);
     case 'raw control bytes':
       return line(`"event_properties":{"text":"${repeat(bytes, () => String.fromCharCode(1 + random.int(9)) + 'a')}"}`);
     case 'invalid UTF-8, rare':

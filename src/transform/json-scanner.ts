@@ -84,7 +84,8 @@ import { newOutputText, type OutputText } from './text-builder.js';
 const QUOTE = 34;
 const BACKSLASH = 92;
 const REPLACEMENT_CODE = 0xfffd;
-const HEX_DIGITS = '0123456789abcdef';
+// `\u00XX` for each control character, made once.
+const CONTROL_ESCAPES = Array.from({ length: 32 }, (_, c) => `\\u00${c.toString(16).padStart(2, '0')}`);
 
 // Flags of the string scanned last, read by the callers right after scanString returns.
 let stringHasEscape = false;
@@ -550,13 +551,7 @@ function rewriteJson(raw: string, out: OutputText): void {
       }
     } else if (c < 0x20) {
       out.range(raw, runStart, i);
-      if (c === 0) {
-        out.ascii('\\ufffd');
-      } else {
-        out.ascii('\\u00');
-        out.code(HEX_DIGITS.charCodeAt(c >> 4));
-        out.code(HEX_DIGITS.charCodeAt(c & 15));
-      }
+      out.ascii(c === 0 ? '\\ufffd' : (CONTROL_ESCAPES[c] as string));
       runStart = i + 1;
     } else if (c >= 0xd800 && c <= 0xdfff) {
       if (isHighSurrogate(c) && isLowSurrogate(raw.charCodeAt(i + 1))) {

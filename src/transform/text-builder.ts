@@ -101,15 +101,29 @@ class TextBuilder implements OutputText {
 
   range(source: string, from: number, to: number): void {
     if (to <= from) return;
-    // Escaping can double a run: reserved up front, so the loop only writes.
+    // Escaping can double a run: reserved up front, so the loops only write.
     this.reserve((to - from) * (this.forCopy ? 2 : 1), 0);
     let i = from;
     if (this.narrow !== undefined) {
+      // The common case in one tight loop, its state in locals.
+      const out = this.narrow;
+      const forCopy = this.forCopy;
+      let n = this.length;
+      let highest = this.highest;
       for (; i < to; i++) {
         const c = source.charCodeAt(i);
         if (c > 0xff) break;
-        this.put(c);
+        if (c > highest) highest = c;
+        const letter = forCopy && c < 128 ? (COPY_ESCAPE_LETTER[c] as number) : 0;
+        if (letter === 0) {
+          out[n++] = c;
+        } else {
+          out[n++] = BACKSLASH;
+          out[n++] = letter;
+        }
       }
+      this.length = n;
+      this.highest = highest;
       if (i === to) return;
       this.reserve((to - i) * (this.forCopy ? 2 : 1), 0x100);
     }
@@ -122,7 +136,9 @@ class TextBuilder implements OutputText {
   }
 
   ascii(text: string): void {
-    this.range(text, 0, text.length);
+    // Short and ASCII: written directly, without range()'s set-up.
+    this.reserve(text.length * 2, 0);
+    for (let i = 0; i < text.length; i++) this.put(text.charCodeAt(i));
   }
 
   asciiBytes(): Buffer | undefined {
