@@ -6,7 +6,7 @@ import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js'
 import { ExportApiSource } from '../extract/hour-source.js';
 import { LocalArchives } from '../extract/local-archives.js';
 import { formatHour, hourCount, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
-import { PartitionManager } from '../load/partitions.js';
+import { lockTableWarning, PartitionManager } from '../load/partitions.js';
 import { dueRange, follow } from '../pipeline/follow.js';
 import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
 import { emptySummary, loadRange, type RunSummary } from '../pipeline/load-range.js';
@@ -84,6 +84,8 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     const stale = await removeStaleTempFiles(config.tempDir);
     if (stale > 0) runLog.notice(`removed ${stale} archive(s) a stopped loader left in ${config.tempDir}`);
     claims.start();
+    const locks = await lockTableWarning(pool, config.database.schema, config.concurrency);
+    if (locks !== undefined) runLog.notice(locks);
     const context: HourContext = {
       pool,
       source: new ExportApiSource(exportClient),

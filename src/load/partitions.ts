@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { loaderTable } from '../db/loader-schema.js';
+import { quoteIdentifier } from '../db/pool.js';
 import { classifyDatabaseError } from '../errors.js';
 import { monthLabel, monthStart, type MonthIndex } from '../transform/utc-calendar.js';
 
@@ -85,4 +86,28 @@ export class PartitionManager {
       client.release(failure instanceof Error ? failure : undefined);
     }
   }
+}
+
+/**
+ * Whether the server's lock table can hold what this run's hours lock: every query of an hour on
+ * `events` locks each partition and each of its indexes until the hour commits, and the table
+ * (max_locks_per_transaction × (max_connections + max_prepared_transactions)) is shared by every
+ * session. A message saying what to raise when `concurrency` hours would take more than half of it.
+ */
+export async function lockTableWarning(pool: pg.Pool, schema: string, concurrency: number): Promise<string | undefined> {
+  const { rows } = await pool.query<{ partitions: number; locks: number; capacity: number }>(
+    `SELECT count(*)::int AS partitions,
+            coalesce(sum(1 + (SELECT count(*) FROM pg_index x WHERE x.indrelid = i.inhrelid)), 0)::int AS locks,
+            (current_setting('max_locks_per_transaction')::int
+              * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int))::int AS capacity
+       FROM pg_inherits i WHERE i.inhparent = to_regclass($1)`,
+    [`${quoteIdentifier(schema)}.events`],
+  );
+  const { partitions, locks, capacity } = rows[0] as { partitions: number; locks: number; capacity: number };
+  if (locks * concurrency <= capacity / 2) return undefined;
+  return (
+    `${schema}.events has ${partitions} partitions: ${concurrency} hours in flight lock about ${locks * concurrency} of the ` +
+    `server's ${capacity} lock slots (max_locks_per_transaction × max_connections), shared with every other session; raise ` +
+    'max_locks_per_transaction, or lower --concurrency, before hours fail with "out of shared memory"'
+  );
 }

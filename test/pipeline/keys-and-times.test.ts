@@ -74,6 +74,13 @@ test('an hour whose times spread over many months makes partitions only for the 
     `SELECT count(*)::int AS n FROM amplitude.events WHERE upload_hour = '2024-03-01 07:00:00+00'`,
   );
   assert.equal(rows[0].n, events.length, 'every event is a row');
+
+  // With that many partitions, many hours in flight would fill the server's lock table: said at start.
+  const many = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240301T07', '--concurrency', '32']);
+  assert.equal(many.code, 0, many.stderr);
+  assert.match(many.stderr, /amplitude\.events has \d+ partitions: 32 hours in flight lock about \d+ of the server's \d+ lock slots .*raise max_locks_per_transaction, or lower --concurrency/);
+  const few = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240301T07', '--concurrency', '1']);
+  assert.doesNotMatch(few.stderr, /lock slots/);
 });
 
 test('text of any length in indexed columns and rollup keys loads, the row keeping it exactly', async () => {
