@@ -20,9 +20,10 @@ Usage:
 
 Which hours (one of):
   --range START..END        these hours; at most 365 days
-  --since START             from START to the last available hour (now - 2 h)
+  --since START             every hour from START to the last available one (now - 2 h) not yet
+                            loaded or empty, holes included
   --since-last              from the hour after the last loaded one (or the earliest failed one)
-                            to the last available hour; with --since, that is the first run's start
+                            to the last available hour
   --follow                  keep running: load each new hour once available, retry failed hours
                             with backoff, ride out network and database outages (stop: Ctrl-C)
   --from-file PATH          export zips, or folders of <project>_<date>_<hour>#<n>.json.gz files

@@ -11,7 +11,10 @@ const MS_PER_HOUR = 3_600_000;
 const AFTER_HOUR_TURNS_MS = 15_000;
 
 export interface SinceOptions {
-  /** Where the first run starts; later runs resume from the state table. */
+  /**
+   * `--since START`: every hour from START not yet done, holes included; undefined (`--since-last`):
+   * from where the last run stopped (after the newest done hour, or the earliest failed one).
+   */
   readonly since: UploadHour | undefined;
   readonly concurrency: number;
   readonly availabilityLagHours: number;
@@ -19,9 +22,9 @@ export interface SinceOptions {
 
 /** The range a `--since`/`--since-last` run covers now, or undefined when nothing is due. */
 export async function dueRange(context: HourContext, options: SinceOptions, now: Date): Promise<HourRange | 'no start' | undefined> {
-  const start = await resumeHour(context.pool, context.project, options.since === undefined ? undefined : hourToDate(options.since).toISOString());
+  const start = options.since ?? (await resumeHour(context.pool, context.project).then((at) => (at === undefined ? undefined : hourFromDate(new Date(at)))));
   if (start === undefined) return 'no start';
-  const first = hourFromDate(new Date(start));
+  const first = start;
   const last = lastAvailableHour(now, options.availabilityLagHours);
   return first <= last ? { first, last } : undefined;
 }
@@ -40,6 +43,8 @@ export async function follow(
   const total = emptySummary();
   const started = Date.now();
   let troubledPasses = 0;
+  // Every pass covers --since START whole (what is done is skipped by one lookup): an hour a database
+  // outage kept from being recorded is still found.
   while (!signal.aborted) {
     let trouble: string | undefined;
     try {

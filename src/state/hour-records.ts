@@ -173,10 +173,9 @@ export async function recordHourFailed(
 
 /**
  * Where a `--since-last` run starts: after the latest loaded or empty hour, or at the earliest failed
- * hour if that is sooner, never before `since`. Undefined when nothing is recorded and no `since`
- * was given.
+ * hour if that is sooner. Undefined when nothing is recorded.
  */
-export async function resumeHour(db: Queryable, target: ProjectTarget, since: string | undefined): Promise<string | undefined> {
+export async function resumeHour(db: Queryable, target: ProjectTarget): Promise<string | undefined> {
   try {
     const rows = await run(
       db,
@@ -184,15 +183,13 @@ export async function resumeHour(db: Queryable, target: ProjectTarget, since: st
         .select([
           isoHour<string | null>(sql`max(upload_hour) FILTER (WHERE status IN ('loaded', 'empty')) + interval '1 hour'`).as('after_last_done'),
           isoHour<string | null>(
-            sql`min(upload_hour) FILTER (WHERE status = 'failed' AND upload_hour >= coalesce(${since ?? null}::timestamptz, '-infinity'))`,
+            sql`min(upload_hour) FILTER (WHERE status = 'failed')`,
           ).as('first_failed'),
         ])
         .compile(),
     );
     const { after_last_done: afterLastDone, first_failed: firstFailed } = rows[0] ?? { after_last_done: null, first_failed: null };
-    const resumeAt = [afterLastDone, firstFailed].filter((h): h is string => h !== null).sort()[0];
-    if (resumeAt === undefined) return since;
-    return since !== undefined && since > resumeAt ? since : resumeAt;
+    return [afterLastDone, firstFailed].filter((h): h is string => h !== null).sort()[0];
   } catch (error) {
     throw classifyDatabaseError(error, { doing: 'reading where the last run stopped' });
   }

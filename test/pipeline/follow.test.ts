@@ -63,10 +63,25 @@ test('--since loads up to the last available hour; --since-last then resumes aft
   assert.equal(fixtures.api.requestsFor(h5).length, requests, 'loaded hours are not requested again');
 });
 
+test('--since START loads every hour from START not yet loaded, the holes before the newest loaded one included', async () => {
+  const [h8, h7, h6, h5, h4] = [hoursAgo(8), hoursAgo(7), hoursAgo(6), hoursAgo(5), hoursAgo(4)];
+  for (const label of [h8, h7, h6, h5, h4]) await serve(label);
+  // A stray later hour first: --since-last would resume after it.
+  const stray = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'holes', '--range', h4]);
+  assert.equal(stray.code, 0, stray.stderr);
+  const requested = fixtures.api.requestsFor(h4).length;
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'holes', '--since', h8, '--retries', '0']);
+  assert.equal(result.code, 0, result.stderr);
+  const state = await statuses('holes');
+  for (const label of [h8, h7, h6, h5, h4]) assert.equal(state[iso(label)], 'loaded', `${label} is loaded`);
+  assert.equal(fixtures.api.requestsFor(h4).length, requested, 'the hour already loaded is not requested again');
+});
+
 test('--follow loads new hours, retries failed ones with backoff, rides out a database outage, and stops on SIGTERM', async () => {
   const [h4, h3] = [hoursAgo(4), hoursAgo(3)];
   await serve(h4);
   fixtures.api.answer(h3, { status: 503, body: 'busy' });
+  const askedBefore = fixtures.api.requestsFor(h3).length;
   const url = new URL(databaseUrl(fixtures.db.name));
   url.host = `127.0.0.1:${proxy.port}`;
   const run = startCli(
@@ -83,7 +98,7 @@ test('--follow loads new hours, retries failed ones with backoff, rides out a da
     const { stderr } = await run.result;
     assert.fail(`timed out waiting for ${what}:\n${stderr}`);
   };
-  await waitFor('the failing hour to be retried', async () => fixtures.api.requestsFor(h3).length >= 3);
+  await waitFor('the failing hour to be retried', async () => fixtures.api.requestsFor(h3).length >= askedBefore + 3);
   await proxy.outage(1500);
   await serve(h3);
   await waitFor('the hour to load after the outage', async () => (await statuses('follow'))[iso(h3)] === 'loaded');

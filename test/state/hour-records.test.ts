@@ -22,12 +22,12 @@ test('recorded hours: done ones, where a --since-last run resumes, a failed one 
   assert.deepEqual([...(await finishedHours(db.pool, amplitude, at('00'), at('23')))].sort(), [at('01'), at('02')]);
   assert.equal(await hourHasRows(db.pool, amplitude, at('01')), true, 'a failed reload keeps the hour loaded');
   assert.equal(await hourHasRows(db.pool, amplitude, at('02')), false);
-  assert.equal(await resumeHour(db.pool, amplitude, undefined), at('03'));
+  assert.equal(await resumeHour(db.pool, amplitude), at('03'));
   // Another project's hours are its own: none of the above is loaded for it.
   await recordHourDone(db.pool, web, { hour: at('07'), status: 'loaded', attempts: 1, startedAt: new Date(), counters, entryNames: ['w'] });
   assert.deepEqual([...(await finishedHours(db.pool, web, at('00'), at('23')))], [at('07')]);
   assert.equal(await hourHasRows(db.pool, web, at('01')), false);
-  assert.equal(await resumeHour(db.pool, web, undefined), at('08'));
+  assert.equal(await resumeHour(db.pool, web), at('08'));
   assert.deepEqual([...(await finishedHours(db.pool, amplitude, at('00'), at('23')))].sort(), [at('01'), at('02')]);
   const { rows } = await db.pool.query(`SELECT attempts, last_error, entry_names FROM amplitude_loader.upload_hours WHERE project = 'default' AND upload_hour = $1`, [at('01')]);
   assert.deepEqual(rows, [{ attempts: 2, last_error: 'a failed reload', entry_names: ['a', 'b'] }]);
