@@ -23,7 +23,7 @@ export async function runCatalog(flags: LoaderFlags & { format?: string | undefi
   return withWarehouse(database, (message) => process.stderr.write(`${message}\n`), 2, async (pool) => {
     process.stdout.write(format === 'dbt' ? dbtSources(database.schema) : dataDictionary(database.schema, await columnTypes(pool, database.schema)));
     return EXIT_OK;
-  });
+  }, 'read');
 }
 
 /**
@@ -36,8 +36,14 @@ export async function runDatabase(flags: { stop?: boolean | undefined }): Promis
     process.stdout.write(stopped === undefined ? 'the embedded PostgreSQL of this checkout is not running\n' : `stopped the embedded PostgreSQL (${stopped})\n`);
     return EXIT_OK;
   }
-  const server = await useEmbeddedPostgres();
-  await ensureDatabase(server, EMBEDDED_DATABASE);
+  // Serves what is there: a checkout with nothing loaded yet gets nothing made for it.
+  const server = await useEmbeddedPostgres({ create: false });
+  try {
+    await ensureDatabase(server, EMBEDDED_DATABASE, false);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
   process.stdout.write(
     `The embedded PostgreSQL is running (binaries in ${server.binDirectory} and data in ${server.dataDirectory}).\n` +
       `  psql "${server.url(EMBEDDED_DATABASE)}"\n` +

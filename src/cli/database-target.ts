@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { ensureDatabase, useEmbeddedPostgres, type EmbeddedServer } from '../db/embedded-postgres.js';
-import { migrate } from '../db/migrate.js';
+import { checkWarehouse, migrate } from '../db/migrate.js';
 import { createPool, describeServer } from '../db/pool.js';
 import { classifyDatabaseError, ConfigError, LoaderError } from '../errors.js';
 
@@ -19,10 +19,15 @@ export interface DatabaseTarget {
  * Where this command's data goes: DATABASE_URL or the PG* variables when set, else the project's
  * embedded PostgreSQL, started if it is not running (and said so).
  */
-async function openDatabaseTarget(database: DatabaseConfig, notice: (message: string) => void): Promise<DatabaseTarget> {
+async function openDatabaseTarget(database: DatabaseConfig, notice: (message: string) => void, access: WarehouseAccess): Promise<DatabaseTarget> {
   if (!database.embedded) return { connectionString: database.connectionString, close: async () => {} };
-  const server: EmbeddedServer = await useEmbeddedPostgres();
-  await ensureDatabase(server, EMBEDDED_DATABASE);
+  const server: EmbeddedServer = await useEmbeddedPostgres({ create: access === 'change' });
+  try {
+    await ensureDatabase(server, EMBEDDED_DATABASE, access === 'change');
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
   notice(
     `no DATABASE_URL or PG* variable is set: using the embedded PostgreSQL (binaries in ${server.binDirectory} and data in ` +
       `${server.dataDirectory}) at ${server.displayUrl(EMBEDDED_DATABASE)}`,
@@ -31,23 +36,49 @@ async function openDatabaseTarget(database: DatabaseConfig, notice: (message: st
 }
 
 /**
+ * What a command may do to the warehouse: `change` (load, migrate) brings its schema up to date first
+ * and may create it; `read` (status, catalog) finds it as it is, on read-only connections, and creates
+ * nothing, not even the embedded server's data.
+ */
+export type WarehouseAccess = 'change' | 'read';
+
+/**
  * Opens the command's database (the embedded one when nothing else is set), brings its schema up to
- * date, runs `action` with a pool of `maxConnections`, and closes everything whatever happens.
+ * date or, to read, checks it is, runs `action` with a pool of `maxConnections`, and closes
+ * everything whatever happens.
  */
 export async function withWarehouse<T>(
   database: DatabaseConfig,
   notice: (message: string) => void,
   maxConnections: number,
   action: (pool: pg.Pool, connectionString: string | undefined, applied: string[]) => Promise<T>,
+  access: WarehouseAccess = 'change',
 ): Promise<T> {
-  const target = await openDatabaseTarget(database, notice);
-  const pool = createPool({ connectionString: target.connectionString, maxConnections, session: database.session });
+  const target = await openDatabaseTarget(database, notice, access);
+  const pool = createPool({ connectionString: target.connectionString, maxConnections, session: database.session, readOnly: access === 'read' });
   try {
-    const applied = await prepareDatabase(pool, target.connectionString, database.schema, database.sharedSchema);
+    const applied =
+      access === 'change' ? await prepareDatabase(pool, target.connectionString, database.schema, database.sharedSchema) : await findWarehouse(pool, target.connectionString, database.schema);
     return await action(pool, target.connectionString, applied);
   } finally {
     await pool.end();
     await target.close();
+  }
+}
+
+/** Checks, reading only, that the warehouse is there and current; an unreachable database is a configuration problem. */
+async function findWarehouse(pool: pg.Pool, connectionString: string | undefined, schema: string): Promise<string[]> {
+  let client: pg.PoolClient | undefined;
+  try {
+    client = await pool.connect();
+    await checkWarehouse(client, schema);
+    return [];
+  } catch (error) {
+    if (error instanceof LoaderError) throw error;
+    const classified = classifyDatabaseError(error, { doing: `connecting to the ${describeServer(connectionString)} and reading schema ${schema}` });
+    throw new ConfigError(classified.message, error);
+  } finally {
+    client?.release();
   }
 }
 

@@ -30,5 +30,5 @@ export async function runStatus(flags: LoaderFlags & { json?: boolean | undefine
     const report = statusReport(range, records, new Date(), AVAILABILITY_LAG_HOURS);
     process.stdout.write(flags.json ? `${printableJson(report)}\n` : `${renderStatusGrid(report)}\n`);
     return EXIT_OK;
-  });
+  }, 'read');
 }

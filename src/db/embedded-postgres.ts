@@ -165,6 +165,12 @@ async function reachableDataDirectory(account: ServerAccount, home: string): Pro
   return join(outside, 'postgres');
 }
 
+/** The data folder of a server initialised before, in the checkout or in the shared temp folder; nothing is created. */
+function existingDataDirectory(home: string): string | undefined {
+  const key = createHash('sha256').update(resolve(home)).digest('hex').slice(0, 12);
+  return [resolve(home, 'postgres'), join(sharedFolder(), `amplitude-pg-data-${key}`, 'postgres')].find((folder) => existsSync(join(folder, 'PG_VERSION')));
+}
+
 /** Runs a binary as the account and collects what it writes, failing with the tail of it. */
 function runToEnd(binary: string, args: string[], account: ServerAccount, cwd: string, where: string): Promise<void> {
   return new Promise((done, fail) => {
@@ -298,11 +304,17 @@ async function stop(child: ChildProcess): Promise<void> {
  * account can reach them (`binDirectory`, `dataDirectory` say where). Any failure is a ConfigError
  * that says what to do.
  */
-export async function useEmbeddedPostgres(options: { home?: string } = {}): Promise<EmbeddedServer> {
+export async function useEmbeddedPostgres(options: { home?: string; create?: boolean } = {}): Promise<EmbeddedServer> {
+  const home = options.home ?? EMBEDDED_HOME;
+  if (options.create === false && existingDataDirectory(home) === undefined) {
+    throw new ConfigError(
+      `the embedded PostgreSQL of this checkout has no data yet (nothing is loaded): load first (npm run demo, or npm run load), or set DATABASE_URL; nothing was created`,
+    );
+  }
   const account = serverAccount();
   const binaries = await reachableBinaries(account);
   const binDirectory = dirname(binaries.postgres);
-  const dataDirectory = await reachableDataDirectory(account, options.home ?? EMBEDDED_HOME);
+  const dataDirectory = await reachableDataDirectory(account, home);
   const server = (port: number, password: string, stopIt: () => Promise<void>): EmbeddedServer => ({
     dataDirectory,
     binDirectory,
@@ -344,12 +356,15 @@ export async function stopEmbeddedPostgres(options: { home?: string } = {}): Pro
   return `data ${dataDirectory}, port ${running.port}`;
 }
 
-/** Creates the database on the embedded server unless it exists. */
-export async function ensureDatabase(server: EmbeddedServer, database: string): Promise<void> {
+/** Creates the database on the embedded server unless it exists; with `create` false, says it is missing instead. */
+export async function ensureDatabase(server: EmbeddedServer, database: string, create = true): Promise<void> {
   const client = new pg.Client({ connectionString: server.url('postgres') });
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!rowCount && !create) {
+      throw new ConfigError(`the embedded PostgreSQL has no database ${database} yet (nothing is loaded): load first (npm run demo, or npm run load); nothing was created`);
+    }
     if (!rowCount) {
       await client.query(`CREATE DATABASE "${database.replaceAll('"', '""')}"`).catch((error: { code?: string }) => {
         // Created meanwhile by another process.

@@ -25,15 +25,14 @@ class SqlFileMigrationProvider implements MigrationProvider {
   constructor(private readonly schema: string) {}
 
   async getMigrations(): Promise<Record<string, Migration>> {
-    const files = (await readdir(SQL_DIRECTORY)).filter((name) => /^\d{4}_.+\.sql$/.test(name)).sort();
     const migrations: Record<string, Migration> = {};
-    for (const file of files) {
-      const text = (await readFile(SQL_DIRECTORY + file, 'utf8'))
+    for (const name of await migrationNames()) {
+      const text = (await readFile(`${SQL_DIRECTORY}${name}.sql`, 'utf8'))
         .replace(SCHEMA_NAME_PLACEHOLDER, `'${this.schema.replaceAll("'", "''")}'`)
         .replace(LOADER_SCHEMA_NAME_PLACEHOLDER, `'${loaderSchemaOf(this.schema).replaceAll("'", "''")}'`)
         .replace(SCHEMA_PLACEHOLDER, quoteIdentifier(this.schema))
         .replace(LOADER_SCHEMA_PLACEHOLDER, quoteIdentifier(loaderSchemaOf(this.schema)));
-      migrations[file.replace(/\.sql$/, '')] = {
+      migrations[name] = {
         // No parameters: node-postgres sends it as one simple query, so a file may hold many statements.
         up: async (db) => {
           await sql.raw(text).execute(db);
@@ -92,6 +91,37 @@ async function moveMigrationRecords(client: pg.ClientBase, schema: string): Prom
       [`${quoteIdentifier(schema)}.${table}`, `${loader}.${table}`],
     );
     if (rows[0]?.here && !rows[0].there) await client.query(`ALTER TABLE ${quoteIdentifier(schema)}.${table} SET SCHEMA ${loader}`);
+  }
+}
+
+/** The migrations this loader knows, by name, oldest first. */
+async function migrationNames(): Promise<string[]> {
+  return (await readdir(SQL_DIRECTORY)).filter((name) => /^\d{4}_.+\.sql$/.test(name)).sort().map((name) => name.replace(/\.sql$/, ''));
+}
+
+/**
+ * For the commands that only read (status, catalog): the warehouse in `schema` exists and has every
+ * migration this loader knows; otherwise a ConfigError saying what to run. Reads only.
+ */
+export async function checkWarehouse(client: pg.ClientBase, schema: string): Promise<void> {
+  const loader = loaderSchemaOf(schema);
+  const { rows } = await client.query<{ records: string | null }>(`SELECT to_regclass($1)::text AS records`, [`${quoteIdentifier(loader)}.kysely_migration`]);
+  if (!rows[0]?.records) {
+    const { rows: legacy } = await client.query<{ records: string | null }>(`SELECT to_regclass($1)::text AS records`, [`${quoteIdentifier(schema)}.kysely_migration`]);
+    if (legacy[0]?.records) {
+      throw new ConfigError(`the warehouse in schema ${schema} has an earlier layout: run npm run migrate -- --schema ${schema} (a load does too) first`);
+    }
+    throw new ConfigError(
+      `schema ${schema} holds no warehouse (${loader} has no migrations): check --schema, or create it with npm run migrate -- --schema ${schema} (a load does too); nothing was created`,
+    );
+  }
+  const { rows: applied } = await client.query<{ name: string }>(`SELECT name FROM ${quoteIdentifier(loader)}.kysely_migration`);
+  const done = new Set(applied.map((r) => r.name));
+  const missing = (await migrationNames()).filter((name) => !done.has(name));
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `the warehouse in schema ${schema} lacks ${missing.length} migration(s) this version applies (${missing.join(', ')}): run npm run migrate -- --schema ${schema} (a load does too) first`,
+    );
   }
 }
 

@@ -5,6 +5,8 @@ export interface DatabaseSettings {
   readonly connectionString: string | undefined;
   readonly maxConnections: number;
   readonly session?: SessionSettings;
+  /** Every transaction read-only (the server refuses any write): for the commands that only read. */
+  readonly readOnly?: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ export function createPool(settings: DatabaseSettings): pg.Pool {
     // says so instead of waiting for ever.
     keepAlive: true,
     connectionTimeoutMillis: 30_000,
-    options: `${sessionOptions(settings.session ?? DEFAULT_SESSION)} -c jit=off`,
+    options: `${sessionOptions(settings.session ?? DEFAULT_SESSION)} -c jit=off${settings.readOnly ? ' -c default_transaction_read_only=on' : ''}`,
   });
   // A connection that drops makes its client emit 'error' whether it is idle, checked out between
   // queries, or being discarded; without a listener Node would end the process. The query in flight,

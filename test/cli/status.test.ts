@@ -65,8 +65,42 @@ test('status without a range gives each project\'s overview: span, how far behin
   assert.deepEqual(grid.totals, { loaded: 1, empty: 0, failed: 0, missing: 23, not_yet_available: 0 });
 });
 
-test('status on an empty schema says nothing is loaded yet', async () => {
+test('status on a warehouse with nothing loaded says so', async () => {
+  const migrated = await runCli(['migrate', '--schema', 'untouched'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(migrated.code, 0, migrated.stderr);
   const result = await runCli(['status', '--schema', 'untouched'], { DATABASE_URL: fixtures.db.url });
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /nothing is loaded in schema untouched yet/);
+});
+
+test('status and catalog only read: a mistyped --schema creates nothing, and a login without DDL rights can run them', async () => {
+  const schemas = async () => (await fixtures.db.pool.query(`SELECT nspname FROM pg_namespace ORDER BY 1`)).rows.map((r) => r.nspname as string);
+  const before = await schemas();
+  for (const command of [['status'], ['status', '--range', '20240301'], ['catalog'], ['catalog', '--format', 'markdown']]) {
+    const result = await runCli([...command, '--schema', 'amplitdue'], { DATABASE_URL: fixtures.db.url });
+    assert.equal(result.code, 2, `${command.join(' ')}: ${result.stdout}${result.stderr}`);
+    assert.match(result.stderr, /schema amplitdue holds no warehouse \(amplitdue_loader has no migrations\): check --schema, or create it with npm run migrate -- --schema amplitdue .*nothing was created/);
+  }
+  assert.deepEqual(await schemas(), before, 'no schema was created');
+
+  // A monitoring login that reads both schemas and may create nothing.
+  const monitor = `monitor_${process.pid}`;
+  await fixtures.db.pool.query(`CREATE ROLE ${monitor} LOGIN`);
+  try {
+    await fixtures.db.pool.query(
+      `GRANT USAGE ON SCHEMA amplitude, amplitude_loader TO ${monitor};
+       GRANT SELECT ON ALL TABLES IN SCHEMA amplitude, amplitude_loader TO ${monitor};
+       REVOKE CREATE ON SCHEMA public FROM PUBLIC;`,
+    );
+    const url = new URL(fixtures.db.url);
+    url.username = monitor;
+    for (const command of [['status'], ['status', '--range', '20240301', '--json'], ['catalog']]) {
+      const result = await runCli(command, { DATABASE_URL: url.toString() });
+      assert.equal(result.code, 0, `${command.join(' ')}: ${result.stderr}`);
+    }
+    const load = await runCli(['migrate'], { DATABASE_URL: url.toString() });
+    assert.notEqual(load.code, 0, 'the login cannot change the schema, and migrate needs to');
+  } finally {
+    await fixtures.db.pool.query(`REASSIGN OWNED BY ${monitor} TO CURRENT_USER; DROP OWNED BY ${monitor}; DROP ROLE ${monitor}`);
+  }
 });
