@@ -17,15 +17,13 @@ export type Region = keyof typeof EXPORT_URLS;
 /** Data is exportable about two hours after Amplitude received it (the Export API's documentation). */
 export const AVAILABILITY_LAG_HOURS = 2;
 
-/** At most this many days in one run, as the Export API allows in one query. */
-export const MAX_RANGE_DAYS = 365;
-
 /** Flags as the CLI parsed them; every one overrides its environment variable. */
 export interface LoaderFlags {
   range?: string | undefined;
   'from-file'?: string[] | undefined;
   since?: string | undefined;
   'since-last'?: boolean | undefined;
+  'dry-run'?: boolean | undefined;
   follow?: boolean | undefined;
   'log-format'?: string | undefined;
   concurrency?: string | undefined;
@@ -90,6 +88,8 @@ export interface LoaderConfig {
   readonly retryDelayMs: number;
   readonly insertIdWindowDays: number;
   readonly reload: boolean;
+  /** Print the plan and check the database and the credentials; load nothing. */
+  readonly dryRun: boolean;
   readonly tempDir: string;
   /** One download, request to last byte, may take at most this long. */
   readonly downloadTimeoutSeconds: number;
@@ -242,10 +242,14 @@ export function parseRangeFlag(flag: string, text: string): HourRange {
   }
 }
 
+// The loader asks for one hour at a time, so a range of any length is fine (the Export API's own cap
+// of 365 days is per request); this only keeps a typo like 20240301..29240301 from planning for ever.
+const MAX_RANGE_YEARS = 100;
+
 function checkedRange(text: string): HourRange {
   const range = parseRangeFlag('--range', text);
-  if (hourCount(range) > MAX_RANGE_DAYS * 24) {
-    throw new UsageError(`--range covers ${Math.ceil(hourCount(range) / 24)} days; at most ${MAX_RANGE_DAYS} days in one run`);
+  if (hourCount(range) > MAX_RANGE_YEARS * 366 * 24) {
+    throw new UsageError(`--range covers ${Math.round(hourCount(range) / 24 / 365.25)} years; at most ${MAX_RANGE_YEARS} in one run`);
   }
   return range;
 }
@@ -315,6 +319,7 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
     retryDelayMs: integerSetting('--retry-delay-ms', flags['retry-delay-ms'], 1000, 0, 600_000),
     insertIdWindowDays,
     reload: flags.reload ?? false,
+    dryRun: flags['dry-run'] ?? false,
     tempDir: nonEmpty(flags['temp-dir']) ?? tmpdir(),
     // Two hours: a 4 GB archive (Amplitude's limit) at 1 MB/s still arrives.
     downloadTimeoutSeconds: integerSetting('--download-timeout', flags['download-timeout'], 7200, 1, 86_400),

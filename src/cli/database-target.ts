@@ -92,3 +92,36 @@ async function prepareDatabase(pool: pg.Pool, connectionString: string | undefin
     throw new ConfigError(classified.message, error);
   }
 }
+
+/**
+ * For `load --dry-run`: the warehouse as it is, on read-only connections, creating nothing. `action`
+ * gets a pool when a current warehouse is there, or undefined with what a load would do first.
+ */
+export async function peekWarehouse<T>(
+  database: DatabaseConfig,
+  notice: (message: string) => void,
+  action: (pool: pg.Pool | undefined, state: string) => Promise<T>,
+): Promise<T> {
+  let target: DatabaseTarget;
+  try {
+    target = await openDatabaseTarget(database, notice, 'read');
+  } catch (error) {
+    if (!(error instanceof ConfigError) || !database.embedded) throw error;
+    return action(undefined, `${error.message.replace(/; nothing was created$/, '')}: a load would start it and create the warehouse`);
+  }
+  const pool = createPool({ connectionString: target.connectionString, maxConnections: 2, session: database.session, readOnly: true });
+  try {
+    const state = `${describeServer(target.connectionString)}, schema ${database.schema}: the warehouse is there and up to date`;
+    try {
+      await findWarehouse(pool, target.connectionString, database.schema);
+    } catch (error) {
+      // Unreachable: a configuration to fix. No warehouse, or an older one: what the load would do.
+      if (!(error instanceof ConfigError) || (error.cause !== undefined && !(error.cause instanceof LoaderError))) throw error;
+      return await action(undefined, `${describeServer(target.connectionString)}: ${error.message.replace(/; nothing was created$/, '')}; a load would do that first`);
+    }
+    return await action(pool, state);
+  } finally {
+    await pool.end();
+    await target.close();
+  }
+}

@@ -19,7 +19,7 @@ Usage:
     --range 20240301T05                one hour
 
 Which hours (one of):
-  --range START..END        these hours; at most 365 days
+  --range START..END        these hours, any number of them
   --since START             every hour from START to the last available one (now - 2 h) not yet
                             loaded or empty, holes included
   --since-last              from the hour after the last loaded one (or the earliest failed one)
@@ -56,6 +56,7 @@ Options (each overrides its environment variable):
   --idle-in-transaction-timeout SECONDS
                             a loader stopped mid-transaction releases its locks after this, default 600
   --reload                  fetch loaded and empty hours again and replace their rows exactly
+  --dry-run                 print the plan, check the database and the credentials; load nothing
   --temp-dir DIR            where archives are downloaded, default the system temp folder
   --download-timeout SECONDS
                             one download may take at most this long, default 7200; then it is retried

@@ -1,21 +1,22 @@
 import { mkdir } from 'node:fs/promises';
 import { loaderConfig, readEnvironment, type LoaderConfig, type LoaderFlags } from '../config.js';
 import type pg from 'pg';
-import { UsageError } from '../errors.js';
+import { UsageError, type LoaderError } from '../errors.js';
 import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js';
 import { ExportApiSource } from '../extract/hour-source.js';
 import { LocalArchives } from '../extract/local-archives.js';
-import { formatHour, hourCount, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
+import { formatHour, hourCount, hourFromDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
 import { lockTableWarning, PartitionManager } from '../load/partitions.js';
 import { dueRange, follow } from '../pipeline/follow.js';
 import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
-import { emptySummary, loadRange, type RunSummary } from '../pipeline/load-range.js';
+import { emptySummary, loadRange, planHours, type HourPlan, type RunSummary, type WarehouseContext } from '../pipeline/load-range.js';
 import { ClaimSession } from '../state/hour-claims.js';
-import { withWarehouse } from './database-target.js';
+import { peekWarehouse, withWarehouse } from './database-target.js';
 import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './exit-codes.js';
 import { registerProject } from '../state/projects.js';
 import { describeSummary } from './report.js';
-import { createRunLog, type RunLog } from './run-log.js';
+import { printable } from './printable.js';
+import { createRunLog, describePlan, type RunLog } from './run-log.js';
 
 // Plain http is fine to this machine only (a local proxy, a test server).
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
@@ -24,7 +25,7 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 const CLAIM_LEASE_SECONDS = 120;
 
 /** The hours a `--since`/`--since-last` run covers, decided from the state table. */
-async function sinceRange(context: HourContext, config: LoaderConfig, since: UploadHour | undefined): Promise<HourRange | undefined> {
+async function sinceRange(context: WarehouseContext, config: LoaderConfig, since: UploadHour | undefined): Promise<HourRange | undefined> {
   const range = await dueRange(context, { since, concurrency: config.concurrency, availabilityLagHours: config.availabilityLagHours }, new Date());
   if (range === 'no start') throw new UsageError('nothing is loaded yet: the first run needs a start, e.g. --since 20240301T00');
   return range;
@@ -34,13 +35,67 @@ async function sinceRange(context: HourContext, config: LoaderConfig, since: Upl
 export async function runLoad(flags: LoaderFlags): Promise<number> {
   const config = loaderConfig(flags, readEnvironment());
   const runLog = createRunLog(config.logFormat, process.stderr);
+  if (config.dryRun) return dryRun(config, runLog);
   return withWarehouse(config.database, (message) => runLog.notice(message), config.concurrency + 2, (pool, connectionString) =>
     loadWith(config, runLog, pool, connectionString),
   );
 }
 
-async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, connectionString: string | undefined): Promise<number> {
-  const exportClient = new ExportClient({
+/**
+ * `load --dry-run`: the plan, and whether the database and the credentials would do, loading nothing
+ * and creating nothing. Exit 2 when the database or the credentials would stop the load.
+ */
+async function dryRun(config: LoaderConfig, runLog: RunLog): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${printable(line)}\n`);
+  out('dry run: nothing is requested but one check of the credentials, nothing is loaded or created');
+  const plan = await peekWarehouse(config.database, (message) => runLog.notice(message), async (pool, state) => {
+    out(`database: ${state}`);
+    const target = { schema: config.database.schema, project: config.database.project };
+    const hours = await plannedHours(config, pool === undefined ? undefined : { pool, project: target });
+    // Without a warehouse nothing is loaded yet: every available hour would load.
+    return planHours(
+      { hours, reload: config.reload || pool === undefined, availabilityLagHours: config.hours.kind === 'files' ? undefined : config.availabilityLagHours, now: new Date() },
+      { pool: pool as pg.Pool, project: target },
+    );
+  });
+  let code = EXIT_OK;
+  if (config.hours.kind === 'files') {
+    out('credentials: not needed for archives on disk');
+  } else {
+    const client = new ExportClient(exportClientSettings(config));
+    const hour = hourFromDate(new Date());
+    try {
+      const answer = await client.downloadHour(hour, new AbortController().signal);
+      out(`credentials: accepted by ${new URL(config.exportUrl).origin} (${answer.kind === 'empty' ? 'HTTP 404' : 'an archive'} for ${formatHour(hour)}, the current hour)`);
+    } catch (error) {
+      const refused = (error as LoaderError).code === 'AUTH_REFUSED';
+      out(`credentials: ${refused ? 'refused' : 'not checked'}: ${(error as Error).message}`);
+      code = refused ? EXIT_USAGE : EXIT_HOURS_FAILED;
+    } finally {
+      await client.close();
+    }
+  }
+  out(describePlan(plan));
+  return code;
+}
+
+/** The hours a run would ask for, before any is found done: a range's, --since's, or those on disk. */
+async function plannedHours(config: LoaderConfig, context: WarehouseContext | undefined): Promise<UploadHour[]> {
+  const hours = config.hours;
+  if (hours.kind === 'range') return hoursOf(hours.range);
+  if (hours.kind === 'files') {
+    const found = (await LocalArchives.scan(hours.paths)).hours();
+    return found.filter((h) => hours.range === undefined || (h >= hours.range.first && h <= hours.range.last));
+  }
+  const last = lastAvailableHour(new Date(), config.availabilityLagHours);
+  if (hours.since !== undefined) return hours.since <= last ? hoursOf({ first: hours.since, last }) : [];
+  if (context === undefined) throw new UsageError('nothing is loaded yet: the first run needs a start, e.g. --since 20240301T00');
+  const range = await sinceRange(context, config, undefined);
+  return range === undefined ? [] : hoursOf(range);
+}
+
+function exportClientSettings(config: LoaderConfig) {
+  return {
     exportUrl: config.exportUrl,
     apiKey: config.apiKey,
     secretKey: config.secretKey,
@@ -49,7 +104,11 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     downloadTimeoutSeconds: config.downloadTimeoutSeconds,
     minDownloadBytesPerSecond: config.minDownloadBytesPerSecond,
     headersTimeoutSeconds: config.headersTimeoutSeconds,
-  });
+  };
+}
+
+async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, connectionString: string | undefined): Promise<number> {
+  const exportClient = new ExportClient(exportClientSettings(config));
   const interrupt = new AbortController();
   let signalName: string | undefined;
   const onSignal = (name: string) => {
@@ -99,7 +158,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
       limits: config.limits,
       onRetry: (hour, attempt, delayMs, error) => runLog.retry(hour, attempt, delayMs, error),
     };
-    const observer = { onPlanned: (hours: number) => runLog.planned(hours), onOutcome: (outcome: HourOutcome) => runLog.hour(outcome) };
+    const observer = { onPlanned: (plan: HourPlan) => runLog.planned(plan), onOutcome: (outcome: HourOutcome) => runLog.hour(outcome) };
     const rangeOptions = { concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours };
     let summary: RunSummary;
     const hours = config.hours;

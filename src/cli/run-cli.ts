@@ -15,6 +15,7 @@ const OPTIONS = {
   'from-file': { type: 'string', multiple: true },
   since: { type: 'string' },
   'since-last': { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
   follow: { type: 'boolean' },
   'log-format': { type: 'string' },
   concurrency: { type: 'string' },

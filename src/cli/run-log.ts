@@ -1,15 +1,15 @@
 import { formatHour, type UploadHour } from '../hour.js';
 import type { LoaderError } from '../errors.js';
 import type { HourOutcome } from '../pipeline/load-hour.js';
-import type { RunSummary } from '../pipeline/load-range.js';
+import type { HourPlan, RunSummary } from '../pipeline/load-range.js';
 import { printable, printableJson } from './printable.js';
 
 export type LogFormat = 'text' | 'json';
 
 /** What a run tells its operator while it works (on stderr; the summary also goes to stdout). */
 export interface RunLog {
-  /** A pass over a range begins with this many hours to load. */
-  planned(hours: number): void;
+  /** A pass over a range begins with this plan, before its first request. */
+  planned(plan: HourPlan): void;
   hour(outcome: HourOutcome): void;
   retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void;
   notice(message: string): void;
@@ -40,6 +40,15 @@ function skipNotices(outcome: HourOutcome): string[] {
   const unnamed = outcome.counters.entriesSkipped - outcome.skipped.length;
   if (unnamed > 0) notices.push(`${hour}: skipped ${unnamed} more entries that are not NDJSON`);
   return notices;
+}
+
+/** One line: what a pass will load, and what it passes over. */
+export function describePlan(plan: HourPlan): string {
+  const span = plan.toLoad.length > 0 ? ` (${formatHour(plan.toLoad[0] as UploadHour)}..${formatHour(plan.toLoad.at(-1) as UploadHour)})` : '';
+  return (
+    `plan: ${plan.toLoad.length} hour(s) to load${span}; of the ${plan.hours} asked for, ${plan.alreadyDone} already loaded or empty, ` +
+    `${plan.notYetAvailable} not yet available`
+  );
 }
 
 function duration(seconds: number): string {
@@ -93,9 +102,10 @@ class TextLog implements RunLog {
     this.barShown = true;
   }
 
-  planned(hours: number): void {
-    this.progress.plan(hours);
-    this.drawBar();
+  planned(plan: HourPlan): void {
+    this.progress.plan(plan.toLoad.length);
+    if (plan.hours > 0) this.line(describePlan(plan));
+    else this.drawBar();
   }
 
   hour(outcome: HourOutcome): void {
@@ -135,8 +145,14 @@ class JsonLog implements RunLog {
     this.stream.write(`${printableJson({ time: new Date().toISOString(), level, event, ...fields })}\n`);
   }
 
-  planned(hours: number): void {
-    this.write('info', 'planned', { hours });
+  planned(plan: HourPlan): void {
+    this.write('info', 'planned', {
+      hours: plan.toLoad.length,
+      hours_asked: plan.hours,
+      hours_already_done: plan.alreadyDone,
+      hours_not_yet_available: plan.notYetAvailable,
+      ...(plan.toLoad.length > 0 ? { first: formatHour(plan.toLoad[0] as UploadHour), last: formatHour(plan.toLoad.at(-1) as UploadHour) } : {}),
+    });
   }
 
   hour(outcome: HourOutcome): void {

@@ -4,7 +4,7 @@ import { hourFromDate, hourToDate, hoursOf, lastAvailableHour, type HourRange, t
 import type { ClaimSession } from '../state/hour-claims.js';
 import { resumeHour } from '../state/hour-records.js';
 import { backoffDelay, type HourContext } from './load-hour.js';
-import { addSummary, emptySummary, loadRange, type RangeObserver, type RunSummary } from './load-range.js';
+import { addSummary, emptySummary, loadRange, type RangeObserver, type RunSummary, type WarehouseContext } from './load-range.js';
 
 const MS_PER_HOUR = 3_600_000;
 // Once a new hour is due, ask a little after it turns, not on the dot.
@@ -21,7 +21,7 @@ export interface SinceOptions {
 }
 
 /** The range a `--since`/`--since-last` run covers now, or undefined when nothing is due. */
-export async function dueRange(context: HourContext, options: SinceOptions, now: Date): Promise<HourRange | 'no start' | undefined> {
+export async function dueRange(context: WarehouseContext, options: SinceOptions, now: Date): Promise<HourRange | 'no start' | undefined> {
   const start = options.since ?? (await resumeHour(context.pool, context.project).then((at) => (at === undefined ? undefined : hourFromDate(new Date(at)))));
   if (start === undefined) return 'no start';
   const first = start;

@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import type { ProjectTarget } from '../db/loader-schema.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
 import { AbortedError, DownloadError, ExportUnreachableError, type LoaderError } from '../errors.js';
@@ -36,9 +38,27 @@ export interface RunSummary {
   stoppedBy: LoaderError | undefined;
 }
 
+/** Where a plan looks up what is done: the pool and the project's warehouse. */
+export interface WarehouseContext {
+  readonly pool: pg.Pool;
+  readonly project: ProjectTarget;
+}
+
+/** What a pass will do with its hours, known before the first request. */
+export interface HourPlan {
+  /** The hours asked for. */
+  readonly hours: number;
+  /** Loaded or empty already: not requested again (unless --reload). */
+  readonly alreadyDone: number;
+  /** Too recent: Amplitude may still be adding to them. */
+  readonly notYetAvailable: number;
+  /** The rest, oldest first. */
+  readonly toLoad: readonly UploadHour[];
+}
+
 /** Told of a pass's plan and of each hour as it finishes. */
 export interface RangeObserver {
-  onPlanned(hours: number): void;
+  onPlanned(plan: HourPlan): void;
   onOutcome(outcome: HourOutcome): void;
 }
 
@@ -85,6 +105,29 @@ function addOutcome(summary: RunSummary, outcome: HourOutcome): void {
   }
 }
 
+/**
+ * Which of the hours a pass loads: those available (past the lag) and, unless reloading, not yet
+ * loaded or empty, found in one lookup whatever the range's length.
+ */
+export async function planHours(
+  options: Pick<RangeOptions, 'hours' | 'reload' | 'availabilityLagHours' | 'now'>,
+  context: WarehouseContext,
+): Promise<HourPlan> {
+  const lastAvailable = options.availabilityLagHours === undefined ? Infinity : lastAvailableHour(options.now, options.availabilityLagHours);
+  const available = options.hours.filter((h) => h <= lastAvailable);
+  let toLoad = available;
+  if (!options.reload && available.length > 0) {
+    const done = await finishedHours(
+      context.pool,
+      context.project,
+      hourToDate(available[0] as UploadHour).toISOString(),
+      hourToDate(available[available.length - 1] as UploadHour).toISOString(),
+    );
+    toLoad = available.filter((h) => !done.has(hourToDate(h).toISOString()));
+  }
+  return { hours: options.hours.length, alreadyDone: available.length - toLoad.length, notYetAvailable: options.hours.length - available.length, toLoad };
+}
+
 /** How long a run waits before asking again about an hour another loader holds. */
 const HELD_HOUR_POLL_MS = 1000;
 
@@ -103,24 +146,11 @@ export async function loadRange(
 ): Promise<RunSummary> {
   const started = Date.now();
   const summary = emptySummary();
-  const lastAvailable = options.availabilityLagHours === undefined ? Infinity : lastAvailableHour(options.now, options.availabilityLagHours);
-  const candidates = options.hours;
-  const available = candidates.filter((h) => h <= lastAvailable);
-  summary.hoursNotYetAvailable = candidates.length - available.length;
-
-  const pending: UploadHour[] = [...available];
-  if (!options.reload && available.length > 0) {
-    const done = await finishedHours(
-      context.pool,
-      context.project,
-      hourToDate(available[0] as UploadHour).toISOString(),
-      hourToDate(available[available.length - 1] as UploadHour).toISOString(),
-    );
-    pending.splice(0, pending.length, ...available.filter((h) => !done.has(hourToDate(h).toISOString())));
-    summary.hoursAlreadyDone = available.length - pending.length;
-  }
-
-  observer.onPlanned(pending.length);
+  const plan = await planHours(options, context);
+  summary.hoursNotYetAvailable = plan.notYetAvailable;
+  summary.hoursAlreadyDone = plan.alreadyDone;
+  const pending: UploadHour[] = [...plan.toLoad];
+  observer.onPlanned(plan);
   // An error that ends the run stops the hours already in flight too: they would only meet it as well.
   const stop = new AbortController();
   const runSignal = AbortSignal.any([signal, stop.signal]);

@@ -5,7 +5,7 @@ import { createRunLog } from '../../src/cli/run-log.js';
 import { ExportHttpError } from '../../src/errors.js';
 import { parseHourRange, type UploadHour } from '../../src/hour.js';
 import type { HourOutcome } from '../../src/pipeline/load-hour.js';
-import { emptySummary } from '../../src/pipeline/load-range.js';
+import { emptySummary, type HourPlan } from '../../src/pipeline/load-range.js';
 import type { HourCounters } from '../../src/counters.js';
 
 function stream(isTTY: boolean): Writable & { isTTY: boolean; text: () => string } {
@@ -42,10 +42,15 @@ const loaded: HourOutcome = {
   skipped: [],
 };
 
+/** A plan of `toLoad` hours from 20240301T05, with some done before and some too recent. */
+function plan(toLoad: number, alreadyDone = 0, notYetAvailable = 0): HourPlan {
+  return { hours: toLoad + alreadyDone + notYetAvailable, alreadyDone, notYetAvailable, toLoad: Array.from({ length: toLoad }, (_, i) => (hour + i) as UploadHour) };
+}
+
 test('off a terminal the log is JSON lines: one per hour, retry and failure, and the summary', () => {
   const out = stream(false);
   const log = createRunLog(undefined, out as unknown as NodeJS.WriteStream);
-  log.planned(2);
+  log.planned(plan(2));
   log.hour(loaded);
   log.retry(hour, 1, 250, new ExportHttpError('20240301T06', 503, 'busy'));
   log.hour({ hour: (hour + 1) as UploadHour, status: 'failed', attempts: 6, seconds: 9, error: new ExportHttpError('20240301T06', 504, '') });
@@ -68,7 +73,7 @@ test('off a terminal the log is JSON lines: one per hour, retry and failure, and
 test('on a terminal the log is a progress bar with a line per finished hour', () => {
   const out = stream(true);
   const log = createRunLog(undefined, out as unknown as NodeJS.WriteStream);
-  log.planned(4);
+  log.planned(plan(4));
   log.hour(loaded);
   log.close();
   const text = out.text();
@@ -80,9 +85,13 @@ test('on a terminal the log is a progress bar with a line per finished hour', ()
 test('--log-format text off a terminal gives plain lines without a bar', () => {
   const out = stream(false);
   const log = createRunLog('text', out as unknown as NodeJS.WriteStream);
-  log.planned(4);
+  log.planned(plan(4, 2, 1));
   log.hour(loaded);
-  assert.equal(out.text(), '20240301T05: 100 events, 98 rows, 1 + 1 dup (uuid, insert_id), 0 rejected, 0.0 MB, 1.5s\n');
+  assert.equal(
+    out.text(),
+    'plan: 4 hour(s) to load (20240301T05..20240301T08); of the 7 asked for, 2 already loaded or empty, 1 not yet available\n' +
+      '20240301T05: 100 events, 98 rows, 1 + 1 dup (uuid, insert_id), 0 rejected, 0.0 MB, 1.5s\n',
+  );
 });
 
 test('a line per hour fits a 120-column terminal, even for an hour of millions of events', () => {

@@ -109,3 +109,39 @@ test('--follow loads new hours, retries failed ones with backoff, rides out a da
   assert.match(result.stdout, /Summary/);
   assert.match(result.stderr, /"event":"notice".*next pass in/);
 });
+
+test('a range of any length is planned and printed before the first request; --dry-run checks the database and credentials and loads nothing', async () => {
+  // Two years, more than the Export API's 365 days per request.
+  const range = '20220101..20231231';
+  const dry = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', range, '--dry-run']);
+  assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+  assert.match(dry.stdout, /^dry run: nothing is requested but one check of the credentials/);
+  assert.match(dry.stdout, /database: server at "127\.0\.0\.1", port \d+, database "\w+", schema amplitude: the warehouse is there and up to date/);
+  assert.match(dry.stdout, /credentials: accepted by http:\/\/127\.0\.0\.1:\d+ \(HTTP 404 for \d{8}T\d{2}, the current hour\)/);
+  assert.match(dry.stdout, /plan: 17520 hour\(s\) to load \(20220101T00\.\.20231231T23\); of the 17520 asked for, 0 already loaded or empty, 0 not yet available/);
+  assert.equal(fixtures.api.requests.filter((r) => r.start?.startsWith('2022') || r.start?.startsWith('2023')).length, 0, 'no hour of the range was requested');
+
+  // On a schema with no warehouse: what a load would do, and nothing created.
+  const fresh = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'dry', '--since', hoursAgo(10), '--dry-run']);
+  assert.equal(fresh.code, 0, fresh.stdout + fresh.stderr);
+  assert.match(fresh.stdout, /schema dry holds no warehouse .*a load would do that first/);
+  assert.match(fresh.stdout, /plan: 8 hour\(s\) to load/);
+  const { rows } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE 'dry%'`);
+  assert.equal(rows[0].n, 0);
+
+  // Refused credentials: exit 2, said.
+  const refused = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', range, '--dry-run'], { AMPLITUDE_SECRET_KEY: 'wrong' });
+  assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+  assert.match(refused.stdout, /credentials: refused: the Export API refused the credentials \(HTTP 403\)/);
+
+  // A real run prints the same plan before its first hour.
+  const [h3] = [hoursAgo(3)];
+  await serve(h3);
+  const run = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'planned', '--range', `${hoursAgo(4)}..${hoursAgo(1)}`]);
+  assert.equal(run.code, 0, run.stderr);
+  const events = run.stderr.trim().split('\n').map((line) => JSON.parse(line) as { event: string; hours_asked?: number; hours_not_yet_available?: number });
+  const planned = events.findIndex((e) => e.event === 'planned');
+  assert.ok(planned >= 0 && planned < events.findIndex((e) => e.event === 'hour'), 'the plan comes before the first hour');
+  assert.equal(events[planned]?.hours_asked, 4);
+  assert.equal(events[planned]?.hours_not_yet_available, 2, 'the last two hours are within the availability lag');
+});
