@@ -229,7 +229,15 @@ export interface HoursOverview {
   failures: HourRecord[];
   /** The last seven upload days that have hours, newest first. */
   recentDays: { day: string; hours: number; eventsRead: number; rowsInserted: number }[];
+  /** Runs of hours neither loaded nor empty between firstDone and lastDone, oldest first, the first GAPS_LISTED of them. */
+  gaps: { first: string; last: string; hours: number }[];
+  /** All such runs, and the hours in them. */
+  gapRanges: number;
+  gapHours: number;
 }
+
+/** How many of a project's gaps the overview lists; their count and hours are all summed. */
+export const GAPS_LISTED = 20;
 
 /** The overview `status` shows without a range. Reads only `upload_hours` (one row per hour). */
 export async function hoursOverview(db: Queryable, target: ProjectTarget): Promise<HoursOverview> {
@@ -268,7 +276,24 @@ export async function hoursOverview(db: Queryable, target: ProjectTarget): Promi
         .limit(7)
         .compile(),
     );
+    // Each done hour with the next one: where they are more than an hour apart, the hours between
+    // are not loaded (never asked for, or failed). One pass over the project's hours, in index order.
+    const { rows: gaps } = (await db.query(
+      `SELECT to_char(first AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"') AS first,
+              to_char(last AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00.000"Z"') AS last,
+              hours::int AS hours, count(*) OVER ()::int AS ranges, (sum(hours) OVER ())::bigint::text AS total
+         FROM (SELECT upload_hour + interval '1 hour' AS first, next - interval '1 hour' AS last,
+                      (extract(epoch FROM next - upload_hour) / 3600)::bigint - 1 AS hours
+                 FROM (SELECT upload_hour, lead(upload_hour) OVER (ORDER BY upload_hour) AS next
+                         FROM ${loaderTable(target.schema, 'upload_hours')} WHERE project = $1 AND status IN ('loaded', 'empty')) d
+                WHERE next > upload_hour + interval '1 hour') g
+        ORDER BY first LIMIT ${GAPS_LISTED}`,
+      [target.project],
+    )) as { rows: { first: string; last: string; hours: number; ranges: number; total: string }[] };
     return {
+      gaps: gaps.map((g) => ({ first: g.first, last: g.last, hours: g.hours })),
+      gapRanges: gaps[0]?.ranges ?? 0,
+      gapHours: Number(gaps[0]?.total ?? 0),
       firstDone: span?.first_done ?? null,
       lastDone: span?.last_done ?? null,
       counts: { loaded: span?.loaded ?? 0, empty: span?.empty ?? 0, failed: span?.failed ?? 0 },

@@ -46,7 +46,9 @@ test('status without a range gives each project\'s overview: span, how far behin
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /^schema amplitude: 2 project\(s\); rows \(estimates\): events /);
   assert.match(result.stdout, /\n\nproject default: upload hours 20240301T00 \.\. 20240301T05 \(UTC\): 2 loaded, 3 empty, 1 failed\n/);
-  assert.match(result.stdout, /\n {2}\d+ hour\(s\) behind: the last available hour is \d{8}T\d{2}\n/);
+  assert.match(result.stdout, /\n {2}not loaded between 20240301T00 and 20240301T05: 1 hour\(s\) in 1 range\(s\)\n {4}20240301T03\.\.20240301T03 +1 hour\(s\) +npm run load -- --range 20240301T03\.\.20240301T03\n/);
+  assert.match(result.stdout, /\n {2}behind: \d+ available hour\(s\) after 20240301T05, up to \d{8}T\d{2}: npm run load -- --since-last\n/);
+  assert.doesNotMatch(result.stdout, /up to date/);
   assert.match(result.stdout, /\n {4}2024-03-01 +6 +2 +2\n/);
   assert.match(result.stdout, /failed hours:\n {4}20240301T03 {2}after 1 attempt\(s\): hour 20240301T03 is larger/);
   assert.match(result.stdout, /\n\nproject web: upload hours 20240302T05 \.\. 20240302T05 \(UTC\): 1 loaded, 0 empty, 0 failed\n/);
@@ -58,6 +60,9 @@ test('status without a range gives each project\'s overview: span, how far behin
   assert.equal(main.last_done_hour, '20240301T05');
   assert.deepEqual(main.hours, { loaded: 2, empty: 3, failed: 1 });
   assert.ok(main.hours_behind > 20_000, 'from March 2024 to now');
+  assert.equal(main.up_to_date, false);
+  assert.equal(main.hours_not_loaded_inside, 1);
+  assert.deepEqual(main.gaps, [{ first: '20240301T03', last: '20240301T03', hours: 1, command: 'npm run load -- --range 20240301T03..20240301T03' }]);
   assert.deepEqual(main.recent_days, [{ day: '2024-03-01', hours: 6, events_read: 2, rows_inserted: 2 }]);
   assert.deepEqual(report.projects[1].recent_days, [{ day: '2024-03-02', hours: 1, events_read: 1, rows_inserted: 1 }]);
   assert.deepEqual(Object.keys(report.estimated_rows), ['events', 'duplicates', 'rejects']);
@@ -103,4 +108,24 @@ test('status and catalog only read: a mistyped --schema creates nothing, and a l
   } finally {
     await fixtures.db.pool.query(`REASSIGN OWNED BY ${monitor} TO CURRENT_USER; DROP OWNED BY ${monitor}; DROP ROLE ${monitor}`);
   }
+});
+
+test('status reports every gap: a stray recent hour after old ones is not "up to date"', async () => {
+  const recent = new Date(Date.now() - 5 * 3_600_000).toISOString();
+  const hour = `${recent.slice(0, 4)}${recent.slice(5, 7)}${recent.slice(8, 10)}T${recent.slice(11, 13)}`;
+  fixtures.api.archive(hour, await hourArchive(hour, [ndjson([makeEvent()])]));
+  fixtures.api.archive('20240301T00', await hourArchive('20240301T00', [ndjson([makeEvent()])]));
+  for (const range of ['20240301T00', hour]) {
+    const load = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', range, '--project', 'stray']);
+    assert.equal(load.code, 0, load.stderr);
+  }
+  const result = await runCli(['status'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(result.code, 0, result.stderr);
+  const section = result.stdout.slice(result.stdout.indexOf('project stray'));
+  assert.doesNotMatch(section.split('\n\n')[0] as string, /up to date/);
+  assert.match(section, new RegExp(`not loaded between 20240301T00 and ${hour}: (\\d+) hour\\(s\\) in 1 range\\(s\\)\\n +20240301T01\\.\\.\\d{8}T\\d{2} +\\d+ hour\\(s\\) +npm run load -- --range 20240301T01\\.\\.\\d{8}T\\d{2} --project stray`));
+  const json = JSON.parse((await runCli(['status', '--json'], { DATABASE_URL: fixtures.db.url })).stdout);
+  const stray = json.projects.find((p: { project: string }) => p.project === 'stray');
+  assert.ok(stray.hours_not_loaded_inside > 20_000);
+  assert.equal(stray.up_to_date, false);
 });

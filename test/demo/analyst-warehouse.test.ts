@@ -165,7 +165,7 @@ test('amplitude_reader reads exactly the analysts\' objects and later partitions
     await client.query('SET ROLE amplitude_reader');
     const { rows } = await client.query('SELECT count(*)::int AS n FROM amplitude.events_p2024_03');
     assert.equal(rows[0].n, events.length, 'a partition the loader created after the migrations is readable');
-    const { rows: coverage } = await client.query(`SELECT project, hours_loaded > 0 AS loaded, hours_missing, freshness > interval '0' AS stale FROM amplitude.coverage`);
+    const { rows: coverage } = await client.query(`SELECT project, hours_with_data > 0 AS loaded, hours_missing, freshness > interval '0' AS stale FROM amplitude.coverage`);
     assert.deepEqual(coverage, [{ project: 'default', loaded: true, hours_missing: '0', stale: true }], 'coverage reads the bookkeeping on the reader\'s behalf');
     await assert.rejects(client.query('SELECT count(*) FROM amplitude_loader.upload_hours'), { code: '42501' });
     await assert.rejects(client.query(`DELETE FROM amplitude.events`), { code: '42501' });

@@ -56,10 +56,10 @@ test('two projects loading the same hours into one warehouse at once both end co
   const again = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', range, '--project', 'web']);
   assert.match(again.stdout, /already loaded or empty: 4/);
   assert.equal(fixtures.api.requests.length, requests);
-  const { rows: coverage } = await fixtures.db.pool.query(`SELECT project, hours_loaded::int, hours_missing::int FROM amplitude.coverage ORDER BY 1`);
+  const { rows: coverage } = await fixtures.db.pool.query(`SELECT project, hours_done::int, hours_missing::int FROM amplitude.coverage ORDER BY 1`);
   assert.deepEqual(coverage, [
-    { project: 'app', hours_loaded: 4, hours_missing: 0 },
-    { project: 'web', hours_loaded: 4, hours_missing: 0 },
+    { project: 'app', hours_done: 4, hours_missing: 0 },
+    { project: 'web', hours_done: 4, hours_missing: 0 },
   ]);
   const status = JSON.parse((await runCli(['status', '--json'], { DATABASE_URL: fixtures.db.url })).stdout);
   assert.deepEqual(status.projects.map((p: { project: string; hours: { loaded: number } }) => [p.project, p.hours.loaded]), [['app', 4], ['web', 4]]);
