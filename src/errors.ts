@@ -205,6 +205,26 @@ function isProgrammingError(error: unknown): boolean {
 
 const SOCKET_LOST_CODES = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED']);
 
+// The server is not there yet, or not taking connections yet: a database starting, restarting or
+// out of reach. Not a password, a database name or a right, which no wait can mend.
+const NOT_THERE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const NOT_THERE_SQLSTATES = new Set(['57P01', '57P02', '57P03']);
+
+/** Whether `error` (or what caused it) says the database could not be reached, rather than refused us. */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  for (let at: unknown = error; at instanceof Error; at = (at as { cause?: unknown }).cause) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string' && typeof (at as { severity?: unknown }).severity === 'string') {
+      return code.startsWith('08') || NOT_THERE_SQLSTATES.has(code);
+    }
+    if (typeof code === 'string' && NOT_THERE_CODES.has(code)) return true;
+    if (at instanceof LoaderError) continue;
+    // node-postgres says these without a code: the socket closed, or the pool gave up waiting.
+    if (/Connection terminated|timeout (expired|exceeded)/i.test(at.message)) return true;
+  }
+  return false;
+}
+
 /** Wraps anything thrown while talking to Postgres into a DatabaseError classified by SQLSTATE. */
 export function classifyDatabaseError(error: unknown, context: ErrorContext & { doing: string }): LoaderError {
   if (error instanceof LoaderError) return error;

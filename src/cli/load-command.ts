@@ -1,14 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { loaderConfig, readEnvironment, type LoaderConfig, type LoaderFlags } from '../config.js';
 import type pg from 'pg';
-import { UsageError, type LoaderError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDatabaseUnreachable, UsageError, type LoaderError } from '../errors.js';
 import { ExportClient, removeStaleTempFiles } from '../extract/export-client.js';
 import { ExportApiSource } from '../extract/hour-source.js';
 import { LocalArchives } from '../extract/local-archives.js';
 import { formatHour, hourCount, hourFromDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
 import { lockTableWarning, PartitionManager } from '../load/partitions.js';
 import { dueRange, follow } from '../pipeline/follow.js';
-import type { HourContext, HourOutcome } from '../pipeline/load-hour.js';
+import { backoffDelay, type HourContext, type HourOutcome } from '../pipeline/load-hour.js';
 import { emptySummary, loadRange, planHours, type HourPlan, type RunSummary, type WarehouseContext } from '../pipeline/load-range.js';
 import { ClaimSession } from '../state/hour-claims.js';
 import { peekWarehouse, withWarehouse } from './database-target.js';
@@ -36,9 +37,41 @@ export async function runLoad(flags: LoaderFlags): Promise<number> {
   const config = loaderConfig(flags, readEnvironment());
   const runLog = createRunLog(config.logFormat, process.stderr);
   if (config.dryRun) return dryRun(config, runLog);
-  return withWarehouse(config.database, (message) => runLog.notice(message), config.concurrency + 2, (pool, connectionString) =>
-    loadWith(config, runLog, pool, connectionString),
-  );
+  const open = () =>
+    withWarehouse(config.database, (message) => runLog.notice(message), config.concurrency + 2, (pool, connectionString) =>
+      loadWith(config, runLog, pool, connectionString),
+    );
+  return config.hours.kind === 'since' && config.hours.follow ? whenReachable(open, runLog, config.retryDelayMs) : open();
+}
+
+// A database down at start is waited for at most this long between tries.
+const DATABASE_WAIT_MAX_MS = 60_000;
+
+/**
+ * `--follow`: a database that cannot be reached at start (starting up, restarting, the network) is
+ * tried again with backoff, each attempt said; a refusal (password, database name, rights) still
+ * stops the run, as it would any other. A signal while waiting ends it with the signal's code.
+ */
+async function whenReachable(open: () => Promise<number>, runLog: RunLog, retryDelayMs: number): Promise<number> {
+  const stopped = new AbortController();
+  let signalName: string | undefined;
+  const onSignal = (name: string) => {
+    signalName = name;
+    stopped.abort();
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (error) {
+      if (!isDatabaseUnreachable(error)) throw error;
+      const delayMs = Math.min(backoffDelay(attempt, Math.max(retryDelayMs, 1000)), DATABASE_WAIT_MAX_MS);
+      runLog.notice(`the database cannot be reached yet (attempt ${attempt}): ${(error as Error).message}; trying again in ${(delayMs / 1000).toFixed(1)}s`);
+      for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(name, onSignal);
+      await sleep(delayMs, undefined, { signal: stopped.signal }).catch(() => {});
+      for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeListener(name, onSignal);
+      if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
+    }
+  }
 }
 
 /**

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { test } from 'node:test';
+import { existsSync, mkdirSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
@@ -20,6 +23,7 @@ interface Service {
   restart?: string;
   volumes?: string[];
   configs?: { source: string; target: string }[];
+  healthcheck?: { test: string[] };
 }
 interface Compose {
   services: Record<string, Service>;
@@ -34,9 +38,12 @@ const unescape = (text: string) => text.replaceAll('$$', '$');
 test('every published port listens on 127.0.0.1 only, and no password has a default', async () => {
   const { services } = await compose();
   for (const [name, service] of Object.entries(services)) {
-    for (const port of service.ports ?? []) assert.match(port, /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${port}`);
+    for (const port of service.ports ?? []) assert.match(port, /^127\.0\.0\.1:(\d+|\$\{WAREHOUSE_PORT:-5432\}):\d+$/, `${name} publishes ${port}`);
     for (const [key, value] of Object.entries(service.environment ?? {})) {
-      if (/PASSWORD/.test(key)) assert.match(value, /^\$\{[A-Z_]+:\?.+\}$/, `${name}.${key} must come from .env, without a default`);
+      if (!/PASSWORD/.test(key)) continue;
+      // Only the bi profile's Grafana password may be absent for compose; Grafana then refuses to start.
+      if (name === 'grafana' && key === 'GF_SECURITY_ADMIN_PASSWORD') assert.equal(value, '${GRAFANA_ADMIN_PASSWORD:-}');
+      else assert.match(value, /^\$\{[A-Z_]+:\?.+\}$/, `${name}.${key} must come from .env, without a default`);
     }
   }
   const example = await readFile(`${ROOT}.env.example`, 'utf8');
@@ -86,9 +93,16 @@ test('the loader runs an image built once, not npm ci at every start, and no bin
   assert.match(runtime, /^ENTRYPOINT \["node", "dist\/src\/cli\/main\.js"\]$/m);
 });
 
+// The start script's mark of a parked loader, in a folder of the test's own instead of /tmp.
+const PARKED = join(tmpdir(), `amplitude-pg-compose-test-${process.pid}`, 'parked');
+after(() => rm(dirname(PARKED), { recursive: true, force: true }));
+
 /** Runs the loader service's start script with `node dist/src/cli/main.js` exiting with `code`. */
 function startScript(script: string, code: number): { exited: Promise<number | null>; stop(): void } {
-  const stand_in = unescape(script).replace('node dist/src/cli/main.js load --follow --since "$LOAD_SINCE"', `sh -c 'exit ${code}'`);
+  mkdirSync(dirname(PARKED), { recursive: true });
+  const stand_in = unescape(script)
+    .replace('node dist/src/cli/main.js load --follow --since "$LOAD_SINCE"', `sh -c 'exit ${code}'`)
+    .replaceAll('/tmp/amplitude-pg-parked', PARKED);
   const child = spawn('sh', ['-c', stand_in], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   return {
     exited: new Promise((resolve) => child.on('exit', (c) => resolve(c))),
@@ -111,6 +125,7 @@ test('a configuration or credential error (exit 2) parks the loader instead of a
   const early = await Promise.race([parked.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 1000))]);
   parked.stop();
   assert.equal(early, 'still running', 'exit 2 must not end the container, or Docker would restart it');
+  assert.ok(existsSync(PARKED), 'and marks it parked, which its healthcheck reports');
 });
 
 test('the citus profile runs a coordinator and two workers from Citus\'s image, joins them, and points the same loader at the coordinator', async () => {
@@ -124,4 +139,35 @@ test('the citus profile runs a coordinator and two workers from Citus\'s image, 
   assert.deepEqual(loader.command, services.loader?.command, 'the same start script, parking on exit 2');
   assert.match(loader.environment?.DATABASE_URL ?? '', /@citus-coordinator:5432\/warehouse$/);
   assert.deepEqual(services['citus-coordinator']?.configs, services.postgres?.configs, 'the same analyst login');
+});
+
+test('a plain `docker compose up` needs no variable of a profile that is off; Grafana refuses to start without its password', async () => {
+  const text = await readFile(`${ROOT}docker-compose.yml`, 'utf8');
+  const required = [...text.matchAll(/\$\{([A-Z_]+):\?/g)].map((m) => m[1]);
+  assert.ok(!required.includes('GRAFANA_ADMIN_PASSWORD'), 'compose interpolates every service, profiles off included');
+  const { services } = await compose();
+  const grafana = services.grafana as Service;
+  const script = unescape((grafana.command as string[])[0] as string);
+  const run = (password: string) =>
+    new Promise<number | null>((resolve) => {
+      const child = spawn('sh', ['-c', script.replace('exec /run.sh', 'exit 0')], { env: { PATH: process.env.PATH ?? '', GF_SECURITY_ADMIN_PASSWORD: password }, stdio: 'ignore' });
+      child.on('exit', resolve);
+    });
+  assert.equal(await run(''), 2, 'no admin/admin Grafana');
+  assert.equal(await run('chosen'), 0);
+  assert.match((services.postgres?.ports ?? [])[0] ?? '', /\$\{WAREHOUSE_PORT:-5432\}/, 'the warehouse port is configurable');
+});
+
+test('a parked loader is reported unhealthy; a .dockerignore keeps the checkout\'s dependencies, data and secrets out of the build', async () => {
+  const { services } = await compose();
+  for (const name of ['loader', 'loader-citus']) {
+    const check = services[name]?.healthcheck?.test ?? [];
+    assert.deepEqual(check, ['CMD-SHELL', 'test ! -e /tmp/amplitude-pg-parked'], name);
+  }
+  const script = (services.loader?.command as string[])[0] as string;
+  assert.match(unescape(script), /touch \/tmp\/amplitude-pg-parked\n\s*exec sleep infinity/, 'parking marks the container');
+  assert.match(unescape(script), /^rm -f \/tmp\/amplitude-pg-parked$/m, 'a restart clears the mark');
+  const ignore = (await readFile(`${ROOT}.dockerignore`, 'utf8')).split('\n');
+  for (const entry of ['node_modules', 'dist', '.amplitude-pg', '.env', '.git']) assert.ok(ignore.includes(entry), entry);
+  for (const needed of ['src', 'sql', 'test', 'bench']) assert.ok(!ignore.includes(needed), `${needed} is needed by the Dockerfile`);
 });

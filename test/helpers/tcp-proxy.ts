@@ -16,7 +16,8 @@ export class TcpProxy {
     private readonly targetPort: number,
   ) {}
 
-  async start(): Promise<this> {
+  /** Listens on `port` (any free one by default). */
+  async start(port = 0): Promise<this> {
     this.server = createServer((client) => {
       if (this.refusing) {
         client.destroy();
@@ -34,7 +35,7 @@ export class TcpProxy {
       client.pipe(upstream);
       upstream.pipe(client);
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hourArchive, ndjson } from '../helpers/archive.js';
@@ -144,4 +145,33 @@ test('a range of any length is planned and printed before the first request; --d
   assert.ok(planned >= 0 && planned < events.findIndex((e) => e.event === 'hour'), 'the plan comes before the first hour');
   assert.equal(events[planned]?.hours_asked, 4);
   assert.equal(events[planned]?.hours_not_yet_available, 2, 'the last two hours are within the availability lag');
+});
+
+test('--follow waits for a database that is down at start, saying so at each attempt; a refused login still stops it', async () => {
+  const h3 = hoursAgo(3);
+  await serve(h3);
+  // A port nothing listens on yet: connections are refused, as while a server starts.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const url = new URL(databaseUrl(fixtures.db.name));
+  url.host = `127.0.0.1:${port}`;
+  const run = startCli(['load', '--schema', 'later', '--follow', '--since', h3, '--retries', '0', '--retry-delay-ms', '100'], loaderEnv(fixtures.api.url, url.toString()));
+  await run.waitFor(/the database cannot be reached yet \(attempt 2\): .*ECONNREFUSED.*; trying again in/, 30_000);
+  const target = new URL(fixtures.db.url);
+  const late = await new TcpProxy(target.hostname, Number(target.port || 5432)).start(port);
+  try {
+    for (let i = 0; i < 300 && (await statuses('later').catch(() => ({}) as Record<string, string>))[iso(h3)] !== 'loaded'; i++) await sleep(100);
+    assert.equal((await statuses('later'))[iso(h3)], 'loaded', run.output());
+    run.child.kill('SIGTERM');
+    assert.equal((await run.result).code, 143);
+  } finally {
+    await late.close();
+  }
+
+  const wrong = new URL(databaseUrl('no_such_database_here'));
+  const refused = await runLoad(fixtures.api.url, wrong.toString(), ['--follow', '--since', h3]);
+  assert.equal(refused.code, 2, 'a database that does not exist is a configuration to fix, not an outage');
+  assert.doesNotMatch(refused.stderr, /cannot be reached yet/);
 });
