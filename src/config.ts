@@ -26,6 +26,7 @@ export interface LoaderFlags {
   'dry-run'?: boolean | undefined;
   follow?: boolean | undefined;
   'log-format'?: string | undefined;
+  'progress-every'?: string | undefined;
   concurrency?: string | undefined;
   retries?: string | undefined;
   'retry-delay-ms'?: string | undefined;
@@ -79,6 +80,8 @@ export interface LoaderConfig {
   readonly hours: HourSelection;
   /** Undefined: text with a progress bar on a terminal, JSON lines elsewhere. */
   readonly logFormat: 'text' | 'json' | undefined;
+  /** Seconds between JSON progress events for the hours in flight. */
+  readonly progressSeconds: number;
   readonly apiKey: string;
   readonly secretKey: string;
   readonly exportUrl: string;
@@ -310,6 +313,7 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
   return Object.freeze({
     hours,
     logFormat,
+    progressSeconds: integerSetting('--progress-every', flags['progress-every'], 30, 1, 86_400),
     apiKey: apiKey ?? '',
     secretKey: secretKey ?? '',
     exportUrl,

@@ -69,6 +69,7 @@ Options (each overrides its environment variable):
   --max-entry-bytes N       one archive entry may decompress to at most this, default 32 GiB
   --max-hour-bytes N        an hour's entries may decompress to at most this, default 64 GiB
   --max-line-bytes N        one NDJSON line may be at most this long, default 64 MiB
+  --progress-every SECONDS  JSON logs: a progress event per hour in flight this often, default 30
   --log-format text|json   text with a progress bar on a terminal, JSON lines otherwise (default)
   --json                    status: print JSON instead of the grid
   --help                    this text

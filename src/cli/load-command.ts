@@ -9,6 +9,7 @@ import { LocalArchives } from '../extract/local-archives.js';
 import { formatHour, hourCount, hourFromDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
 import { lockTableWarning, PartitionManager } from '../load/partitions.js';
 import { dueRange, follow } from '../pipeline/follow.js';
+import { ProgressBoard } from '../pipeline/hour-progress.js';
 import { backoffDelay, type HourContext, type HourOutcome } from '../pipeline/load-hour.js';
 import { emptySummary, loadRange, planHours, type HourPlan, type RunSummary, type WarehouseContext } from '../pipeline/load-range.js';
 import { ClaimSession } from '../state/hour-claims.js';
@@ -35,7 +36,7 @@ async function sinceRange(context: WarehouseContext, config: LoaderConfig, since
 /** `load`: one range, the hours since the last run, hours as they come (`--follow`), or files. */
 export async function runLoad(flags: LoaderFlags): Promise<number> {
   const config = loaderConfig(flags, readEnvironment());
-  const runLog = createRunLog(config.logFormat, process.stderr);
+  const runLog = createRunLog(config.logFormat, process.stderr, config.progressSeconds);
   if (config.dryRun) return dryRun(config, runLog);
   const open = () =>
     withWarehouse(config.database, (message) => runLog.notice(message), config.concurrency + 2, (pool, connectionString) =>
@@ -190,7 +191,9 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
       retryDelayMs: config.retryDelayMs,
       limits: config.limits,
       onRetry: (hour, attempt, delayMs, error) => runLog.retry(hour, attempt, delayMs, error),
+      progress: new ProgressBoard(),
     };
+    runLog.watch(context.progress as ProgressBoard);
     const observer = { onPlanned: (plan: HourPlan) => runLog.planned(plan), onOutcome: (outcome: HourOutcome) => runLog.hour(outcome) };
     const rangeOptions = { concurrency: config.concurrency, reload: config.reload, availabilityLagHours: config.availabilityLagHours };
     let summary: RunSummary;

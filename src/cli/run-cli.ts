@@ -18,6 +18,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   follow: { type: 'boolean' },
   'log-format': { type: 'string' },
+  'progress-every': { type: 'string' },
   concurrency: { type: 'string' },
   retries: { type: 'string' },
   'retry-delay-ms': { type: 'string' },

@@ -1,6 +1,7 @@
 import { formatHour, type UploadHour } from '../hour.js';
 import type { LoaderError } from '../errors.js';
 import type { HourOutcome } from '../pipeline/load-hour.js';
+import type { HourProgress, ProgressBoard } from '../pipeline/hour-progress.js';
 import type { HourPlan, RunSummary } from '../pipeline/load-range.js';
 import { printable, printableJson } from './printable.js';
 
@@ -14,7 +15,29 @@ export interface RunLog {
   retry(hour: UploadHour, attempt: number, delayMs: number, error: LoaderError): void;
   notice(message: string): void;
   summary(summary: RunSummary): void;
+  /** From now until close(), reports where the hours in flight are: on the terminal's bar, or as JSON progress events. */
+  watch(board: ProgressBoard): void;
   close(): void;
+}
+
+const MB = 1e6;
+
+/** What an hour in flight is doing, in one short phrase: its bytes, rate and ETA while it downloads, lines while it loads. */
+export function describeProgress(progress: HourProgress, now = Date.now()): string {
+  const hour = formatHour(progress.hour);
+  if (progress.phase === 'downloading') {
+    const seconds = (now - progress.startedAt) / 1000;
+    const rate = seconds > 0 ? progress.bytesDownloaded / seconds : 0;
+    const of = progress.bytesExpected === undefined ? '' : `/${(progress.bytesExpected / MB).toFixed(1)}`;
+    const eta = progress.bytesExpected !== undefined && rate > 0 ? ` ETA ${duration((progress.bytesExpected - progress.bytesDownloaded) / rate)}` : '';
+    return `${hour} downloading ${(progress.bytesDownloaded / MB).toFixed(1)}${of} MB, ${(rate / MB).toFixed(1)} MB/s${eta}`;
+  }
+  if (progress.phase === 'loading') {
+    const seconds = (now - (progress.downloadedAt ?? progress.startedAt)) / 1000;
+    const rate = seconds > 0 ? progress.ndjsonBytes / seconds : 0;
+    return `${hour} loading: ${progress.counters?.eventsRead ?? 0} lines, ${(progress.ndjsonBytes / MB).toFixed(1)} MB read, ${(rate / MB).toFixed(1)} MB/s`;
+  }
+  return `${hour} settling duplicates and committing`;
 }
 
 function describeOutcome(outcome: HourOutcome): string {
@@ -84,6 +107,8 @@ class Progress {
 class TextLog implements RunLog {
   private readonly progress = new Progress();
   private barShown = false;
+  private board: ProgressBoard | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly stream: NodeJS.WritableStream,
@@ -98,8 +123,19 @@ class TextLog implements RunLog {
 
   private drawBar(): void {
     if (!this.bar || this.progress.total === 0) return;
-    this.stream.write(`\r\x1b[2K${this.progress.render()}`);
+    const [first, ...others] = this.board?.inFlight() ?? [];
+    const hour = first === undefined ? '' : `  ${describeProgress(first)}${others.length > 0 ? ` (+${others.length} more)` : ''}`;
+    this.stream.write(`\r\x1b[2K${this.progress.render()}${hour}`);
     this.barShown = true;
+  }
+
+  watch(board: ProgressBoard): void {
+    this.board = board;
+    // The bar is redrawn each second while hours run; off a terminal, the lines per hour say enough.
+    if (this.bar) {
+      this.timer = setInterval(() => this.drawBar(), 1000);
+      this.timer.unref();
+    }
   }
 
   planned(plan: HourPlan): void {
@@ -128,6 +164,7 @@ class TextLog implements RunLog {
   }
 
   close(): void {
+    clearInterval(this.timer);
     if (this.barShown) this.stream.write('\n');
     this.barShown = false;
   }
@@ -139,7 +176,29 @@ function snakeCase(name: string): string {
 
 /** JSON lines: one object per line, `event` says which kind; numbers are plain JSON numbers. */
 class JsonLog implements RunLog {
-  constructor(private readonly stream: NodeJS.WritableStream) {}
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    private readonly progressSeconds: number,
+  ) {}
+
+  watch(board: ProgressBoard): void {
+    this.timer = setInterval(() => {
+      for (const p of board.inFlight()) {
+        this.write('info', 'progress', {
+          hour: formatHour(p.hour),
+          phase: p.phase,
+          seconds: Math.round((Date.now() - p.startedAt) / 100) / 10,
+          bytes_downloaded: p.bytesDownloaded,
+          bytes_expected: p.bytesExpected ?? null,
+          lines_read: p.counters?.eventsRead ?? 0,
+          ndjson_bytes: p.ndjsonBytes,
+        });
+      }
+    }, this.progressSeconds * 1000);
+    this.timer.unref();
+  }
 
   private write(level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>): void {
     this.stream.write(`${printableJson({ time: new Date().toISOString(), level, event, ...fields })}\n`);
@@ -194,11 +253,13 @@ class JsonLog implements RunLog {
     });
   }
 
-  close(): void {}
+  close(): void {
+    clearInterval(this.timer);
+  }
 }
 
 /** Text with a progress bar on a terminal; JSON lines elsewhere, or whenever asked for. */
-export function createRunLog(format: LogFormat | undefined, stream: NodeJS.WriteStream): RunLog {
+export function createRunLog(format: LogFormat | undefined, stream: NodeJS.WriteStream, progressSeconds = 30): RunLog {
   const chosen = format ?? (stream.isTTY ? 'text' : 'json');
-  return chosen === 'json' ? new JsonLog(stream) : new TextLog(stream, stream.isTTY === true);
+  return chosen === 'json' ? new JsonLog(stream, progressSeconds) : new TextLog(stream, stream.isTTY === true);
 }

@@ -38,6 +38,9 @@ export interface ExportClientSettings {
 
 const RATE_WINDOW_SECONDS = 60;
 
+/** Told the bytes of an answer received so far, and its Content-Length when it gave one. */
+export type DownloadProgress = (bytes: number, expected: number | undefined) => void;
+
 /** What the Export API had for one hour: nothing (404), or a zip archive now in a temp file. */
 export type HourDownload =
   | { readonly kind: 'empty' }
@@ -242,7 +245,7 @@ export class ExportClient {
   }
 
   /** Downloads one hour. Throws a LoaderError whose `retryable` says whether trying again can help. */
-  async downloadHour(hour: UploadHour, signal: AbortSignal): Promise<HourDownload> {
+  async downloadHour(hour: UploadHour, signal: AbortSignal, onBytes?: DownloadProgress): Promise<HourDownload> {
     const label = formatHour(hour);
     // Before the request: between the answer and its reading nothing may wait, or its end goes unseen.
     this.folder ??= mkdtemp(join(this.settings.tempDir, `${TEMP_FILE_PREFIX}${process.pid}-`));
@@ -276,14 +279,14 @@ export class ExportClient {
     });
     const rateCheck = this.watchRate(label, transfer);
     try {
-      return await this.exchange(label, url, folder, agent, transfer);
+      return await this.exchange(label, url, folder, agent, transfer, onBytes);
     } finally {
       clearInterval(rateCheck);
       await agent.destroy().catch(() => {});
     }
   }
 
-  private async exchange(label: string, url: URL, folder: string, agent: Agent, transfer: Transfer): Promise<HourDownload> {
+  private async exchange(label: string, url: URL, folder: string, agent: Agent, transfer: Transfer, onBytes: DownloadProgress | undefined): Promise<HourDownload> {
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
@@ -311,7 +314,7 @@ export class ExportClient {
         location: redirectTarget(headers.location, url),
       });
     }
-    return this.saveArchive(label, folder, headers, body, transfer);
+    return this.saveArchive(label, folder, headers, body, transfer, onBytes);
   }
 
   private async saveArchive(
@@ -320,6 +323,7 @@ export class ExportClient {
     headers: Dispatcher.ResponseData['headers'],
     body: Dispatcher.ResponseData['body'],
     transfer: Transfer,
+    onBytes: DownloadProgress | undefined,
   ): Promise<HourDownload> {
     const limit = this.settings.maxArchiveBytes;
     const announced = Number(headers['content-length']);
@@ -344,6 +348,7 @@ export class ExportClient {
           if (head.length < 4) head = Buffer.concat([head, chunk.subarray(0, 4 - head.length)]);
           bytes += chunk.length;
           transfer.bytes = bytes;
+          onBytes?.(bytes, Number.isFinite(announced) ? announced : undefined);
           if (bytes > limit) throw new LimitExceededError({ hour: label }, 'the archive', '--max-archive-bytes', limit);
         }, transfer.signal);
       } catch (error) {

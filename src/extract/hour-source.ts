@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { UploadHour } from '../hour.js';
 import { formatHour } from '../hour.js';
 import { readArchiveEntries, type ArchiveItem, type DecompressionLimits } from './archive-entries.js';
-import type { ExportClient } from './export-client.js';
+import type { DownloadProgress, ExportClient } from './export-client.js';
 
 /** One hour's data as a source holds it: nothing, or entries to read one at a time. */
 export type OpenedHour =
@@ -18,15 +18,16 @@ export type OpenedHour =
 
 /** Where hours come from: the Export API, or archives already on disk. */
 export interface HourSource {
-  open(hour: UploadHour, signal: AbortSignal): Promise<OpenedHour>;
+  /** `onBytes` hears of the bytes fetched so far, and how many are expected when that is known. */
+  open(hour: UploadHour, signal: AbortSignal, onBytes?: DownloadProgress): Promise<OpenedHour>;
 }
 
 /** The Export API: each hour downloaded to a temp file, read from there, the file removed after. */
 export class ExportApiSource implements HourSource {
   constructor(private readonly client: ExportClient) {}
 
-  async open(hour: UploadHour, signal: AbortSignal): Promise<OpenedHour> {
-    const download = await this.client.downloadHour(hour, signal);
+  async open(hour: UploadHour, signal: AbortSignal, onBytes?: DownloadProgress): Promise<OpenedHour> {
+    const download = await this.client.downloadHour(hour, signal, onBytes);
     if (download.kind === 'empty') return download;
     return {
       kind: 'archive',

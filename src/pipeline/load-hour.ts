@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { AbortedError, ArchiveError, ClaimLostError, ExportHttpError, LoaderError, classifyDatabaseError } from '../errors.js';
 import type { DecompressionLimits, SkippedEntry } from '../extract/archive-entries.js';
-import type { HourSource } from '../extract/hour-source.js';
+import type { HourSource, OpenedHour } from '../extract/hour-source.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
 import { HourLoad } from '../load/hour-load.js';
@@ -11,6 +11,7 @@ import { StageClock, type StageSeconds } from '../load/stage-clock.js';
 import { completeClaim } from '../state/hour-claims.js';
 import { hourHasRows, recordHourDone, recordHourFailed } from '../state/hour-records.js';
 import type { RegisteredProject } from '../state/projects.js';
+import type { HourProgress, ProgressBoard } from './hour-progress.js';
 
 export interface HourContext {
   readonly pool: pg.Pool;
@@ -26,6 +27,8 @@ export interface HourContext {
   readonly retryDelayMs: number;
   readonly limits: DecompressionLimits & { readonly maxLineBytes: number };
   readonly onRetry: (hour: UploadHour, attempt: number, delayMs: number, error: LoaderError) => void;
+  /** Where each hour in flight is, for the run log. */
+  readonly progress?: ProgressBoard;
 }
 
 export type HourOutcome =
@@ -58,18 +61,55 @@ function toLoaderError(error: unknown, hourLabel: string): LoaderError {
   return error instanceof LoaderError ? error : classifyDatabaseError(error, { hour: hourLabel, doing: 'loading' });
 }
 
+/** The chunks, adding their bytes to the hour's progress as they pass. */
+async function* counted(chunks: AsyncIterable<Buffer>, progress: HourProgress): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    progress.ndjsonBytes += chunk.length;
+    yield chunk;
+  }
+}
+
+/** What an attempt that succeeded did. */
+interface AttemptResult {
+  status: 'loaded' | 'empty';
+  counters: HourCounters;
+  stages: StageSeconds;
+  skipped: SkippedEntry[];
+}
+
 /** One attempt: download, stream every entry into the hour's transaction, merge, record, commit. */
-async function attemptHour(
+async function attemptHour(hour: UploadHour, attempts: number, startedAt: Date, context: HourContext, signal: AbortSignal): Promise<AttemptResult> {
+  const clock = new StageClock();
+  const progress = context.progress?.start(hour);
+  const onBytes = progress === undefined ? undefined : (bytes: number, expected: number | undefined) => {
+    progress.bytesDownloaded = bytes;
+    progress.bytesExpected = expected;
+  };
+  try {
+    const opened = await clock.time('download', () => context.source.open(hour, signal, onBytes));
+    return await loadOpened(hour, attempts, startedAt, context, signal, clock, progress, opened);
+  } finally {
+    if (progress !== undefined) context.progress?.finish(hour);
+  }
+}
+
+/** The rest of an attempt, once its hour is downloaded or opened: into the hour's transaction and committed. */
+async function loadOpened(
   hour: UploadHour,
   attempts: number,
   startedAt: Date,
   context: HourContext,
   signal: AbortSignal,
-): Promise<{ status: 'loaded' | 'empty'; counters: HourCounters; stages: StageSeconds; skipped: SkippedEntry[] }> {
+  clock: StageClock,
+  progress: HourProgress | undefined,
+  opened: OpenedHour,
+): Promise<AttemptResult> {
   const label = formatHour(hour);
   const hourIso = hourToDate(hour).toISOString();
-  const clock = new StageClock();
-  const opened = await clock.time('download', () => context.source.open(hour, signal));
+  if (progress !== undefined) {
+    progress.phase = 'loading';
+    progress.downloadedAt = Date.now();
+  }
   try {
     const load = await HourLoad.begin(context.pool, {
       project: context.project,
@@ -84,6 +124,7 @@ async function attemptHour(
     });
     try {
       const counters = zeroCounters();
+      if (progress !== undefined) progress.counters = counters;
       const skipped: SkippedEntry[] = [];
       if (opened.kind === 'archive') {
         counters.bytesDownloaded = opened.bytes;
@@ -93,7 +134,8 @@ async function attemptHour(
             if (skipped.length < MAX_NAMED_SKIPS) skipped.push(item);
             continue;
           }
-          await clock.time('copy', () => load.copyEntry(item, context.limits.maxLineBytes, counters));
+          const entry = progress === undefined ? item : { name: item.name, chunks: () => counted(item.chunks(), progress) };
+          await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, counters));
         }
         counters.archiveEntries = load.entries.length;
         // Recorded as loaded, such an hour would never be asked for again.
@@ -104,6 +146,7 @@ async function attemptHour(
           });
         }
       }
+      if (progress !== undefined) progress.phase = 'settling';
       const { counts } = await load.deduplicate();
       addCounters(counters, counts);
       const status = opened.kind === 'empty' ? 'empty' : 'loaded';

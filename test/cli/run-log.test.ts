@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { createRunLog } from '../../src/cli/run-log.js';
+import { createRunLog, describeProgress } from '../../src/cli/run-log.js';
+import { ProgressBoard } from '../../src/pipeline/hour-progress.js';
 import { ExportHttpError } from '../../src/errors.js';
 import { parseHourRange, type UploadHour } from '../../src/hour.js';
 import type { HourOutcome } from '../../src/pipeline/load-hour.js';
@@ -100,4 +101,31 @@ test('a line per hour fits a 120-column terminal, even for an hour of millions o
   const huge = { eventsRead: 24_999_999, rowsInserted: 24_000_000, duplicatesUuid: 499_999, duplicatesInsertId: 499_999, rejectedLines: 1_000_000, bytesDownloaded: 3_999_999_999 };
   log.hour({ ...loaded, seconds: 12_345.6, counters: { ...(loaded as { counters: HourCounters }).counters, ...huge } });
   assert.ok(out.text().trimEnd().length < 120, out.text());
+});
+
+test('while an hour runs, the bar shows its download (bytes of the length, rate, ETA), then its lines; JSON logs a progress event per hour in flight', async () => {
+  const board = new ProgressBoard();
+  const progress = board.start(hour);
+  progress.bytesDownloaded = 1_000_000;
+  progress.bytesExpected = 4_000_000;
+  const now = progress.startedAt + 2000;
+  assert.equal(describeProgress(progress, now), '20240301T05 downloading 1.0/4.0 MB, 0.5 MB/s ETA 0m06s');
+  progress.phase = 'loading';
+  progress.downloadedAt = now;
+  progress.counters = { eventsRead: 12_345 };
+  progress.ndjsonBytes = 30_000_000;
+  assert.equal(describeProgress(progress, now + 10_000), '20240301T05 loading: 12345 lines, 30.0 MB read, 3.0 MB/s');
+
+  const out = stream(false);
+  const log = createRunLog('json', out as unknown as NodeJS.WriteStream, 1);
+  log.watch(board);
+  await new Promise((resolve) => setTimeout(resolve, 1300));
+  log.close();
+  const events = out.text().trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(events.length >= 1);
+  assert.deepEqual(
+    { event: events[0].event, hour: events[0].hour, phase: events[0].phase, lines_read: events[0].lines_read, ndjson_bytes: events[0].ndjson_bytes, bytes_expected: events[0].bytes_expected },
+    { event: 'progress', hour: '20240301T05', phase: 'loading', lines_read: 12_345, ndjson_bytes: 30_000_000, bytes_expected: 4_000_000 },
+  );
+  board.finish(hour);
 });

@@ -208,3 +208,22 @@ test('a zip sent with Content-Encoding gzip or br loads; an encoding the loader 
   assert.match(refused.stdout, /failed 20240601T08: hour 20240601T08: the answer is encoded as "zstd" \(Content-Encoding\), which the loader cannot decode/);
   assert.equal(fixtures.api.requestsFor(odd).length, 1, 'not retried: the same answer would come again');
 });
+
+test('while a slow hour downloads, the JSON log says how far it is, every --progress-every seconds', async () => {
+  const hour = '20240601T09';
+  const zip = await archiveOf(hour, 300);
+  fixtures.api.answer(hour, { status: 200, body: zip, pieces: 30, pieceDelayMs: 100 });
+  const result = await load(['--range', hour, '--progress-every', '1', '--log-format', 'json', '--min-download-rate', '0']);
+  assert.equal(result.code, 0, result.stderr);
+  const progress = result.stderr
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { event: string; hour?: string; phase?: string; bytes_downloaded?: number; bytes_expected?: number })
+    .filter((e) => e.event === 'progress');
+  assert.ok(progress.length >= 1, result.stderr);
+  const downloading = progress.find((e) => e.phase === 'downloading');
+  assert.ok(downloading, result.stderr);
+  assert.equal(downloading.hour, hour);
+  assert.equal(downloading.bytes_expected, zip.length);
+  assert.ok((downloading.bytes_downloaded ?? 0) > 0 && (downloading.bytes_downloaded ?? 0) < zip.length);
+});
