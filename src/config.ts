@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError, UsageError } from './errors.js';
+import { FLAGS, integerFlag, type Flags } from './flags.js';
 import { LOADER_SCHEMA_SUFFIX } from './db/loader-schema.js';
-import { DEFAULT_SESSION, type SessionSettings } from './db/pool.js';
+import type { SessionSettings } from './db/pool.js';
 import { hourCount, HourSyntaxError, parseHourRange, type HourRange, type UploadHour } from './hour.js';
 
 export const EXPORT_URLS = {
@@ -17,44 +18,8 @@ export type Region = keyof typeof EXPORT_URLS;
 /** Data is exportable about two hours after Amplitude received it (the Export API's documentation). */
 export const AVAILABILITY_LAG_HOURS = 2;
 
-/** Flags as the CLI parsed them; every one overrides its environment variable. */
-export interface LoaderFlags {
-  range?: string | undefined;
-  'from-file'?: string[] | undefined;
-  since?: string | undefined;
-  'since-last'?: boolean | undefined;
-  'dry-run'?: boolean | undefined;
-  follow?: boolean | undefined;
-  'log-format'?: string | undefined;
-  'progress-every'?: string | undefined;
-  concurrency?: string | undefined;
-  retries?: string | undefined;
-  'retry-delay-ms'?: string | undefined;
-  schema?: string | undefined;
-  project?: string | undefined;
-  'shared-schema'?: boolean | undefined;
-  reload?: boolean | undefined;
-  'insert-id-window'?: string | undefined;
-  'lock-wait'?: string | undefined;
-  'download-timeout'?: string | undefined;
-  'min-download-rate'?: string | undefined;
-  'headers-timeout'?: string | undefined;
-  'statement-timeout'?: string | undefined;
-  'idle-in-transaction-timeout'?: string | undefined;
-  region?: string | undefined;
-  'export-url'?: string | undefined;
-  'api-key'?: string | undefined;
-  'secret-key'?: string | undefined;
-  'database-url'?: string | undefined;
-  'temp-dir'?: string | undefined;
-  'max-archive-bytes'?: string | undefined;
-  'max-entry-bytes'?: string | undefined;
-  'max-hour-bytes'?: string | undefined;
-  'max-line-bytes'?: string | undefined;
-  json?: boolean | undefined;
-  format?: string | undefined;
-  stop?: boolean | undefined;
-}
+/** Flags as the CLI parsed them (declared once, in flags.ts); every one overrides its environment variable. */
+export type LoaderFlags = Flags;
 
 export interface DatabaseConfig {
   /** DATABASE_URL; when undefined node-postgres reads PGHOST, PGUSER, PGDATABASE... itself. */
@@ -113,15 +78,6 @@ export interface Limits {
   readonly maxLineBytes: number;
 }
 
-const GIB = 1024 ** 3;
-export const DEFAULT_LIMITS: Limits = {
-  // Amplitude refuses exports over 4 GB; anything much larger is not an export.
-  maxArchiveBytes: 6 * GIB,
-  maxEntryBytes: 32 * GIB,
-  maxHourBytes: 64 * GIB,
-  maxLineBytes: 64 * 1024 ** 2,
-};
-
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 /**
@@ -134,18 +90,19 @@ export function readEnvironment(cwd = process.cwd()): Environment {
   return Object.freeze({ ...fromFile, ...process.env });
 }
 
+/**
+ * The loader's flags npm kept for itself: `npm run load --range X` gives npm the flag (it sets
+ * npm_config_range) and the loader only X. Empty outside npm run.
+ */
+export function flagsNpmTook(env: Environment): string[] {
+  if (env.npm_lifecycle_event === undefined) return [];
+  return Object.keys(FLAGS).filter((name) => env[`npm_config_${name.replaceAll('-', '_')}`] !== undefined);
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-function integerSetting(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`${name} must be a whole number from ${min} to ${max}, not "${text}"`);
-  }
-  return value;
-}
 
 // libpq's keyword=value settings this loader can pass on: where, who, and how securely.
 const LIBPQ_KEYWORDS = new Set(['host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'sslmode', 'application_name', 'connect_timeout']);
@@ -220,11 +177,9 @@ export function databaseConfig(flags: LoaderFlags, env: Environment): DatabaseCo
   const connectionString = connectionUrl(nonEmpty(flags['database-url']) ?? nonEmpty(env.DATABASE_URL));
   const libpq = Object.keys(env).some((name) => name.startsWith('PG') && nonEmpty(env[name]) !== undefined);
   const session: SessionSettings = Object.freeze({
-    statementTimeoutSeconds: integerSetting('--statement-timeout', flags['statement-timeout'], DEFAULT_SESSION.statementTimeoutSeconds, 0, 86_400),
-    lockWaitSeconds: integerSetting('--lock-wait', flags['lock-wait'], DEFAULT_SESSION.lockWaitSeconds, 1, 86_400),
-    idleInTransactionSeconds: integerSetting(
-      '--idle-in-transaction-timeout', flags['idle-in-transaction-timeout'], DEFAULT_SESSION.idleInTransactionSeconds, 1, 86_400,
-    ),
+    statementTimeoutSeconds: integerFlag(flags, 'statement-timeout'),
+    lockWaitSeconds: integerFlag(flags, 'lock-wait'),
+    idleInTransactionSeconds: integerFlag(flags, 'idle-in-transaction-timeout'),
   });
   return Object.freeze({
     connectionString,
@@ -313,28 +268,26 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
   return Object.freeze({
     hours,
     logFormat,
-    progressSeconds: integerSetting('--progress-every', flags['progress-every'], 30, 1, 86_400),
+    progressSeconds: integerFlag(flags, 'progress-every'),
     apiKey: apiKey ?? '',
     secretKey: secretKey ?? '',
     exportUrl,
     database: databaseConfig(flags, env),
-    concurrency: integerSetting('--concurrency', flags.concurrency, 4, 1, 32),
-    retries: integerSetting('--retries', flags.retries, 5, 0, 100),
-    retryDelayMs: integerSetting('--retry-delay-ms', flags['retry-delay-ms'], 1000, 0, 600_000),
+    concurrency: integerFlag(flags, 'concurrency'),
+    retries: integerFlag(flags, 'retries'),
+    retryDelayMs: integerFlag(flags, 'retry-delay-ms'),
     insertIdWindowDays,
     reload: flags.reload ?? false,
     dryRun: flags['dry-run'] ?? false,
     tempDir: nonEmpty(flags['temp-dir']) ?? tmpdir(),
-    // Two hours: a 4 GB archive (Amplitude's limit) at 1 MB/s still arrives.
-    downloadTimeoutSeconds: integerSetting('--download-timeout', flags['download-timeout'], 7200, 1, 86_400),
-    minDownloadBytesPerSecond: integerSetting('--min-download-rate', flags['min-download-rate'], 16_384, 0, 1024 ** 3),
-    headersTimeoutSeconds: integerSetting('--headers-timeout', flags['headers-timeout'], 300, 1, 86_400),
+    downloadTimeoutSeconds: integerFlag(flags, 'download-timeout'),
+    minDownloadBytesPerSecond: integerFlag(flags, 'min-download-rate'),
+    headersTimeoutSeconds: integerFlag(flags, 'headers-timeout'),
     limits: Object.freeze({
-      maxArchiveBytes: integerSetting('--max-archive-bytes', flags['max-archive-bytes'], DEFAULT_LIMITS.maxArchiveBytes, 1, Number.MAX_SAFE_INTEGER),
-      maxEntryBytes: integerSetting('--max-entry-bytes', flags['max-entry-bytes'], DEFAULT_LIMITS.maxEntryBytes, 1, Number.MAX_SAFE_INTEGER),
-      maxHourBytes: integerSetting('--max-hour-bytes', flags['max-hour-bytes'], DEFAULT_LIMITS.maxHourBytes, 1, Number.MAX_SAFE_INTEGER),
-      // A line becomes one JS string; V8 caps strings at about 512 MB.
-      maxLineBytes: integerSetting('--max-line-bytes', flags['max-line-bytes'], DEFAULT_LIMITS.maxLineBytes, 1, 256 * 1024 ** 2),
+      maxArchiveBytes: integerFlag(flags, 'max-archive-bytes'),
+      maxEntryBytes: integerFlag(flags, 'max-entry-bytes'),
+      maxHourBytes: integerFlag(flags, 'max-hour-bytes'),
+      maxLineBytes: integerFlag(flags, 'max-line-bytes'),
     }),
     availabilityLagHours: AVAILABILITY_LAG_HOURS,
   });

@@ -17,8 +17,11 @@ export type ErrorCode =
   | 'UNREACHABLE'
   | 'ABORTED';
 
-/** What an error ends: its hour (the run goes on with the others), or the whole run. */
-export type ErrorScope = 'hour' | 'run';
+/**
+ * What an error ends: its hour (the run goes on with the others), the pass over a range (the hours
+ * left would only meet it too; a one-shot run ends, --follow tries again after a pause), or the run.
+ */
+export type ErrorScope = 'hour' | 'pass' | 'run';
 
 export interface ErrorContext {
   hour?: string;
@@ -33,6 +36,14 @@ export class LoaderError extends Error {
   readonly hour: string | undefined;
   readonly entry: string | undefined;
   readonly line: number | undefined;
+
+  /**
+   * What ends a run with this error asks of the person running it: to fix the configuration (a flag,
+   * a setting, the keys: exit 2; restarting cannot help), or to look at what failed (exit 1).
+   */
+  get fixConfiguration(): boolean {
+    return this.code === 'USAGE' || this.code === 'CONFIG' || this.code === 'AUTH_REFUSED';
+  }
 
   constructor(code: ErrorCode, message: string, options: { retryable: boolean; scope?: ErrorScope; cause?: unknown } & ErrorContext) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -174,8 +185,8 @@ export class ExportUnreachableError extends LoaderError {
   constructor(first: LoaderError) {
     super(
       'UNREACHABLE',
-      `no hour could reach the Export API, so the run stops: ${first.message}; check the network, DNS, AMPLITUDE_REGION and AMPLITUDE_EXPORT_URL`,
-      { retryable: false, scope: 'run', cause: first },
+      `no hour could reach the Export API, so the hours left are not tried: ${first.message}; check the network, DNS, AMPLITUDE_REGION and AMPLITUDE_EXPORT_URL`,
+      { retryable: false, scope: 'pass', cause: first },
     );
   }
 }

@@ -14,7 +14,7 @@ import { backoffDelay, type HourContext, type HourOutcome } from '../pipeline/lo
 import { emptySummary, loadRange, planHours, type HourPlan, type RunSummary, type WarehouseContext } from '../pipeline/load-range.js';
 import { ClaimSession } from '../state/hour-claims.js';
 import { peekWarehouse, withWarehouse } from './database-target.js';
-import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, exitCodeOf } from './exit-codes.js';
 import { registerProject } from '../state/projects.js';
 import { describeSummary } from './report.js';
 import { printable } from './printable.js';
@@ -104,7 +104,7 @@ async function dryRun(config: LoaderConfig, runLog: RunLog): Promise<number> {
     } catch (error) {
       const refused = (error as LoaderError).code === 'AUTH_REFUSED';
       out(`credentials: ${refused ? 'refused' : 'not checked'}: ${(error as Error).message}`);
-      code = refused ? EXIT_USAGE : EXIT_HOURS_FAILED;
+      code = exitCodeOf(error);
     } finally {
       await client.close();
     }
@@ -233,7 +233,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     if (signalName !== undefined) return EXIT_SIGNAL[signalName] ?? 1;
     if (internalError !== undefined) return EXIT_HOURS_FAILED;
     // Refused credentials are a configuration to fix (2); an unreachable API is a failed run (1).
-    if (summary.stoppedBy) return summary.stoppedBy.code === 'AUTH_REFUSED' ? EXIT_USAGE : EXIT_HOURS_FAILED;
+    if (summary.stoppedBy) return exitCodeOf(summary.stoppedBy);
     return summary.hoursFailed > 0 ? EXIT_HOURS_FAILED : EXIT_OK;
   } finally {
     // The signal handlers stay: a second signal during this cleanup still exits at once.

@@ -1,3 +1,4 @@
+import { FLAGS } from '../flags.js';
 import pg from 'pg';
 
 export interface DatabaseSettings {
@@ -22,7 +23,12 @@ export interface SessionSettings {
   readonly idleInTransactionSeconds: number;
 }
 
-export const DEFAULT_SESSION: SessionSettings = { statementTimeoutSeconds: 0, lockWaitSeconds: 60, idleInTransactionSeconds: 600 };
+/** The flags' defaults (flags.ts), for connections made without a configuration (tests, the bench). */
+export const DEFAULT_SESSION: SessionSettings = {
+  statementTimeoutSeconds: FLAGS['statement-timeout'].integer.default,
+  lockWaitSeconds: FLAGS['lock-wait'].integer.default,
+  idleInTransactionSeconds: FLAGS['idle-in-transaction-timeout'].integer.default,
+};
 
 /** The startup options every loader connection sends: UTC, UTF-8 and the loader's own timeouts. */
 export function sessionOptions(session: SessionSettings): string {

@@ -52,18 +52,24 @@ export async function follow(
       if (range === 'no start') throw new Error('unreachable: follow requires a start');
       if (range) {
         const pass = await loadRange(
-          { hours: hoursOf(range), concurrency: options.concurrency, reload: false, availabilityLagHours: options.availabilityLagHours, now: new Date() },
+          {
+            hours: hoursOf(range),
+            concurrency: options.concurrency,
+            reload: false,
+            availabilityLagHours: options.availabilityLagHours,
+            now: new Date(),
+          },
           context,
           claims,
           signal,
           observer,
         );
-        // Out of reach, the Export API ends this pass early; following rides the outage out.
-        const unreachable = pass.stoppedBy?.code === 'UNREACHABLE' ? pass.stoppedBy : undefined;
-        if (unreachable) pass.stoppedBy = undefined;
+        // What ends a pass (no hour reaches the Export API) is ridden out: the next pass comes after a pause.
+        const passEnded = pass.stoppedBy?.scope === 'pass' ? pass.stoppedBy : undefined;
+        if (passEnded) pass.stoppedBy = undefined;
         addSummary(total, pass);
         if (pass.stoppedBy) break;
-        if (pass.hoursFailed > 0) trouble = unreachable?.message ?? `${pass.hoursFailed} hour(s) failed`;
+        if (passEnded || pass.hoursFailed > 0) trouble = passEnded?.message ?? `${pass.hoursFailed} hour(s) failed`;
       }
     } catch (error) {
       trouble = (error as LoaderError).message;

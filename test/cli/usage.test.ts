@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { FLAGS, type FlagSpec } from '../../src/flags.js';
 import { runCli } from '../helpers/cli.js';
 import { useLoaderFixtures } from '../helpers/fixtures.js';
 
@@ -38,7 +39,7 @@ test('missing credentials, an unknown flag or region exit 2', async () => {
   assert.match(missing.stderr, /AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY must be set/);
   const unknown = await runCli(['load', '--range', '20240301T00', '--fast'], env());
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /Unknown option '--fast'/);
+  assert.equal(unknown.stderr, "amplitude-pg: unknown flag --fast (--help lists every flag)\n");
   const region = await runCli(['load', '--range', '20240301T00'], { ...env(), AMPLITUDE_REGION: 'apac' });
   assert.equal(region.code, 2);
   assert.match(region.stderr, /AMPLITUDE_REGION must be "us" or "eu"/);
@@ -73,17 +74,38 @@ test('without DATABASE_URL the libpq PG* variables choose the database', async (
   assert.deepEqual(rows, [{ status: 'empty' }]);
 });
 
-test('--help documents every flag and variable', async () => {
+test('--help documents every flag the parser takes, with its variable and its default, from the one table', async () => {
   const result = await runCli(['--help'], {});
   assert.equal(result.code, 0);
-  for (const word of [
-    '--range', '--api-key', '--secret-key', '--region', '--export-url', '--database-url', '--schema', '--concurrency',
-    '--retries', '--retry-delay-ms', '--insert-id-window', '--reload', '--temp-dir', '--shared-schema', '--lock-wait',
-    '--statement-timeout', '--idle-in-transaction-timeout', 'AMPLITUDE_API_KEY', 'AMPLITUDE_SECRET_KEY',
-    'AMPLITUDE_REGION', 'AMPLITUDE_EXPORT_URL', 'DATABASE_URL', 'PGHOST', '.env',
-  ]) {
-    assert.ok(result.stdout.includes(word), word);
+  for (const [name, spec] of Object.entries(FLAGS as Record<string, FlagSpec>)) {
+    const line = new RegExp(`^ {2}--${name}\\b`, 'm');
+    assert.match(result.stdout, line, name);
+    if (spec.env) assert.ok(result.stdout.includes(spec.env), `${name}: ${spec.env}`);
   }
+  assert.match(result.stdout, /--concurrency N +hours in flight at once \(Amplitude allows about 5 requests\), default 4\n/);
+  assert.match(result.stdout, /--max-line-bytes N +one NDJSON line may be at most this long, default 64 MiB\n/);
+  assert.ok(result.stdout.split('\n').every((line) => line.length <= 104), 'lines fit 104 columns');
+  for (const word of ['PGHOST', '.env']) assert.ok(result.stdout.includes(word), word);
+});
+
+test('usage errors are one line naming the flag; flags npm kept for itself (a missing "--") are said', async () => {
+  const requests = fixtures.api.requests.length;
+  const cases: [string[], string][] = [
+    [['load', '--range', '20240301T00', '--retries', '-1'], 'amplitude-pg: --retries needs a value (one that starts with "-" is written --retries=-1) (--help lists every flag)\n'],
+    [['load', '--range', '20240301T00', '--retries=-1'], 'amplitude-pg: --retries must be a whole number from 0 to 100, not "-1" (--help lists every flag)\n'],
+    [['load', '--range', '20240301T00', '--reload=yes'], 'amplitude-pg: --reload takes no value (--help lists every flag)\n'],
+    [['load', '--range'], 'amplitude-pg: --range needs a value (one that starts with "-" is written --range=-1) (--help lists every flag)\n'],
+  ];
+  for (const [args, stderr] of cases) {
+    const result = await runCli(args, env());
+    assert.equal(result.code, 2, args.join(' '));
+    assert.equal(result.stderr, stderr, args.join(' '));
+  }
+  // `npm run load --range 20240301`: npm keeps --range (npm_config_range) and passes on 20240301.
+  const npm = await runCli(['load', '20240301'], { ...env(), npm_lifecycle_event: 'load', npm_config_range: 'true' });
+  assert.equal(npm.code, 2);
+  assert.equal(npm.stderr, 'amplitude-pg: npm took --range for itself: npm run passes flags on only after "--", as in npm run load -- --range 20240301 (--help lists every flag)\n');
+  assert.equal(fixtures.api.requests.length, requests, 'nothing was requested');
 });
 
 test('a .env file in the working directory is read, and the environment and flags win over it', async () => {
