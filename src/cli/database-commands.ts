@@ -48,9 +48,14 @@ export async function runDatabase(flags: { stop?: boolean | undefined }): Promis
     `The embedded PostgreSQL is running (binaries in ${server.binDirectory} and data in ${server.dataDirectory}).\n` +
       `  psql "${server.url(EMBEDDED_DATABASE)}"\n` +
       `  (the password is this server's own, kept in ${dirname(server.dataDirectory)}/password)\n` +
-      `  npm run load, status and demo use it while neither DATABASE_URL nor PG* is set.\n` +
-      'Press Ctrl-C to stop it (or, from anywhere in this checkout, npm run db -- --stop).\n',
+      `  npm run load, status and demo use it while neither DATABASE_URL nor PG* is set.\n`,
   );
+  // Another process started it (another npm run db): it stays up with that process; nothing to wait for here.
+  if (!server.startedHere) {
+    process.stdout.write('It was already running, started by another process: npm run db -- --stop stops it.\n');
+    return EXIT_OK;
+  }
+  process.stdout.write('Press Ctrl-C to stop it (or, from anywhere in this checkout, npm run db -- --stop).\n');
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, resolve);
   });

@@ -76,7 +76,7 @@ const EVENT_COLUMNS: Readonly<Record<string, string>> = {
   global_user_properties: 'Global user properties (`global_user_properties`), exactly the source JSON.',
   amplitude_attribution_ids: 'Attribution ids (`amplitude_attribution_ids`), exactly the source JSON.',
   extra: 'Every other top-level key of the export line (`$schema`, keys Amplitude adds later), and any value its typed column could not hold, under its own name; `{}` when none.',
-  upload_hour: 'The upload hour (by `server_upload_time`, UTC) whose export held this row: dbt freshness points here.',
+  upload_hour: 'The upload hour (by `server_upload_time`, UTC) whose export held this row.',
   archive_entry: "The archive entry the row was read from: a position (from 1) in that hour's upload_hours.entry_names.",
   archive_line: 'The line of that entry, from 1.',
   project: 'The Amplitude project (`--project`, default `default`) whose export held the row; dedup never compares rows of two projects.',

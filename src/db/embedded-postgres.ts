@@ -29,6 +29,8 @@ export interface EmbeddedServer {
   url(database: string): string;
   /** The same without the password, for messages and logs. */
   displayUrl(database: string): string;
+  /** Whether this process started it (else it was running already, and stop() leaves it). */
+  readonly startedHere: boolean;
   /** Stops the server if this process started it; one that was already running stays. */
   stop(): Promise<void>;
 }
@@ -315,18 +317,19 @@ export async function useEmbeddedPostgres(options: { home?: string; create?: boo
   const binaries = await reachableBinaries(account);
   const binDirectory = dirname(binaries.postgres);
   const dataDirectory = await reachableDataDirectory(account, home);
-  const server = (port: number, password: string, stopIt: () => Promise<void>): EmbeddedServer => ({
+  const server = (port: number, password: string, stopIt: (() => Promise<void>) | undefined): EmbeddedServer => ({
     dataDirectory,
     binDirectory,
     port,
+    startedHere: stopIt !== undefined,
     url: (database) => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
     displayUrl: (database) => `postgres://${USER}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    stop: stopIt,
+    stop: stopIt ?? (async () => {}),
   });
   const running = await runningServer(dataDirectory);
   if (running !== undefined) {
     const password = await readPassword(dataDirectory);
-    const found = server(running.port, password, async () => {});
+    const found = server(running.port, password, undefined);
     if (await isReachable(found.url('postgres'))) return found;
   }
   const port = await freePort(PREFERRED_PORT);

@@ -128,6 +128,11 @@ async function loadedRows(url: string, hour: string): Promise<number> {
 test('npm run db keeps the embedded PostgreSQL up for a SQL client until Ctrl-C', async () => {
   const { run, url } = await runDb(cli);
   assert.equal(await loadedRows(url, '2024-04-01 05:00Z'), 1);
+  // A second npm run db finds it running: it says how to connect and to stop it, and exits 0.
+  const second = await runCli(['db'], {}, cli);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /It was already running, started by another process: npm run db -- --stop stops it\./);
+  assert.ok(second.stdout.includes(`psql "${url}"`));
   run.child.kill('SIGINT');
   const result = await run.result;
   assert.equal(result.code, 0);
