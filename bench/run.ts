@@ -124,14 +124,14 @@ interface LoaderRun extends Measured {
   hours: HourLine[];
 }
 
-async function runLoader(api: LocalExportApi, url: string, generated: GeneratedExport, concurrency: number): Promise<LoaderRun> {
+async function runLoader(api: LocalExportApi, url: string, generated: GeneratedExport, concurrency: number, extra: readonly string[] = [], name = 'loader'): Promise<LoaderRun> {
   let summary: Record<string, number> = {};
   const stages: Record<string, number> = {};
   const hours: HourLine[] = [];
-  const measured = await timed('loader', async () => {
+  const measured = await timed(name, async () => {
     const child = spawn(
       process.execPath,
-      [CLI, 'load', '--range', `${generated.firstHour}..${generated.lastHour}`, '--concurrency', String(concurrency), '--log-format', 'json'],
+      [CLI, 'load', '--range', `${generated.firstHour}..${generated.lastHour}`, '--concurrency', String(concurrency), '--log-format', 'json', ...extra],
       {
         env: { PATH: process.env.PATH ?? '', AMPLITUDE_API_KEY: 'test-api-key', AMPLITUDE_SECRET_KEY: 'test-secret-key', AMPLITUDE_EXPORT_URL: api.url, DATABASE_URL: url },
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -298,7 +298,7 @@ async function runHistory(events: number): Promise<void> {
       ...table.lines,
       '',
       `last tenth / first tenth, seconds per hour: ${table.ratio.toFixed(2)} (goal ≤ 1.15)`,
-      `dedup lock held: ${(lockShare(loader.hours) * 100).toFixed(1)} % of the hours' wall time (goal ≤ 10 %)`,
+      `dedup lock held: ${(lockShare(loader.hours) * 100).toFixed(1)} % of the hours' wall time (goal ≤ 5 %)`,
       ...stored.lines,
       `total ${loader.seconds.toFixed(1)} s, ${Math.round(generated.events / loader.seconds)} events/s; Postgres CPU ${((loader.postgresCpuSeconds / generated.events) * 1e6).toFixed(1)} µs/event`,
     ];
@@ -487,6 +487,9 @@ async function main(): Promise<void> {
       loader = await runLoader(api, url, generated, concurrency);
       results.push(loader);
       stored = await storage(pool, 'amplitude');
+      // The same archives again: a reload of unchanged hours should cost about a load.
+      process.stderr.write('reload...\n');
+      results.push(await runLoader(api, url, generated, concurrency, ['--reload'], 'reload'));
     }
     if (only.has('ceiling')) {
       process.stderr.write('ceiling...\n');
@@ -510,12 +513,13 @@ async function main(): Promise<void> {
     '',
     row(['', 'seconds', 'events/s', 'MB/s', 'Postgres CPU s'], widths),
     ...results.map((r) =>
-      row([{ loader: 'loader (zip over HTTP → rows)', ceiling: 'ceiling (COPY typed rows)', elt: 'ELT (jsonb + INSERT)' }[r.name] ?? r.name, r.seconds.toFixed(2), Math.round(generated.events / r.seconds), (mb / r.seconds).toFixed(1), r.postgresCpuSeconds.toFixed(2)], widths),
+      row([{ loader: 'loader (zip over HTTP → rows)', reload: 'reload (--reload, unchanged)', ceiling: 'ceiling (COPY typed rows)', elt: 'ELT (jsonb + INSERT)' }[r.name] ?? r.name, r.seconds.toFixed(2), Math.round(generated.events / r.seconds), (mb / r.seconds).toFixed(1), r.postgresCpuSeconds.toFixed(2)], widths),
     ),
     '',
   ];
   const by = Object.fromEntries(results.map((r) => [r.name, r]));
-  if (by.loader && by.ceiling) lines.push(`loader/ceiling: ${(by.ceiling.seconds / by.loader.seconds).toFixed(2)} (target ≥ 0.75)`);
+  if (by.loader && by.ceiling) lines.push(`loader/ceiling: ${(by.ceiling.seconds / by.loader.seconds).toFixed(2)} (target ≥ 0.5)`);
+  if (by.loader && by.reload) lines.push(`reload/load:    ${(by.reload.seconds / by.loader.seconds).toFixed(2)} (target ≤ 1.5; every hour's unchanged archive again, --reload)`);
   if (by.loader && by.elt) lines.push(`loader/ELT:     ${(by.elt.seconds / by.loader.seconds).toFixed(2)} (target ≥ 2)`);
   if (loader) {
     const s = loader.summary;
@@ -525,7 +529,7 @@ async function main(): Promise<void> {
         `Postgres CPU ${loader.postgresCpuSeconds.toFixed(2)} s = ${((loader.postgresCpuSeconds / generated.events) * 1e6).toFixed(1)} µs/event`,
       `loader rows inserted ${s.rows_inserted}, duplicates by uuid ${s.duplicates_uuid}, by insert_id ${s.duplicates_insert_id}`,
       `stages, summed over hours (s): ${Object.entries(loader.stages).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`,
-      `dedup lock held: ${(lockShare(loader.hours) * 100).toFixed(1)} % of the hours' wall time (goal ≤ 10 %)`,
+      `dedup lock held: ${(lockShare(loader.hours) * 100).toFixed(1)} % of the hours' wall time (goal ≤ 5 %)`,
       ...(stored?.lines ?? []),
     );
   }

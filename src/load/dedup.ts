@@ -7,6 +7,7 @@ import { quoteIdentifier } from '../db/pool.js';
 import { DatabaseError } from '../errors.js';
 import type { RegisteredProject } from '../state/projects.js';
 import { EVENTS_COPY_COLUMNS } from '../transform/entry-lines.js';
+import { EVENTS_TABLE_COLUMNS } from '../transform/event-columns.js';
 import { decideCopies, type CopyStatus, type EventCopy, type TimeRange } from './dedup-rule.js';
 import type { PartitionManager } from './partitions.js';
 import { monthOfMicros } from '../transform/utc-calendar.js';
@@ -130,23 +131,72 @@ export class HourDedup {
     ]);
   }
 
+  /** Of a reload: the earlier load's rows, in events and duplicates; and how many of them are unchanged now. */
+  private earlier = { rows: 0, unchanged: 0, unchangedKept: 0 };
+
+  /**
+   * For a reload, after the COPY and outside the lock: each row this load wrote that an earlier load of
+   * the hour wrote the same (same entry and line, every column equal) is deleted again, and its key
+   * taken out of the hour's: the earlier row stays where dedup put it, with its key and what the
+   * rollups counted of it. So an unchanged archive contests nothing, and a changed one only its
+   * changes. Reads the hour's own rows, old and new (the upload_hour index), whatever the history.
+   */
+  async keepUnchanged(): Promise<void> {
+    const same = [...EVENTS_TABLE_COLUMNS].map((c) => `o.${quoteIdentifier(c)} IS NOT DISTINCT FROM n.${quoteIdentifier(c)}`).join(' AND ');
+    const columns = ['uuid', 'archive_entry', 'archive_line', ...EVENTS_TABLE_COLUMNS.filter((c) => c !== 'uuid')].map(quoteIdentifier).join(', ');
+    const params = [this.options.hour, this.options.project.project, this.options.loadedAt];
+    const { rows } = await this.query<{ rows: number }>(
+      `SELECT ((SELECT count(*) FROM ${this.events} WHERE project = $2 AND upload_hour = $1 AND loaded_at <> $3)
+             + (SELECT count(*) FROM ${this.duplicates} WHERE project = $2 AND upload_hour = $1))::int AS rows`,
+      params,
+    );
+    this.earlier.rows = rows[0]?.rows ?? 0;
+    if (this.earlier.rows === 0) return;
+    const { rowCount } = await this.query(
+      `WITH earlier AS (SELECT 'events' AS place, ${columns} FROM ${this.events} WHERE project = $2 AND upload_hour = $1 AND loaded_at <> $3
+                        UNION ALL SELECT 'duplicates', ${columns} FROM ${this.duplicates} WHERE project = $2 AND upload_hour = $1),
+            same AS (SELECT n.uuid, n.archive_entry, n.archive_line, o.place
+                       FROM ${this.events} n JOIN earlier o USING (uuid, archive_entry, archive_line)
+                      WHERE n.project = $2 AND n.upload_hour = $1 AND n.loaded_at = $3 AND ${same}),
+            gone AS (DELETE FROM ${this.events} n USING same
+                      WHERE n.project = $2 AND n.upload_hour = $1 AND n.loaded_at = $3
+                        AND n.uuid = same.uuid AND n.archive_entry = same.archive_entry AND n.archive_line = same.archive_line
+                      RETURNING n.uuid, n.archive_entry, n.archive_line, same.place)
+       INSERT INTO unchanged SELECT * FROM gone`,
+      params,
+    );
+    this.earlier.unchanged = rowCount ?? 0;
+    const { rows: kept } = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM unchanged WHERE place = 'events'`);
+    this.earlier.unchangedKept = kept[0]?.n ?? 0;
+    if (this.earlier.unchanged > 0) {
+      await this.query(
+        `DELETE FROM stage_keys s USING unchanged u WHERE s.uuid = u.uuid AND s.archive_entry = u.archive_entry AND s.archive_line = u.archive_line`,
+      );
+    }
+  }
+
   /**
    * For a reload, under the lock: removes the rows and dropped copies an earlier load of this hour left
-   * (the rows this load wrote, told by their loaded_at, stay) and remembers the representatives among them, whose uuids
-   * and groups are then decided again. Under the lock, because other hours' settling moves this
-   * hour's rows between events and duplicates; walks the upload_hour index of each partition.
+   * that this one did not find unchanged (the rows this load wrote, told by their loaded_at, stay) and
+   * remembers the representatives among them, whose uuids and groups are then decided again. Under
+   * the lock, because other hours' settling moves this hour's rows between events and duplicates;
+   * walks the upload_hour index of each partition. An archive found unchanged whole removes nothing.
    */
   private async removeEarlierLoad(): Promise<void> {
+    if (this.earlier.unchanged === this.earlier.rows) return;
     const hour = this.options.hour;
+    const changed = (alias: string) =>
+      `NOT EXISTS (SELECT 1 FROM unchanged u WHERE u.uuid = ${alias}.uuid AND u.archive_entry = ${alias}.archive_entry AND u.archive_line = ${alias}.archive_line)`;
     await this.query(
-      `WITH gone AS (DELETE FROM ${this.events} e WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3
+      `WITH gone AS (DELETE FROM ${this.events} e WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3 AND ${changed('e')}
                      RETURNING e.*),
             counted AS (${recordRollupChanges('gone', -1)})
        INSERT INTO removed SELECT uuid, event_time, ${this.group('gone')}, 'kept' FROM gone`,
       [hour, this.options.project.project, this.options.loadedAt],
     );
     await this.query(
-      `WITH gone AS (DELETE FROM ${this.duplicates} d WHERE d.project = $2 AND d.upload_hour = $1 RETURNING d.uuid, d.event_time, ${this.group('d')}, d.rule)
+      `WITH gone AS (DELETE FROM ${this.duplicates} d WHERE d.project = $2 AND d.upload_hour = $1 AND ${changed('d')}
+                     RETURNING d.uuid, d.event_time, ${this.group('d')}, d.rule)
        INSERT INTO removed SELECT * FROM gone`,
       [hour, this.options.project.project],
     );
@@ -170,6 +220,7 @@ export class HourDedup {
        ) ON COMMIT DROP`,
     );
     await this.query(`CREATE TEMP TABLE removed (uuid uuid, event_time timestamptz, grp text, status text) ON COMMIT DROP`);
+    await this.query(`CREATE TEMP TABLE unchanged (uuid uuid, archive_entry integer, archive_line integer, place text) ON COMMIT DROP`);
   }
 
   /**
@@ -264,7 +315,8 @@ export class HourDedup {
     const window = this.options.windowMicros;
     const { rows: contestedRows } = await this.query<{ uuid: string }>('SELECT uuid::text FROM contested_uuids ORDER BY uuid');
     const contested = contestedRows.map((r) => r.uuid);
-    const counts: DedupCounters = { rowsInserted: this.stagedRows, duplicatesUuid: 0, duplicatesInsertId: 0, rowsSuperseded: 0, rowsRestored: 0 };
+    // The earlier load's rows found unchanged stay: those in events are this hour's rows as much as new ones.
+    const counts: DedupCounters = { rowsInserted: this.stagedRows + this.earlier.unchangedKept, duplicatesUuid: 0, duplicatesInsertId: 0, rowsSuperseded: 0, rowsRestored: 0 };
     const add = (part: DedupCounters) => {
       for (const key of Object.keys(part) as (keyof DedupCounters)[]) counts[key] += part[key];
     };
@@ -392,7 +444,10 @@ export class HourDedup {
             ${alias}.uuid::text AS uuid, ${micros(`${alias}.server_upload_time`)} AS server_upload_time, ${micros(`${alias}.event_time`)} AS event_time`;
   }
 
-  /** Every copy of these uuids: this hour's, the kept row (where event_keys says), the dropped ones. */
+  /**
+   * Every copy of these uuids: this load's (staged), the kept row (where event_keys says: another
+   * hour's, or an earlier load's of this hour found unchanged), the dropped ones.
+   */
   private async copiesOf(uuids: readonly string[]): Promise<EventCopy[]> {
     if (uuids.length === 0) return [];
     const { rows } = await this.query<CopyRow>(
@@ -403,11 +458,11 @@ export class HourDedup {
        UNION ALL
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, ${this.group('e')}
          FROM ${this.rowsFor('kept', this.events, 'e', `e.uuid = kept.uuid AND e.event_time >= ${hourStart('kept.event_hour')} AND e.event_time < ${hourStart('kept.event_hour + 1')}
-                                   AND e.project = $3 AND e.upload_hour <> $1`)}
+                                   AND e.project = $3 AND (e.upload_hour <> $1 OR e.loaded_at <> $4)`)}
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, ${this.group('d')}
          FROM ${this.rowsFor('c', this.duplicates, 'd', 'd.uuid = c.uuid AND d.project = $3')}`,
-      [this.options.hour, uuids, this.options.project.project],
+      [this.options.hour, uuids, this.options.project.project, this.options.loadedAt],
     );
     return rows.map(toCopy);
   }
@@ -429,14 +484,14 @@ export class HourDedup {
                     LATERAL (SELECT uuid FROM ${this.keys} k
                               WHERE k.group_hash = g.grp_hash AND k.event_hour BETWEEN ${hourOf('g.lo')} AND ${hourOf('g.hi')} OFFSET 0) k)
        SELECT ${this.copyColumns('e', 'events', `'kept'`, 'e.upload_hour')}, k.grp
-         FROM ${this.rowsFor('k', this.events, 'e', `e.uuid = k.uuid AND e.event_time BETWEEN k.lo AND k.hi AND e.project = $5 AND e.upload_hour <> $1 AND ${this.group('e')} = k.grp`)}
+         FROM ${this.rowsFor('k', this.events, 'e', `e.uuid = k.uuid AND e.event_time BETWEEN k.lo AND k.hi AND e.project = $5 AND (e.upload_hour <> $1 OR e.loaded_at <> $6) AND ${this.group('e')} = k.grp`)}
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, k.grp
          FROM ${this.rowsFor('k', this.duplicates, 'd', `d.uuid = k.uuid AND d.event_time BETWEEN k.lo AND k.hi AND d.project = $5 AND d.rule = 'insert_id' AND ${this.group('d')} = k.grp`)}
        UNION ALL
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, g.grp
          FROM g JOIN staged_members s ON s.grp = g.grp AND s.event_time BETWEEN g.lo AND g.hi`,
-      [this.options.hour, groups, from, to, this.options.project.project],
+      [this.options.hour, groups, from, to, this.options.project.project, this.options.loadedAt],
     );
     return rows.map(toCopy);
   }

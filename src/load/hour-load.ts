@@ -189,6 +189,7 @@ export class HourLoad {
    */
   async deduplicate(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const clock = this.options.clock;
+    if (this.options.replacing) await clock.time('probe', () => this.run('finding the rows an earlier load wrote the same', () => this.dedup.keepUnchanged()));
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
     await clock.time('tally', () => this.run('summing the hour for the rollups', () => tallyHour(this.client, this.options.project, this.loadedAt)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));

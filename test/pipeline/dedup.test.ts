@@ -107,12 +107,19 @@ test('a rerun changes nothing and requests nothing', async () => {
   assert.deepEqual(await snapshot('forward'), before);
 });
 
-test('--reload of every hour leaves the same table', async () => {
+test('--reload of every hour leaves the same table; unchanged archives keep their rows and contest nothing', async () => {
   const before = await snapshot('backward');
+  const loadedAt = async () => (await fixtures.db.pool.query(`SELECT uuid, loaded_at::text FROM backward.events ORDER BY uuid`)).rows;
+  const stamps = await loadedAt();
+  const merges = async () => (await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM backward_loader.recent_merges WHERE cardinality(uuid_hashes) > 0`)).rows[0].n;
+  const mergesBefore = await merges();
   const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'backward', '--range', RANGE, '--reload']);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /hours loaded: +3/);
+  assert.match(result.stdout, /earlier rows replaced: +0\n/);
   assert.deepEqual(await snapshot('backward'), before);
+  assert.deepEqual(await loadedAt(), stamps, 'the earlier rows stayed, loaded_at and all');
+  assert.equal(await merges(), mergesBefore, 'no key of an unchanged hour was noted for others to contest');
   // Every copy read is a row or a dropped copy, and each uuid has one key, at its representative.
   const { rows } = await fixtures.db.pool.query(
     `SELECT (SELECT count(*) FROM backward.events)::int + (SELECT count(*) FROM backward_loader.duplicates)::int AS copies,

@@ -67,12 +67,13 @@ test('two projects loading the same hours into one warehouse at once both end co
 
 test('--reload of one project leaves the other untouched', async () => {
   const before = await projectRows('amplitude', 'app');
-  const { rows: appLoaded } = await fixtures.db.pool.query(`SELECT max(loaded_at)::text AS at FROM amplitude.events WHERE project = 'app'`);
+  const { rows: appLoaded } = await fixtures.db.pool.query(`SELECT max(finished_at)::text AS at FROM amplitude_loader.upload_hours WHERE project = 'app'`);
   const reload = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', range, '--project', 'web', '--reload']);
   assert.equal(reload.code, 0, reload.stderr);
   assert.deepEqual(await projectRows('amplitude', 'web'), before);
+  // Its archives unchanged, the reload keeps web's rows as they were; its hours are done again.
   const { rows } = await fixtures.db.pool.query(
-    `SELECT project, max(loaded_at) > $1::timestamptz AS reloaded FROM amplitude.events GROUP BY 1 ORDER BY 1`,
+    `SELECT project, max(finished_at) > $1::timestamptz AS reloaded FROM amplitude_loader.upload_hours GROUP BY 1 ORDER BY 1`,
     [appLoaded[0].at],
   );
   assert.deepEqual(rows, [{ project: 'app', reloaded: false }, { project: 'web', reloaded: true }]);
