@@ -160,9 +160,9 @@ async function runLoader(api: LocalExportApi, url: string, generated: GeneratedE
   return { ...measured, summary, stages, hours };
 }
 
-/** Share of the hours' wall time spent holding the dedup lock (settling, the rollups and committing). */
+/** Share of the hours' wall time spent holding the dedup lock (settling and committing; the rollups fold after). */
 function lockShare(hours: readonly HourLine[]): number {
-  const held = hours.reduce((sum, h) => sum + (h.stage_seconds.settle ?? 0) + (h.stage_seconds.rollups ?? 0) + (h.stage_seconds.commit ?? 0), 0);
+  const held = hours.reduce((sum, h) => sum + (h.stage_seconds.settle ?? 0) + (h.stage_seconds.commit ?? 0), 0);
   return held / hours.reduce((sum, h) => sum + h.seconds, 0);
 }
 

@@ -10,8 +10,8 @@
 -- into the two edges and dropped.
 --
 -- Text in keys. A btree entry holds at most about 2,700 bytes, and Amplitude accepts event types and
--- platforms far longer. The rollups are unique on a SHA-256 of their text keys (text_key below), the
--- full text kept in the row; events' (amplitude_id, event_time) index no longer carries event_type.
+-- platforms far longer. Events' (amplitude_id, event_time) index no longer carries event_type; the
+-- rollups' keys become a SHA-256 of their text (text_key below) in 0013.
 
 CREATE FUNCTION :LOADER_SCHEMA.events_era(OUT first_month timestamptz, OUT end_month timestamptz)
   LANGUAGE sql IMMUTABLE
@@ -94,19 +94,12 @@ BEGIN
 END
 $$;
 
--- The key of a text in a unique index: its SHA-256, 32 bytes whatever the text's length. Immutable in
--- fact: the text's bytes are those of the database's encoding, which never changes.
+-- The key of a text in a unique key: its SHA-256, 32 bytes whatever the text's length, and one byte
+-- for NULL (no text hashes to one byte), so NULLs are equal as keys. Immutable in fact: the text's bytes
+-- are those of the database's encoding, which never changes. The rollups' keys use it (0013).
 CREATE FUNCTION :LOADER_SCHEMA.text_key(value text) RETURNS bytea
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-  AS $$ SELECT sha256(convert_to(value, 'UTF8')) $$;
-
-ALTER TABLE :AMPLITUDE_SCHEMA.event_counts DROP CONSTRAINT event_counts_project_day_event_type_key;
-CREATE UNIQUE INDEX event_counts_key ON :AMPLITUDE_SCHEMA.event_counts (project, day, :LOADER_SCHEMA.text_key(event_type)) NULLS NOT DISTINCT;
-ALTER TABLE :AMPLITUDE_SCHEMA.daily_users DROP CONSTRAINT daily_users_project_day_amplitude_id_platform_key;
-CREATE UNIQUE INDEX daily_users_key ON :AMPLITUDE_SCHEMA.daily_users (project, day, amplitude_id, :LOADER_SCHEMA.text_key(platform)) NULLS NOT DISTINCT;
-ALTER TABLE :AMPLITUDE_SCHEMA.daily_active_users_by_platform DROP CONSTRAINT daily_active_users_by_platform_project_day_platform_key;
-CREATE UNIQUE INDEX daily_active_users_by_platform_key
-  ON :AMPLITUDE_SCHEMA.daily_active_users_by_platform (project, day, :LOADER_SCHEMA.text_key(platform)) NULLS NOT DISTINCT;
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS $$ SELECT CASE WHEN value IS NULL THEN '\x00'::bytea ELSE sha256(convert_to(value, 'UTF8')) END $$;
 
 -- One user's events in time order (a timeline, a funnel's next step, the users rollup); event_type is
 -- read from the row.

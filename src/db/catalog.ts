@@ -87,7 +87,10 @@ const PROJECT = 'The Amplitude project (`--project`, default `default`) whose ex
 const USER = 'The user: Amplitude\'s amplitude_id, which merges a user\'s devices.';
 const DAY = 'The UTC day of event_time.';
 
-export const CATALOG: readonly CatalogRelation[] = [
+// The rollups are views over a folded table and pending changes in the loader's schema (migration 0013).
+const ROLLUP = 'Exact at every commit: the folded rows and the changes of committed hours not folded yet (the loader keeps both).';
+
+const ANALYST_RELATIONS: readonly CatalogRelation[] = [
   {
     name: 'events',
     kind: 'table',
@@ -118,10 +121,10 @@ export const CATALOG: readonly CatalogRelation[] = [
   },
   {
     name: 'event_counts',
-    kind: 'table',
+    kind: 'view',
     audience: 'analysts',
     description:
-      'Rollup: events per project, UTC day and event type. Kept by the loader in the transaction of each hour, so it always equals a count of events. Unique on (project, day, SHA-256 of event_type), so an event type of any length has its row; the row holds the full text.',
+      `Rollup: events per project, UTC day and event type. ${ROLLUP}`,
     columns: {
       project: PROJECT,
       day: DAY,
@@ -131,10 +134,10 @@ export const CATALOG: readonly CatalogRelation[] = [
   },
   {
     name: 'daily_users',
-    kind: 'table',
+    kind: 'view',
     audience: 'analysts',
     description:
-      'Rollup: one row per project, UTC day, user and platform the user was active on, with their events; what the DAU tables count, and a small table for retention and frequency. Events without an amplitude_id are not in it. Kept with each hour. Unique on (project, day, amplitude_id, SHA-256 of platform): a platform of any length has its row, with its full text.',
+      `Rollup: one row per project, UTC day, user and platform the user was active on, with their events; what the DAU tables count, and a small table for retention and frequency. Events without an amplitude_id are not in it. ${ROLLUP}`,
     columns: {
       project: PROJECT,
       day: DAY,
@@ -145,16 +148,16 @@ export const CATALOG: readonly CatalogRelation[] = [
   },
   {
     name: 'daily_active_users',
-    kind: 'table',
+    kind: 'view',
     audience: 'analysts',
-    description: 'Rollup: distinct users (amplitude_id) with at least one event, per project and UTC day, over all platforms. Kept with each hour.',
+    description: `Rollup: distinct users (amplitude_id) with at least one event, per project and UTC day, over all platforms. ${ROLLUP}`,
     columns: { project: PROJECT, day: DAY, active_users: 'Distinct users active that day.' },
   },
   {
     name: 'daily_active_users_by_platform',
-    kind: 'table',
+    kind: 'view',
     audience: 'analysts',
-    description: 'Rollup: distinct users (amplitude_id) with at least one event, per project, UTC day and platform. Kept with each hour. Unique on (project, day, SHA-256 of platform), the full text in the row.',
+    description: `Rollup: distinct users (amplitude_id) with at least one event, per project, UTC day and platform. ${ROLLUP}`,
     columns: {
       project: PROJECT,
       day: DAY,
@@ -164,9 +167,9 @@ export const CATALOG: readonly CatalogRelation[] = [
   },
   {
     name: 'users',
-    kind: 'table',
+    kind: 'view',
     audience: 'analysts',
-    description: "Rollup: one row per project and user (amplitude_id) in events, with when they were first and last seen and their latest user_properties. Kept with each hour.",
+    description: `Rollup: one row per project and user (amplitude_id) in events, with when they were first and last seen and their latest user_properties. ${ROLLUP}`,
     columns: {
       project: PROJECT,
       amplitude_id: USER,
@@ -196,6 +199,44 @@ export const CATALOG: readonly CatalogRelation[] = [
       freshness: 'How old the newest loaded data is: now() minus the end of last_hour.',
     },
   },
+];
+
+const ROLLUP_VIEWS = ['event_counts', 'daily_users', 'daily_active_users', 'daily_active_users_by_platform', 'users'];
+// The text columns the folded and pending tables key by their SHA-256 (a btree entry cannot hold a long text).
+const TEXT_KEYS: Readonly<Record<string, string>> = { event_counts: 'event_type', daily_users: 'platform', daily_active_users_by_platform: 'platform' };
+const PENDING = new Set(['event_counts', 'daily_users', 'users']);
+
+/** The loader's tables behind each rollup view: what is folded, and what is pending. */
+function rollupTables(): CatalogRelation[] {
+  const tables: CatalogRelation[] = [];
+  for (const view of ANALYST_RELATIONS.filter((r) => ROLLUP_VIEWS.includes(r.name))) {
+    const text = TEXT_KEYS[view.name];
+    const key = text === undefined ? {} : { [`${text}_key`]: `SHA-256 of ${text} (one byte for NULL): the unique key, whatever the text's length.` };
+    tables.push({
+      name: `${view.name}_folded`,
+      kind: 'table',
+      audience: 'loader',
+      description: `The folded part of the ${view.name} view: what the folds applied, one fold at a time per project. Internal; read the view.`,
+      columns: { ...view.columns, ...key },
+    });
+    if (!PENDING.has(view.name)) continue;
+    const columns: Record<string, string> = { ...view.columns, ...key };
+    if (view.name === 'users') columns.lost = 'true: an hour took a row of this user away, and the user is read again from events; false: the newest row among those an hour added.';
+    else columns.events = 'The signed change: rows entering events count +1, rows leaving -1.';
+    tables.push({
+      name: `${view.name}_pending`,
+      kind: 'table',
+      audience: 'loader',
+      description: `Changes to ${view.name} appended by committed hours and not folded yet; the next fold applies and deletes them. Internal.`,
+      columns,
+    });
+  }
+  return tables;
+}
+
+export const CATALOG: readonly CatalogRelation[] = [
+  ...ANALYST_RELATIONS,
+  ...rollupTables(),
   {
     name: 'upload_hours',
     kind: 'table',

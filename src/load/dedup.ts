@@ -190,7 +190,7 @@ export class HourDedup {
     await this.query(
       `WITH gone AS (DELETE FROM ${this.events} e WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3 AND ${changed('e')}
                      RETURNING e.*),
-            counted AS (${recordRollupChanges('gone', -1)})
+            ${recordRollupChanges(this.options.project.schema, 'gone', -1)}
        INSERT INTO removed SELECT uuid, event_time, ${this.group('gone')}, 'kept' FROM gone`,
       [hour, this.options.project.project, this.options.loadedAt],
     );
@@ -533,7 +533,7 @@ export class HourDedup {
                          WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour IS NOT DISTINCT FROM m.upload_hour
                            AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = m.project
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
-              counted AS (${recordRollupChanges('moved', -1)})
+              ${recordRollupChanges(this.options.project.schema, 'moved', -1)}
          INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
         [copies.map((c) => c.uuid), copies.map((c) => String(c.eventTime)), ...identify(copies), leaving.map(([, s]) => s), copies.map(() => project)],
       );
@@ -547,7 +547,7 @@ export class HourDedup {
                          WHERE d.project = $4 AND d.upload_hour = m.h AND d.archive_entry = m.entry AND d.archive_line = m.line
                            AND d.uuid = m.uuid
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `d.${quoteIdentifier(c)}`).join(', ')}),
-              counted AS (${recordRollupChanges('moved', 1)})
+              ${recordRollupChanges(this.options.project.schema, 'moved', 1)}
          INSERT INTO ${this.events} (${columns}) SELECT * FROM moved`,
         [...identify(returning), project, returning.map((c) => c.uuid)],
       );

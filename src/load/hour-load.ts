@@ -12,7 +12,7 @@ import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { PartitionManager } from './partitions.js';
 import { utcMonthOf } from '../transform/utc-calendar.js';
-import { applyRollups, tallyHour } from './rollups.js';
+import { recordHourRollups } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
 export interface HourLoadOptions {
@@ -184,18 +184,17 @@ export class HourLoad {
   }
 
   /**
-   * Probes the history for the hour's keys, takes the dedup lock, settles what is contested and brings
-   * the rollups up to date. The lock is held from here until commit or rollback.
+   * Probes the history for the hour's keys, appends the hour's rows to the rollups' pending changes,
+   * takes the dedup lock and settles what is contested (its moves append their own changes). The lock
+   * is held from here until commit or rollback; nothing derived is computed under it.
    */
   async deduplicate(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const clock = this.options.clock;
     if (this.options.replacing) await clock.time('probe', () => this.run('finding the rows an earlier load wrote the same', () => this.dedup.keepUnchanged()));
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
-    await clock.time('tally', () => this.run('summing the hour for the rollups', () => tallyHour(this.client, this.options.project, this.loadedAt)));
+    await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
-    const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
-    await clock.time('rollups', () => this.run('updating the rollups', () => applyRollups(this.client, this.options.project)));
-    return settled;
+    return clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
   }
 
   /** Runs a query on the hour's client inside its transaction. */

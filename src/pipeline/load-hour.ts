@@ -6,6 +6,7 @@ import type { HourSource, OpenedHour } from '../extract/hour-source.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
 import { HourLoad } from '../load/hour-load.js';
+import { foldRollups } from '../load/rollups.js';
 import type { PartitionManager } from '../load/partitions.js';
 import { StageClock, type StageSeconds } from '../load/stage-clock.js';
 import { completeClaim } from '../state/hour-claims.js';
@@ -155,6 +156,9 @@ async function loadOpened(
         await recordHourDone(load, context.project, { hour: hourIso, status, attempts, startedAt, counters, entryNames: load.entries });
       });
       await clock.time('commit', () => load.commit());
+      // The rollups take this hour's changes now, unless another loader's fold is at it (it, or the next
+      // one, will); the hour is committed whatever happens here, and the rollups read exact either way.
+      await clock.time('rollups', () => foldRollups(context.pool, context.project, false).catch(() => false));
       return { status, counters, stages: clock.seconds, skipped };
     } catch (error) {
       await load.abort(error);

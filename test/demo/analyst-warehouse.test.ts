@@ -169,7 +169,8 @@ test('amplitude_reader reads exactly the analysts\' objects and later partitions
     assert.deepEqual(coverage, [{ project: 'default', loaded: true, hours_missing: '0', stale: true }], 'coverage reads the bookkeeping on the reader\'s behalf');
     await assert.rejects(client.query('SELECT count(*) FROM amplitude_loader.upload_hours'), { code: '42501' });
     await assert.rejects(client.query(`DELETE FROM amplitude.events`), { code: '42501' });
-    await assert.rejects(client.query(`UPDATE amplitude.users SET user_id = 'x'`), { code: '42501' });
+    await assert.rejects(client.query(`UPDATE amplitude.events SET user_id = 'x'`), { code: '42501' });
+    await assert.rejects(client.query(`UPDATE amplitude.users SET user_id = 'x'`), { code: '55000' }, 'a rollup is a view nobody writes');
     await assert.rejects(client.query('CREATE TABLE amplitude.scratch (x int)'), { code: '42501' });
   } finally {
     await client.end();

@@ -187,3 +187,36 @@ test('reloading hours whose archives changed leaves what the rule decides over t
   assert.deepEqual(await decided('parallel'), expected(changed));
   await assertNoHalfLoadedHours(fixtures.db.pool, 'parallel');
 });
+
+test('the rollups read exact while every change waits unfolded (a fold held off), and after the fold', async () => {
+  // The fold's lock, held by another session: every fold finds it taken and leaves its changes pending.
+  const holder = await fixtures.db.pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query(`SELECT pg_advisory_xact_lock(hashtextextended('amplitude-pg fold ' || 'held' || ' ' || 'default', 0))`);
+    await serve(hours);
+    // Backwards and in parallel: later hours' rows displace earlier ones', so moves add and take away.
+    await load('held', `${HOURS[4]}..${HOURS[7]}`, ['--concurrency', '3', '--lock-wait', '1']);
+    await load('held', `${HOURS[0]}..${HOURS[3]}`, ['--concurrency', '3', '--lock-wait', '1']);
+    await load('held', `${HOURS[1]}..${HOURS[2]}`, ['--reload', '--lock-wait', '1']);
+    const { rows } = await fixtures.db.pool.query(
+      `SELECT (SELECT count(*) FROM held_loader.event_counts_folded)::int AS folded,
+              (SELECT count(*) FROM held_loader.event_counts_pending)::int AS pending,
+              (SELECT count(*) FROM held_loader.users_pending WHERE lost)::int AS lost`,
+    );
+    assert.deepEqual({ folded: rows[0].folded, anyPending: rows[0].pending > 0, anyLost: rows[0].lost > 0 }, { folded: 0, anyPending: true, anyLost: true });
+    assert.deepEqual(await decided('held'), want);
+    await assertNoHalfLoadedHours(fixtures.db.pool, 'held');
+  } finally {
+    await holder.query('ROLLBACK');
+    holder.release();
+  }
+  // The next run folds everything pending.
+  await load('held', `${HOURS[0]}..${HOURS[7]}`);
+  const { rows } = await fixtures.db.pool.query(
+    `SELECT (SELECT count(*) FROM held_loader.event_counts_pending)::int + (SELECT count(*) FROM held_loader.daily_users_pending)::int
+          + (SELECT count(*) FROM held_loader.users_pending)::int AS pending`,
+  );
+  assert.equal(rows[0].pending, 0);
+  await assertNoHalfLoadedHours(fixtures.db.pool, 'held');
+});
