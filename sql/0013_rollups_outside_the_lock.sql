@@ -53,8 +53,9 @@ CREATE TABLE :LOADER_SCHEMA.daily_users_pending (
   events bigint NOT NULL,
   platform_key bytea GENERATED ALWAYS AS (:LOADER_SCHEMA.text_key(platform)) STORED
 );
--- A user's newest row among those an hour added (lost false), or a mark that the hour took a row of
--- theirs away (lost true), after which the user is read from events again.
+-- A user's newest row among those an hour added (complete false), or, from an hour that took a row of
+-- theirs away, their whole state as events then had it (complete true; NULL times when no event is
+-- left), which replaces the folded row and every change pending before it.
 CREATE TABLE :LOADER_SCHEMA.users_pending (
   project text NOT NULL,
   amplitude_id bigint NOT NULL,
@@ -63,8 +64,10 @@ CREATE TABLE :LOADER_SCHEMA.users_pending (
   last_event_uuid uuid,
   user_id text,
   user_properties jsonb,
-  lost boolean NOT NULL
+  complete boolean NOT NULL
 );
+-- An hour replacing a user's state finds what is pending for them through it.
+CREATE INDEX users_pending_user_idx ON :LOADER_SCHEMA.users_pending (project, amplitude_id);
 
 -- What analysts read: folded rows no pending change touches, and the touched ones with their changes.
 CREATE VIEW :AMPLITUDE_SCHEMA.event_counts AS
@@ -126,29 +129,25 @@ SELECT project, day, min(platform) AS platform, sum(active_users)::bigint AS act
  GROUP BY project, day, platform_key
 HAVING sum(active_users) <> 0;
 
+-- Users nothing pending touches, as folded; the others merged from their pending rows and, unless a
+-- complete state replaced it, their folded row: the first first_seen, and the newest row by time then
+-- uuid, which carries user_id and user_properties. Reads no events, so it is the same on Citus.
 CREATE VIEW :AMPLITUDE_SCHEMA.users AS
-WITH touched AS (SELECT project, amplitude_id, bool_or(lost) AS lost FROM :LOADER_SCHEMA.users_pending GROUP BY project, amplitude_id)
 SELECT f.project, f.amplitude_id, f.first_seen, f.last_seen, f.last_event_uuid, f.user_id, f.user_properties
   FROM :LOADER_SCHEMA.users_folded f
  WHERE NOT EXISTS (SELECT FROM :LOADER_SCHEMA.users_pending p WHERE p.project = f.project AND p.amplitude_id = f.amplitude_id)
 UNION ALL
--- Users whose pending rows only add: the folded row and the newer candidates, merged (the newest
--- row by time, then uuid, carries user_id and user_properties).
 (SELECT DISTINCT ON (c.project, c.amplitude_id)
         c.project, c.amplitude_id, min(c.first_seen) OVER (PARTITION BY c.project, c.amplitude_id), c.last_seen, c.last_event_uuid, c.user_id, c.user_properties
    FROM (SELECT p.project, p.amplitude_id, p.first_seen, p.last_seen, p.last_event_uuid, p.user_id, p.user_properties
-           FROM :LOADER_SCHEMA.users_pending p JOIN touched t USING (project, amplitude_id) WHERE NOT t.lost
+           FROM :LOADER_SCHEMA.users_pending p
          UNION ALL
          SELECT f.project, f.amplitude_id, f.first_seen, f.last_seen, f.last_event_uuid, f.user_id, f.user_properties
-           FROM :LOADER_SCHEMA.users_folded f JOIN touched t USING (project, amplitude_id) WHERE NOT t.lost) c
-  ORDER BY c.project, c.amplitude_id, c.last_seen DESC, c.last_event_uuid DESC)
-UNION ALL
--- Users who lost a row: as events has them now (none when they have no event left).
-(SELECT DISTINCT ON (e.project, e.amplitude_id)
-        e.project, e.amplitude_id, min(e.event_time) OVER (PARTITION BY e.project, e.amplitude_id), e.event_time, e.uuid, e.user_id, e.user_properties
-   FROM touched t JOIN :AMPLITUDE_SCHEMA.events e ON e.project = t.project AND e.amplitude_id = t.amplitude_id
-  WHERE t.lost
-  ORDER BY e.project, e.amplitude_id, e.event_time DESC, e.uuid DESC);
+           FROM :LOADER_SCHEMA.users_folded f
+           JOIN (SELECT project, amplitude_id FROM :LOADER_SCHEMA.users_pending GROUP BY project, amplitude_id HAVING NOT bool_or(complete)) t
+             USING (project, amplitude_id)) c
+  WHERE c.last_seen IS NOT NULL
+  ORDER BY c.project, c.amplitude_id, c.last_seen DESC, c.last_event_uuid DESC);
 
 SELECT :LOADER_SCHEMA.grant_reader(format('%I.%I', :'AMPLITUDE_SCHEMA_NAME', view_name)::regclass)
   FROM unnest(ARRAY['event_counts', 'daily_users', 'daily_active_users', 'daily_active_users_by_platform', 'users']) AS v(view_name);

@@ -221,7 +221,7 @@ function rollupTables(): CatalogRelation[] {
     });
     if (!PENDING.has(view.name)) continue;
     const columns: Record<string, string> = { ...view.columns, ...key };
-    if (view.name === 'users') columns.lost = 'true: an hour took a row of this user away, and the user is read again from events; false: the newest row among those an hour added.';
+    if (view.name === 'users') columns.complete = 'true: the whole state of the user as events had it when an hour took a row of theirs away (no times: no event left), replacing the folded row and what was pending before; false: the newest row among those an hour added.';
     else columns.events = 'The signed change: rows entering events count +1, rows leaving -1.';
     tables.push({
       name: `${view.name}_pending`,

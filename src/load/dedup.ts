@@ -221,6 +221,8 @@ export class HourDedup {
     );
     await this.query(`CREATE TEMP TABLE removed (uuid uuid, event_time timestamptz, grp text, status text) ON COMMIT DROP`);
     await this.query(`CREATE TEMP TABLE unchanged (uuid uuid, archive_entry integer, archive_line integer, place text) ON COMMIT DROP`);
+    // Users a move or a reload takes a row from (rollups.ts): their state is read again before commit.
+    await this.query(`CREATE TEMP TABLE users_lost (amplitude_id bigint) ON COMMIT DROP`);
   }
 
   /**

@@ -12,7 +12,7 @@ import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { PartitionManager } from './partitions.js';
 import { utcMonthOf } from '../transform/utc-calendar.js';
-import { recordHourRollups } from './rollups.js';
+import { recordHourRollups, replaceLostUsers } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
 export interface HourLoadOptions {
@@ -194,7 +194,9 @@ export class HourLoad {
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
     await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
-    return clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
+    const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
+    await clock.time('settle', () => this.run('reading again the users who lost a row', () => replaceLostUsers(this.client, this.options.project)));
+    return settled;
   }
 
   /** Runs a query on the hour's client inside its transaction. */

@@ -18,7 +18,8 @@ const DAY = `(event_time AT TIME ZONE 'UTC')::date`;
 
 /**
  * CTEs, for a data-modifying statement, appending to the pending changes the rows of `relation`
- * (columns of events) as entering (1) or leaving (-1) events.
+ * (columns of events) as entering (1) or leaving (-1) events. A user who loses a row is noted in the
+ * hour's `users_lost`, for `replaceLostUsers`.
  */
 export function recordRollupChanges(schema: string, relation: string, delta: 1 | -1): string {
   const pending = (name: string) => loaderTable(schema, `${name}_pending`);
@@ -26,9 +27,13 @@ export function recordRollupChanges(schema: string, relation: string, delta: 1 |
                              SELECT project, ${DAY}, event_type, ${delta} FROM ${relation}),
           changed_days AS (INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events)
                            SELECT project, ${DAY}, amplitude_id, platform, ${delta} FROM ${relation} WHERE amplitude_id IS NOT NULL),
-          changed_users AS (INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, lost)
-                            SELECT project, amplitude_id, event_time, event_time, uuid, user_id, user_properties, ${delta < 0}
-                              FROM ${relation} WHERE amplitude_id IS NOT NULL)`;
+          ${
+            delta > 0
+              ? `changed_users AS (INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
+                                   SELECT project, amplitude_id, event_time, event_time, uuid, user_id, user_properties, false
+                                     FROM ${relation} WHERE amplitude_id IS NOT NULL)`
+              : `changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL)`
+          }`;
 }
 
 /**
@@ -49,7 +54,7 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
   // A uuid repeated within the hour gives two rows of one time; either's properties will do: if the
   // two differ, deduplication moves one away, and that user is read from events again.
   await client.query(
-    `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, lost)
+    `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
      SELECT DISTINCT ON (l.amplitude_id) $1, l.amplitude_id, l.first_seen, l.event_time, l.uuid, l.user_id, e.user_properties, false
        FROM ${rowsFor(
          project.distributed,
@@ -65,11 +70,43 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
 }
 
 /**
+ * Under the dedup lock, after the moves: the users who lost a row get their whole state as events now
+ * has it (as this hour will commit it), which replaces what was pending for them: a row taken away
+ * cannot come back through a change that counted it. Two descents of the users' index per user who
+ * lost a row, a few per hour; the only rollup work under the lock, since it must see the moves.
+ */
+export async function replaceLostUsers(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
+  const pending = loaderTable(project.schema, 'users_pending');
+  const events = analystTable(project.schema, 'events');
+  const { rowCount } = await client.query(`CREATE TEMP TABLE users_replaced ON COMMIT DROP AS SELECT DISTINCT amplitude_id FROM users_lost`);
+  if (!rowCount) return;
+  await client.query(`DELETE FROM ${pending} p USING users_replaced r WHERE p.project = $1 AND p.amplitude_id = r.amplitude_id`, [project.project]);
+  // None found: the user has no event left, said by a complete state without times.
+  await client.query(
+    project.distributed
+      ? `INSERT INTO ${pending} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
+         SELECT $1, r.amplitude_id, f.first_seen, f.event_time, f.uuid, f.user_id, f.user_properties, true
+           FROM users_replaced r
+           LEFT JOIN (SELECT DISTINCT ON (e.amplitude_id) e.amplitude_id, min(e.event_time) OVER (PARTITION BY e.amplitude_id) AS first_seen,
+                             e.event_time, e.uuid, e.user_id, e.user_properties
+                        FROM users_replaced r JOIN ${events} e ON e.amplitude_id = r.amplitude_id AND e.project = $1
+                       ORDER BY e.amplitude_id, e.event_time DESC, e.uuid DESC) f USING (amplitude_id)`
+      : `INSERT INTO ${pending} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
+         SELECT $1, r.amplitude_id, f.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties, true
+           FROM users_replaced r
+           LEFT JOIN LATERAL (SELECT min(event_time) AS first_seen FROM ${events} WHERE amplitude_id = r.amplitude_id AND project = $1) f ON true
+           LEFT JOIN LATERAL (SELECT * FROM ${events} WHERE amplitude_id = r.amplitude_id AND project = $1
+                               ORDER BY event_time DESC, uuid DESC LIMIT 1) e ON true`,
+    [project.project],
+  );
+}
+
+/**
  * Applies the project's pending changes to its folded rollups and deletes them, in one transaction on
  * a connection of its own. One fold at a time per project: with `wait` false a fold that finds another
  * under way leaves the changes to it (or to the next one) and returns false at once; with `wait` true
- * it waits for it, at most the session's lock_timeout. Its work is the pending changes; only users who
- * lost a row are read again from events (through their index).
+ * it waits for it, at most the session's lock_timeout. Its work is the pending changes; it reads no
+ * events.
  */
 export async function foldRollups(pool: pg.Pool, project: RegisteredProject, wait: boolean): Promise<boolean> {
   const client = await pool.connect();
@@ -165,32 +202,14 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   await run(`DELETE FROM ${folded('daily_active_users_by_platform')} WHERE project = $1 AND active_users = 0 AND day IN (SELECT day FROM daily_user_changes)`);
   await run(`DELETE FROM ${folded('daily_active_users')} WHERE project = $1 AND active_users = 0 AND day IN (SELECT day FROM daily_user_changes)`);
 
-  // Users who lost a row are read again from events (through its amplitude_id index); the others only
-  // gained rows, which can move first_seen earlier or bring a later last event.
-  await client.query(`CREATE TEMP TABLE users_recomputed ON COMMIT DROP AS SELECT DISTINCT amplitude_id FROM fold_users WHERE lost`);
-  await run(`DELETE FROM ${folded('users')} u USING users_recomputed r WHERE u.project = $1 AND u.amplitude_id = r.amplitude_id`);
-  const events = analystTable(project.schema, 'events');
-  // One server: two descents of the user's index each. Citus cannot run those LATERAL subqueries into
-  // the distributed events: the users' rows come back by a join and are reduced here.
-  await run(
-    project.distributed
-      ? `INSERT INTO ${folded('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
-         SELECT DISTINCT ON (e.amplitude_id) $1, e.amplitude_id, min(e.event_time) OVER (PARTITION BY e.amplitude_id), e.event_time, e.uuid, e.user_id, e.user_properties
-           FROM users_recomputed r JOIN ${events} e ON e.amplitude_id = r.amplitude_id AND e.project = $1
-          ORDER BY e.amplitude_id, e.event_time DESC, e.uuid DESC`
-      : `INSERT INTO ${folded('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
-         SELECT $1, r.amplitude_id, f.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties
-           FROM users_recomputed r,
-                LATERAL (SELECT min(event_time) AS first_seen FROM ${events} WHERE amplitude_id = r.amplitude_id AND project = $1) f,
-                LATERAL (SELECT * FROM ${events} WHERE amplitude_id = r.amplitude_id AND project = $1
-                          ORDER BY event_time DESC, uuid DESC LIMIT 1) e`,
-  );
+  // A complete state replaces the folded row; the other changes only add (first_seen earlier, a later
+  // last event), merged into it.
+  await run(`DELETE FROM ${folded('users')} u USING (SELECT DISTINCT amplitude_id FROM fold_users WHERE complete) c WHERE u.project = $1 AND u.amplitude_id = c.amplitude_id`);
   await run(
     `WITH gained AS (
        SELECT DISTINCT ON (amplitude_id) amplitude_id, last_event_uuid, last_seen, user_id, user_properties,
               min(first_seen) OVER (PARTITION BY amplitude_id) AS first_seen
-         FROM fold_users g
-        WHERE NOT EXISTS (SELECT 1 FROM users_recomputed r WHERE r.amplitude_id = g.amplitude_id)
+         FROM fold_users WHERE last_seen IS NOT NULL
         ORDER BY amplitude_id, last_seen DESC, last_event_uuid DESC)
      INSERT INTO ${folded('users')} AS u (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties)
      SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties FROM gained

@@ -1,9 +1,9 @@
 /**
  * Seconds spent in each stage of an hour: what the bench and the JSON log report.
  * copy: transform and COPY into events; probe: the history probes, outside any lock;
- * tally: the hour's own sums for the rollups, also outside any lock; lock: waiting for the dedup lock;
- * settle: what happens holding it (contested keys, bookkeeping); rollups: applying the sums and the
- * moves to the rollups, also under the lock; commit: COMMIT, which releases it.
+ * tally: the hour's own changes to the rollups, appended outside any lock; lock: waiting for the dedup
+ * lock; settle: what happens holding it (contested keys, their moves, the users who lost a row, the
+ * bookkeeping); commit: COMMIT, which releases it; rollups: the fold after commit, outside any lock.
  */
 export type StageName = 'download' | 'copy' | 'partitions' | 'probe' | 'tally' | 'lock' | 'settle' | 'rollups' | 'commit';
 export type StageSeconds = Partial<Record<StageName, number>>;

@@ -202,9 +202,9 @@ test('the rollups read exact while every change waits unfolded (a fold held off)
     const { rows } = await fixtures.db.pool.query(
       `SELECT (SELECT count(*) FROM held_loader.event_counts_folded)::int AS folded,
               (SELECT count(*) FROM held_loader.event_counts_pending)::int AS pending,
-              (SELECT count(*) FROM held_loader.users_pending WHERE lost)::int AS lost`,
+              (SELECT count(*) FROM held_loader.users_pending WHERE complete)::int AS complete`,
     );
-    assert.deepEqual({ folded: rows[0].folded, anyPending: rows[0].pending > 0, anyLost: rows[0].lost > 0 }, { folded: 0, anyPending: true, anyLost: true });
+    assert.deepEqual({ folded: rows[0].folded, anyPending: rows[0].pending > 0, anyComplete: rows[0].complete > 0 }, { folded: 0, anyPending: true, anyComplete: true });
     assert.deepEqual(await decided('held'), want);
     await assertNoHalfLoadedHours(fixtures.db.pool, 'held');
   } finally {
