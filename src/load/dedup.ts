@@ -184,22 +184,64 @@ export class HourDedup {
    */
   private async removeEarlierLoad(): Promise<void> {
     if (this.earlier.unchanged === this.earlier.rows) return;
-    const hour = this.options.hour;
-    const changed = (alias: string) =>
-      `NOT EXISTS (SELECT 1 FROM unchanged u WHERE u.uuid = ${alias}.uuid AND u.archive_entry = ${alias}.archive_entry AND u.archive_line = ${alias}.archive_line)`;
-    await this.query(
-      `WITH gone AS (DELETE FROM ${this.events} e WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3 AND ${changed('e')}
-                     RETURNING e.*),
-            ${recordRollupChanges(this.options.project.schema, 'gone', -1)}
-       INSERT INTO removed SELECT uuid, event_time, ${this.group('gone')}, 'kept' FROM gone`,
-      [hour, this.options.project.project, this.options.loadedAt],
-    );
-    await this.query(
-      `WITH gone AS (DELETE FROM ${this.duplicates} d WHERE d.project = $2 AND d.upload_hour = $1 AND ${changed('d')}
-                     RETURNING d.uuid, d.event_time, ${this.group('d')}, d.rule)
-       INSERT INTO removed SELECT * FROM gone`,
-      [hour, this.options.project.project],
-    );
+    const params = [this.options.hour, this.options.project.project, this.options.loadedAt];
+    const removeEvents = (which: string, values: unknown[]) =>
+      this.query(
+        `WITH gone AS (DELETE FROM ${this.events} e ${which} RETURNING e.*),
+              ${recordRollupChanges(this.options.project.schema, 'gone', -1)}
+         INSERT INTO removed SELECT uuid, event_time, ${this.group('gone')}, 'kept' FROM gone`,
+        values,
+      );
+    const removeDuplicates = (which: string, values: unknown[]) =>
+      this.query(
+        `WITH gone AS (DELETE FROM ${this.duplicates} d ${which} RETURNING d.uuid, d.event_time, ${this.group('d')}, d.rule)
+         INSERT INTO removed SELECT * FROM gone`,
+        values,
+      );
+    if (this.earlier.unchanged === 0) {
+      await removeEvents('WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3', params);
+      await removeDuplicates('WHERE d.project = $2 AND d.upload_hour = $1', params.slice(0, 2));
+    } else {
+      // The earlier rows not found unchanged, deleted by their keys a chunk at a time: a distributed
+      // DELETE (Citus) cannot read this session's temporary tables, but takes keys as parameters.
+      const unchanged = (alias: string) =>
+        `LEFT JOIN unchanged u ON u.uuid = ${alias}.uuid AND u.archive_entry = ${alias}.archive_entry AND u.archive_line = ${alias}.archive_line`;
+      await this.query(
+        `CREATE TEMP TABLE earlier_changed ON COMMIT DROP AS
+         SELECT row_number() OVER () AS n, c.* FROM (
+           SELECT 'events' AS place, e.uuid, e.event_time::text AS t, e.archive_entry, e.archive_line FROM ${this.events} e ${unchanged('e')}
+            WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3 AND u.uuid IS NULL
+           UNION ALL
+           SELECT 'duplicates', d.uuid, d.event_time::text, d.archive_entry, d.archive_line FROM ${this.duplicates} d ${unchanged('d')}
+            WHERE d.project = $2 AND d.upload_hour = $1 AND u.uuid IS NULL) c`,
+        params,
+      );
+      // Times travel as PostgreSQL's own text of them (the session is in UTC): exact for any year, and a
+      // parameter, not an expression on a column, which Citus refuses in a distributed DELETE.
+      const byKeys = (alias: string) =>
+        `USING unnest($3::uuid[], $4::timestamptz[], $5::int[], $6::int[]) AS m(uuid, t, entry, line)
+         WHERE ${alias}.project = $2 AND ${alias}.upload_hour = $1 AND ${alias}.uuid = m.uuid AND ${alias}.event_time = m.t
+           AND ${alias}.archive_entry = m.entry AND ${alias}.archive_line = m.line`;
+      for (let from = 1; ; from += SETTLE_CHUNK) {
+        const { rows } = await this.query<{ place: string; uuid: string; t: string; archive_entry: number; archive_line: number }>(
+          `SELECT place, uuid::text, t, archive_entry, archive_line FROM earlier_changed WHERE n >= $1 AND n < $2`,
+          [from, from + SETTLE_CHUNK],
+        );
+        if (rows.length === 0) break;
+        for (const [place, remove] of [['events', removeEvents], ['duplicates', removeDuplicates]] as const) {
+          const chunk = rows.filter((r) => r.place === place);
+          if (chunk.length === 0) continue;
+          await remove(byKeys(place === 'events' ? 'e' : 'd'), [
+            this.options.hour,
+            this.options.project.project,
+            chunk.map((r) => r.uuid),
+            chunk.map((r) => r.t),
+            chunk.map((r) => r.archive_entry),
+            chunk.map((r) => r.archive_line),
+          ]);
+        }
+      }
+    }
     await this.query(`INSERT INTO contested_uuids SELECT uuid FROM removed WHERE status <> 'uuid' ON CONFLICT DO NOTHING`);
     await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`);
   }
