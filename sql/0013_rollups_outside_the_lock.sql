@@ -38,24 +38,25 @@ ALTER TABLE :AMPLITUDE_SCHEMA.users SET SCHEMA :LOADER_SCHEMA;
 ALTER TABLE :LOADER_SCHEMA.users RENAME TO users_folded;
 
 -- Pending: appended by hours, deleted by the fold that applies them. No index: a fold takes them all.
+-- No key column: what reads them hashes the few rows pending as it reads them.
 CREATE TABLE :LOADER_SCHEMA.event_counts_pending (
   project text NOT NULL,
   day date NOT NULL,
   event_type text,
-  events bigint NOT NULL,
-  event_type_key bytea GENERATED ALWAYS AS (:LOADER_SCHEMA.text_key(event_type)) STORED
+  events bigint NOT NULL
 );
 CREATE TABLE :LOADER_SCHEMA.daily_users_pending (
   project text NOT NULL,
   day date NOT NULL,
   amplitude_id bigint NOT NULL,
   platform text,
-  events bigint NOT NULL,
-  platform_key bytea GENERATED ALWAYS AS (:LOADER_SCHEMA.text_key(platform)) STORED
+  events bigint NOT NULL
 );
 -- A user's newest row among those an hour added (complete false), or, from an hour that took a row of
--- theirs away, their whole state as events then had it (complete true; NULL times when no event is
--- left), which replaces the folded row and every change pending before it.
+-- theirs away, their whole state as events then had it (complete true; no times when no event is
+-- left). Each row says which hour (transaction) appended it; users_pending_hours says in which order
+-- those hours held the dedup lock, which is the order they committed in: a complete state replaces the
+-- folded row and every change of an hour before it, and nothing is ever deleted under the lock.
 CREATE TABLE :LOADER_SCHEMA.users_pending (
   project text NOT NULL,
   amplitude_id bigint NOT NULL,
@@ -64,21 +65,25 @@ CREATE TABLE :LOADER_SCHEMA.users_pending (
   last_event_uuid uuid,
   user_id text,
   user_properties jsonb,
-  complete boolean NOT NULL
+  complete boolean NOT NULL,
+  xid xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
--- An hour replacing a user's state finds what is pending for them through it.
-CREATE INDEX users_pending_user_idx ON :LOADER_SCHEMA.users_pending (project, amplitude_id);
+CREATE TABLE :LOADER_SCHEMA.users_pending_hours (
+  xid xid8 PRIMARY KEY,
+  project text NOT NULL,
+  merge_seq bigint NOT NULL
+);
 
 -- What analysts read: folded rows no pending change touches, and the touched ones with their changes.
 CREATE VIEW :AMPLITUDE_SCHEMA.event_counts AS
 SELECT f.project, f.day, f.event_type, f.events
   FROM :LOADER_SCHEMA.event_counts_folded f
  WHERE NOT EXISTS (SELECT FROM :LOADER_SCHEMA.event_counts_pending p
-                    WHERE p.project = f.project AND p.day = f.day AND p.event_type_key = f.event_type_key)
+                    WHERE p.project = f.project AND p.day = f.day AND :LOADER_SCHEMA.text_key(p.event_type) = f.event_type_key)
 UNION ALL
 SELECT p.project, p.day, p.event_type, (p.events + coalesce(f.events, 0))::bigint
-  FROM (SELECT project, day, event_type_key, min(event_type) AS event_type, sum(events) AS events
-          FROM :LOADER_SCHEMA.event_counts_pending GROUP BY project, day, event_type_key) p
+  FROM (SELECT project, day, :LOADER_SCHEMA.text_key(event_type) AS event_type_key, min(event_type) AS event_type, sum(events) AS events
+          FROM :LOADER_SCHEMA.event_counts_pending GROUP BY project, day, 3) p
   LEFT JOIN :LOADER_SCHEMA.event_counts_folded f ON f.project = p.project AND f.day = p.day AND f.event_type_key = p.event_type_key
  WHERE p.events + coalesce(f.events, 0) <> 0;
 
@@ -86,11 +91,11 @@ CREATE VIEW :AMPLITUDE_SCHEMA.daily_users AS
 SELECT f.project, f.day, f.amplitude_id, f.platform, f.events
   FROM :LOADER_SCHEMA.daily_users_folded f
  WHERE NOT EXISTS (SELECT FROM :LOADER_SCHEMA.daily_users_pending p
-                    WHERE p.project = f.project AND p.day = f.day AND p.amplitude_id = f.amplitude_id AND p.platform_key = f.platform_key)
+                    WHERE p.project = f.project AND p.day = f.day AND p.amplitude_id = f.amplitude_id AND :LOADER_SCHEMA.text_key(p.platform) = f.platform_key)
 UNION ALL
 SELECT p.project, p.day, p.amplitude_id, p.platform, (p.events + coalesce(f.events, 0))::bigint
-  FROM (SELECT project, day, amplitude_id, platform_key, min(platform) AS platform, sum(events) AS events
-          FROM :LOADER_SCHEMA.daily_users_pending GROUP BY project, day, amplitude_id, platform_key) p
+  FROM (SELECT project, day, amplitude_id, :LOADER_SCHEMA.text_key(platform) AS platform_key, min(platform) AS platform, sum(events) AS events
+          FROM :LOADER_SCHEMA.daily_users_pending GROUP BY project, day, amplitude_id, 4) p
   LEFT JOIN :LOADER_SCHEMA.daily_users_folded f
     ON f.project = p.project AND f.day = p.day AND f.amplitude_id = p.amplitude_id AND f.platform_key = p.platform_key
  WHERE p.events + coalesce(f.events, 0) <> 0;
@@ -109,8 +114,8 @@ SELECT project, day, sum(active_users)::bigint AS active_users
                        (SELECT count(*) FROM :LOADER_SCHEMA.daily_users_folded f
                          WHERE f.project = k.project AND f.day = k.day AND f.amplitude_id = k.amplitude_id) AS folded_rows
                   FROM (SELECT p.project, p.day, p.amplitude_id, coalesce(f.events, 0) + p.events AS after_events, f.events IS NOT NULL AS folded
-                          FROM (SELECT project, day, amplitude_id, platform_key, sum(events) AS events
-                                  FROM :LOADER_SCHEMA.daily_users_pending GROUP BY project, day, amplitude_id, platform_key) p
+                          FROM (SELECT project, day, amplitude_id, :LOADER_SCHEMA.text_key(platform) AS platform_key, sum(events) AS events
+                                  FROM :LOADER_SCHEMA.daily_users_pending GROUP BY project, day, amplitude_id, 4) p
                           LEFT JOIN :LOADER_SCHEMA.daily_users_folded f
                             ON f.project = p.project AND f.day = p.day AND f.amplitude_id = p.amplitude_id AND f.platform_key = p.platform_key) k
                  GROUP BY k.project, k.day, k.amplitude_id) u) d
@@ -122,30 +127,36 @@ SELECT project, day, min(platform) AS platform, sum(active_users)::bigint AS act
   FROM (SELECT project, day, platform_key, platform, active_users FROM :LOADER_SCHEMA.daily_active_users_by_platform_folded
         UNION ALL
         SELECT p.project, p.day, p.platform_key, p.platform, ((coalesce(f.events, 0) + p.events) > 0)::int - (f.events IS NOT NULL)::int
-          FROM (SELECT project, day, amplitude_id, platform_key, min(platform) AS platform, sum(events) AS events
-                  FROM :LOADER_SCHEMA.daily_users_pending GROUP BY project, day, amplitude_id, platform_key) p
+          FROM (SELECT project, day, amplitude_id, :LOADER_SCHEMA.text_key(platform) AS platform_key, min(platform) AS platform, sum(events) AS events
+                  FROM :LOADER_SCHEMA.daily_users_pending GROUP BY project, day, amplitude_id, 4) p
           LEFT JOIN :LOADER_SCHEMA.daily_users_folded f
             ON f.project = p.project AND f.day = p.day AND f.amplitude_id = p.amplitude_id AND f.platform_key = p.platform_key) d
  GROUP BY project, day, platform_key
 HAVING sum(active_users) <> 0;
 
--- Users nothing pending touches, as folded; the others merged from their pending rows and, unless a
--- complete state replaced it, their folded row: the first first_seen, and the newest row by time then
--- uuid, which carries user_id and user_properties. Reads no events, so it is the same on Citus.
+-- Users nothing pending touches, as folded; the others merged from their pending rows since their
+-- last complete state (that state included) or, without one, from all of them and their folded row:
+-- the first first_seen, and the newest row by time then uuid, which carries user_id and
+-- user_properties. Reads no events, so it is the same on Citus.
 CREATE VIEW :AMPLITUDE_SCHEMA.users AS
+WITH pending AS (
+  SELECT p.project, p.amplitude_id, p.first_seen, p.last_seen, p.last_event_uuid, p.user_id, p.user_properties, p.complete, h.merge_seq
+    FROM :LOADER_SCHEMA.users_pending p JOIN :LOADER_SCHEMA.users_pending_hours h ON h.xid = p.xid),
+since AS (
+  SELECT project, amplitude_id, max(merge_seq) FILTER (WHERE complete) AS merge_seq FROM pending GROUP BY project, amplitude_id)
 SELECT f.project, f.amplitude_id, f.first_seen, f.last_seen, f.last_event_uuid, f.user_id, f.user_properties
   FROM :LOADER_SCHEMA.users_folded f
- WHERE NOT EXISTS (SELECT FROM :LOADER_SCHEMA.users_pending p WHERE p.project = f.project AND p.amplitude_id = f.amplitude_id)
+ WHERE NOT EXISTS (SELECT FROM since s WHERE s.project = f.project AND s.amplitude_id = f.amplitude_id)
 UNION ALL
 (SELECT DISTINCT ON (c.project, c.amplitude_id)
         c.project, c.amplitude_id, min(c.first_seen) OVER (PARTITION BY c.project, c.amplitude_id), c.last_seen, c.last_event_uuid, c.user_id, c.user_properties
    FROM (SELECT p.project, p.amplitude_id, p.first_seen, p.last_seen, p.last_event_uuid, p.user_id, p.user_properties
-           FROM :LOADER_SCHEMA.users_pending p
+           FROM pending p JOIN since s USING (project, amplitude_id)
+          WHERE s.merge_seq IS NULL OR p.merge_seq > s.merge_seq OR (p.complete AND p.merge_seq = s.merge_seq)
          UNION ALL
          SELECT f.project, f.amplitude_id, f.first_seen, f.last_seen, f.last_event_uuid, f.user_id, f.user_properties
-           FROM :LOADER_SCHEMA.users_folded f
-           JOIN (SELECT project, amplitude_id FROM :LOADER_SCHEMA.users_pending GROUP BY project, amplitude_id HAVING NOT bool_or(complete)) t
-             USING (project, amplitude_id)) c
+           FROM :LOADER_SCHEMA.users_folded f JOIN since s USING (project, amplitude_id)
+          WHERE s.merge_seq IS NULL) c
   WHERE c.last_seen IS NOT NULL
   ORDER BY c.project, c.amplitude_id, c.last_seen DESC, c.last_event_uuid DESC);
 

@@ -220,9 +220,12 @@ function rollupTables(): CatalogRelation[] {
       columns: { ...view.columns, ...key },
     });
     if (!PENDING.has(view.name)) continue;
-    const columns: Record<string, string> = { ...view.columns, ...key };
-    if (view.name === 'users') columns.complete = 'true: the whole state of the user as events had it when an hour took a row of theirs away (no times: no event left), replacing the folded row and what was pending before; false: the newest row among those an hour added.';
-    else columns.events = 'The signed change: rows entering events count +1, rows leaving -1.';
+    const columns: Record<string, string> = { ...view.columns };
+    if (view.name === 'users') {
+      columns.complete =
+        'true: the whole state of the user as events had it when an hour took a row of theirs away (no times: no event left), replacing the folded row and the changes of the hours before; false: the newest row among those an hour added.';
+      columns.xid = 'The transaction (hour) that appended the row; users_pending_hours gives its place in the order hours committed.';
+    } else columns.events = 'The signed change: rows entering events count +1, rows leaving -1.';
     tables.push({
       name: `${view.name}_pending`,
       kind: 'table',
@@ -231,6 +234,17 @@ function rollupTables(): CatalogRelation[] {
       columns,
     });
   }
+  tables.push({
+    name: 'users_pending_hours',
+    kind: 'table',
+    audience: 'loader',
+    description: 'The order in which the hours that appended to users_pending committed; a fold deletes each with its rows. Internal.',
+    columns: {
+      xid: 'The hour\'s transaction, as users_pending.xid.',
+      project: 'The Amplitude project the hour belongs to.',
+      merge_seq: 'The hour\'s merge sequence: the order hours of the project held the dedup lock, which is the order they committed in.',
+    },
+  });
   return tables;
 }
 

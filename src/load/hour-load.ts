@@ -195,7 +195,9 @@ export class HourLoad {
     await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
-    await clock.time('settle', () => this.run('reading again the users who lost a row', () => replaceLostUsers(this.client, this.options.project)));
+    await clock.time('settle', () =>
+      this.run('reading again the users who lost a row', () => replaceLostUsers(this.client, this.options.project, settled.mergeSeq)),
+    );
     return settled;
   }
 

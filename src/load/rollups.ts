@@ -70,17 +70,22 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
 }
 
 /**
- * Under the dedup lock, after the moves: the users who lost a row get their whole state as events now
- * has it (as this hour will commit it), which replaces what was pending for them: a row taken away
- * cannot come back through a change that counted it. Two descents of the users' index per user who
- * lost a row, a few per hour; the only rollup work under the lock, since it must see the moves.
+ * Under the dedup lock, after the moves: notes the hour's place in the order hours commit (its
+ * merge_seq), and gives the users who lost a row their whole state as events now has it (as this hour
+ * will commit it), which replaces their folded row and the changes of every hour before: a row taken
+ * away cannot come back through a change that counted it. Deletes nothing, so it waits for no fold.
+ * Two descents of the users' index per user who lost a row, a few per hour; the only rollup work under
+ * the lock, since it must see the moves.
  */
-export async function replaceLostUsers(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
+export async function replaceLostUsers(client: pg.ClientBase, project: RegisteredProject, mergeSeq: string): Promise<void> {
   const pending = loaderTable(project.schema, 'users_pending');
   const events = analystTable(project.schema, 'events');
+  await client.query(`INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES (pg_current_xact_id(), $1, $2)`, [
+    project.project,
+    mergeSeq,
+  ]);
   const { rowCount } = await client.query(`CREATE TEMP TABLE users_replaced ON COMMIT DROP AS SELECT DISTINCT amplitude_id FROM users_lost`);
   if (!rowCount) return;
-  await client.query(`DELETE FROM ${pending} p USING users_replaced r WHERE p.project = $1 AND p.amplitude_id = r.amplitude_id`, [project.project]);
   // None found: the user has no event left, said by a complete state without times.
   await client.query(
     project.distributed
@@ -138,22 +143,33 @@ export async function foldRollups(pool: pg.Pool, project: RegisteredProject, wai
 async function applyPending(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
   const folded = (name: string) => loaderTable(project.schema, `${name}_folded`);
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
+  const textKey = loaderTable(project.schema, 'text_key');
   const run = (text: string) => client.query(text, [project.project]);
 
   // What is pending now (committed hours'), taken: rows appended from here on wait for the next fold.
   await run(
     `CREATE TEMP TABLE fold_counts ON COMMIT DROP AS
-     WITH taken AS (DELETE FROM ${pending('event_counts')} WHERE project = $1 RETURNING day, event_type_key, event_type, events)
-     SELECT day, event_type_key, min(event_type) AS event_type, sum(events) AS n FROM taken GROUP BY 1, 2`,
+     WITH taken AS (DELETE FROM ${pending('event_counts')} WHERE project = $1 RETURNING day, event_type, events)
+     SELECT day, ${textKey}(event_type) AS event_type_key, min(event_type) AS event_type, sum(events) AS n FROM taken GROUP BY 1, 2`,
   );
   await run(
     `CREATE TEMP TABLE fold_days ON COMMIT DROP AS
-     WITH taken AS (DELETE FROM ${pending('daily_users')} WHERE project = $1 RETURNING day, amplitude_id, platform_key, platform, events)
-     SELECT day, amplitude_id, platform_key, min(platform) AS platform, sum(events) AS n FROM taken GROUP BY 1, 2, 3`,
+     WITH taken AS (DELETE FROM ${pending('daily_users')} WHERE project = $1 RETURNING day, amplitude_id, platform, events)
+     SELECT day, amplitude_id, ${textKey}(platform) AS platform_key, min(platform) AS platform, sum(events) AS n FROM taken GROUP BY 1, 2, 3`,
   );
+  // The users' changes with their hours' order, taken in one statement (one snapshot): a committed
+  // hour's rows and its place in the order go together, and hours that changed no user go too.
   await run(
     `CREATE TEMP TABLE fold_users ON COMMIT DROP AS
-     WITH taken AS (DELETE FROM ${pending('users')} WHERE project = $1 RETURNING *) SELECT * FROM taken`,
+     WITH taken AS (DELETE FROM ${pending('users')} WHERE project = $1 RETURNING *),
+          hours AS (DELETE FROM ${loaderTable(project.schema, 'users_pending_hours')} WHERE project = $1 RETURNING xid, merge_seq)
+     SELECT t.*, h.merge_seq FROM taken t JOIN hours h USING (xid)`,
+  );
+  // A user's complete state replaces the changes of the hours before it (and of its own hour).
+  await client.query(
+    `DELETE FROM fold_users f
+      USING (SELECT amplitude_id, max(merge_seq) FILTER (WHERE complete) AS since FROM fold_users GROUP BY amplitude_id) s
+      WHERE f.amplitude_id = s.amplitude_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
   );
 
   await run(
