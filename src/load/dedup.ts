@@ -325,22 +325,41 @@ export class HourDedup {
   }
 
   /**
-   * Takes the dedup lock, waiting at most the session's lock_timeout: only one hour at a time settles
-   * contested keys against what others committed. Held until the hour commits.
+   * Takes the dedup lock, waiting at most --lock-wait: only one hour at a time settles contested keys
+   * against what others committed. Held until the hour commits. While another hour holds it, this one
+   * waits for that hour to commit without queueing for the lock (a share lock on the same row, in a
+   * savepoint rolled back as soon as it is granted), catches up with what it merged outside the lock,
+   * and tries again: under the lock there is then only the catch-up with hours that merged in between.
    */
   async lock(): Promise<void> {
-    try {
-      await this.query(`SELECT 1 FROM ${loaderTable(this.options.project.schema, 'projects')} WHERE project = $1 FOR UPDATE`, [this.options.project.project]);
-    } catch (error) {
-      if ((error as { code?: string }).code === '55P03') {
-        throw new DatabaseError(
-          `hour ${this.options.hourLabel}: waited ${this.options.lockWaitSeconds} s (--lock-wait) for the dedup lock ` +
-            `of project ${this.options.project.project} (its row in ${loaderSchemaOf(this.options.project.schema)}.projects), which another loader holds while it settles contested keys`,
-          { retryable: true, sqlState: '55P03', hour: this.options.hourLabel, cause: error },
-        );
+    const projects = loaderTable(this.options.project.schema, 'projects');
+    const project = this.options.project.project;
+    const deadline = Date.now() + this.options.lockWaitSeconds * 1000;
+    for (;;) {
+      await this.catchUp();
+      const { rowCount } = await this.query(`SELECT 1 FROM ${projects} WHERE project = $1 FOR UPDATE SKIP LOCKED`, [project]);
+      if (rowCount) return;
+      const left = deadline - Date.now();
+      if (left <= 0) throw this.lockNotGranted();
+      // SET LOCAL inside the savepoint ends with it.
+      await this.query(`SAVEPOINT dedup_lock_wait; SET LOCAL lock_timeout = ${Math.ceil(left)}`);
+      try {
+        await this.query(`SELECT 1 FROM ${projects} WHERE project = $1 FOR KEY SHARE`, [project]);
+      } catch (error) {
+        // A connection that failed cannot roll back: the original error says what happened.
+        await this.query('ROLLBACK TO SAVEPOINT dedup_lock_wait').catch(() => {});
+        throw (error as { code?: string }).code === '55P03' ? this.lockNotGranted(error) : error;
       }
-      throw error;
+      await this.query('ROLLBACK TO SAVEPOINT dedup_lock_wait');
     }
+  }
+
+  private lockNotGranted(cause?: unknown): DatabaseError {
+    return new DatabaseError(
+      `hour ${this.options.hourLabel}: waited ${this.options.lockWaitSeconds} s (--lock-wait) for the dedup lock ` +
+        `of project ${this.options.project.project} (its row in ${loaderSchemaOf(this.options.project.schema)}.projects), which another loader holds while it settles contested keys`,
+      { retryable: true, sqlState: '55P03', hour: this.options.hourLabel, cause },
+    );
   }
 
   /**
@@ -448,33 +467,43 @@ export class HourDedup {
     return { counts, mergeSeq };
   }
 
-  /** The keys of hours merged since the probe that this hour also has (by hash: a collision only contests more). */
+  /**
+   * The keys of hours merged since the probe (or the last catch-up) that this hour also has (by hash:
+   * a collision only contests more). Before the lock, for the hours that merged while this one copied
+   * or waited, and once under it, for the few that merged in between: merge_seq is given under the
+   * lock, so every merge up to the newest one seen is committed and none is missed.
+   */
   private async catchUp(): Promise<void> {
     const project = this.options.project.project;
-    const { rows } = await this.query<{ oldest: string | null }>(`SELECT min(merge_seq)::text AS oldest FROM ${this.recentMerges} WHERE project = $1`, [
-      project,
-    ]);
-    const oldest = rows[0]?.oldest;
-    if (oldest !== null && oldest !== undefined && BigInt(oldest) > BigInt(this.probeSeq) + 1n) {
+    const { rows } = await this.query<{ oldest: string | null; newest: string | null }>(
+      `SELECT min(merge_seq)::text AS oldest, max(merge_seq)::text AS newest FROM ${this.recentMerges} WHERE project = $1`,
+      [project],
+    );
+    const { oldest, newest } = rows[0] ?? { oldest: null, newest: null };
+    if (oldest === null || newest === null || BigInt(newest) <= BigInt(this.probeSeq)) return;
+    const since = this.probeSeq;
+    this.probeSeq = newest;
+    if (BigInt(oldest) > BigInt(since) + 1n) {
       // Merges since the probe may have been pruned: contest every key of this hour.
       await this.query(`INSERT INTO contested_uuids SELECT DISTINCT uuid FROM stage_keys ON CONFLICT DO NOTHING`);
       await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM stage_keys WHERE grp IS NOT NULL`);
       return;
     }
+    const merged = `merge_seq > $1 AND merge_seq <= $3`;
     await this.query(
       `INSERT INTO contested_uuids
          SELECT DISTINCT s.uuid FROM stage_keys s
-           JOIN (SELECT DISTINCT unnest(uuid_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND merge_seq > $1) r ON r.h = uuid_hash(s.uuid)
+           JOIN (SELECT DISTINCT unnest(uuid_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND ${merged}) r ON r.h = uuid_hash(s.uuid)
        ON CONFLICT DO NOTHING`,
-      [this.probeSeq, project],
+      [since, project, newest],
     );
     if (this.options.windowMicros !== null) {
       await this.query(
         `INSERT INTO contested_points
            SELECT s.grp, s.event_time FROM stage_keys s
-             JOIN (SELECT DISTINCT unnest(group_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND merge_seq > $1) r ON r.h = s.grp_hash
+             JOIN (SELECT DISTINCT unnest(group_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND ${merged}) r ON r.h = s.grp_hash
             WHERE s.grp IS NOT NULL`,
-        [this.probeSeq, project],
+        [since, project, newest],
       );
     }
   }
