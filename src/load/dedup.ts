@@ -11,6 +11,7 @@ import { EVENTS_TABLE_COLUMNS } from '../transform/event-columns.js';
 import { decideCopies, type CopyStatus, type EventCopy, type TimeRange } from './dedup-rule.js';
 import type { PartitionManager } from './partitions.js';
 import { monthOfMicros } from '../transform/utc-calendar.js';
+import { createHourTables } from './hour-tables.js';
 
 /**
  * Deduplication of one upload hour against everything stored, at a cost that does not grow with the
@@ -207,7 +208,7 @@ export class HourDedup {
       const unchanged = (alias: string) =>
         `LEFT JOIN unchanged u ON u.uuid = ${alias}.uuid AND u.archive_entry = ${alias}.archive_entry AND u.archive_line = ${alias}.archive_line`;
       await this.query(
-        `CREATE TEMP TABLE earlier_changed ON COMMIT DROP AS
+        `INSERT INTO earlier_changed (n, place, uuid, t, archive_entry, archive_line)
          SELECT row_number() OVER () AS n, c.* FROM (
            SELECT 'events' AS place, e.uuid, e.event_time::text AS t, e.archive_entry, e.archive_line FROM ${this.events} e ${unchanged('e')}
             WHERE e.project = $2 AND e.upload_hour = $1 AND e.loaded_at <> $3 AND u.uuid IS NULL
@@ -249,22 +250,9 @@ export class HourDedup {
   /** Where the hour's rows' keys are COPYed (`KEYS_COPY_COLUMNS`), beside the rows themselves. */
   readonly keysTable = 'stage_keys';
 
-  /** The hour's temporary tables, before the COPY: its keys, and what a reload removes. */
+  /** The hour's temporary tables (hour-tables.ts), before the COPY. */
   async createTables(): Promise<void> {
-    const group = `${loaderTable(this.options.project.schema, 'insert_group')}(app, device_id, user_id, insert_id)`;
-    await this.query(
-      `CREATE TEMP TABLE stage_keys (
-         uuid uuid NOT NULL, event_time timestamptz NOT NULL, server_upload_time timestamptz,
-         app bigint, device_id text, user_id text, insert_id text, event_type text, platform text, amplitude_id bigint, event_hour integer NOT NULL,
-         archive_entry integer NOT NULL, archive_line integer NOT NULL,
-         grp text GENERATED ALWAYS AS (${group}) STORED,
-         grp_hash integer GENERATED ALWAYS AS (hashtext(${group})) STORED
-       ) ON COMMIT DROP`,
-    );
-    await this.query(`CREATE TEMP TABLE removed (uuid uuid, event_time timestamptz, grp text, status text) ON COMMIT DROP`);
-    await this.query(`CREATE TEMP TABLE unchanged (uuid uuid, archive_entry integer, archive_line integer, place text) ON COMMIT DROP`);
-    // Users a move or a reload takes a row from (rollups.ts): their state is read again before commit.
-    await this.query(`CREATE TEMP TABLE users_lost (amplitude_id bigint) ON COMMIT DROP`);
+    await this.query(createHourTables(this.options.project.schema));
   }
 
   /**
@@ -281,8 +269,6 @@ export class HourDedup {
     this.probeSeq = seq[0]?.seq ?? '0';
     const { rows: staged } = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM stage_keys');
     this.stagedRows = staged[0]?.n ?? 0;
-    await this.query(`CREATE TEMP TABLE contested_uuids (uuid uuid PRIMARY KEY) ON COMMIT DROP`);
-    await this.query(`CREATE TEMP TABLE contested_points (grp text NOT NULL, event_time timestamptz NOT NULL) ON COMMIT DROP`);
 
     // Each look into the history is a LATERAL subquery fenced by LIMIT or OFFSET 0 (so it is not
     // flattened into a join): it runs once per key of this hour, through the one index its conditions
@@ -386,10 +372,9 @@ export class HourDedup {
 
     // This hour's copies of contested uuids, apart: each chunk joins these few, not all of the hour's keys.
     await this.query(
-      `CREATE TEMP TABLE staged_contested ON COMMIT DROP AS SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`,
+      `INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`,
     );
     // Each contested uuid's home: the group of its representative (none without the insert_id rule).
-    await this.query(`CREATE TEMP TABLE contested_homes (uuid uuid PRIMARY KEY, grp text) ON COMMIT DROP`);
     for (let at = 0; at < contested.length; at += SETTLE_CHUNK) {
       const uuids = contested.slice(at, at + SETTLE_CHUNK);
       const copies = await this.copiesOf(uuids);
@@ -407,13 +392,13 @@ export class HourDedup {
 
     if (window !== null) {
       await this.query(
-        `CREATE TEMP TABLE contested_groups ON COMMIT DROP AS
+        `INSERT INTO contested_groups (grp, first, last, chunk)
            SELECT grp, ${micros('min(event_time)')} AS first, ${micros('max(event_time)')} AS last,
                   (row_number() OVER (ORDER BY grp) - 1) / ${SETTLE_CHUNK} AS chunk
              FROM contested_points GROUP BY grp`,
       );
       await this.query(
-        `CREATE TEMP TABLE staged_members ON COMMIT DROP AS SELECT * FROM stage_keys WHERE grp IN (SELECT grp FROM contested_groups)`,
+        `INSERT INTO staged_members SELECT * FROM stage_keys WHERE grp IN (SELECT grp FROM contested_groups)`,
       );
       const { rows: chunkCount } = await this.query<{ n: number }>(`SELECT coalesce(max(chunk) + 1, 0)::int AS n FROM contested_groups`);
       const contestedSet = new Set(contested);
@@ -452,18 +437,20 @@ export class HourDedup {
       add(await this.apply(statuses, new Set(uuids)));
     }
 
-    const { rows } = await this.query<{ seq: string }>(`SELECT nextval($1::regclass)::text AS seq`, [loaderTable(this.options.project.schema, 'hour_merge_seq')]);
-    const mergeSeq = rows[0]?.seq as string;
-    // The keys noted before the lock keep their (TOASTed) arrays; what was settled since (a reload's
-    // removed keys, the groups decided) goes in a row of its own.
-    await this.query(`UPDATE ${this.recentMerges} SET merge_seq = $2 WHERE id = $1`, [this.mergeRow, mergeSeq]);
-    await this.query(
-      `INSERT INTO ${this.recentMerges} (project, merge_seq, upload_hour, uuid_hashes, group_hashes)
-       SELECT $3, $1, $2, ARRAY(SELECT uuid_hash(uuid) FROM removed), ARRAY(SELECT DISTINCT hashtext(grp) FROM contested_points)
-        WHERE EXISTS (SELECT 1 FROM contested_points) OR EXISTS (SELECT 1 FROM removed)`,
-      [mergeSeq, this.options.hour, project],
+    // The merge's number; the keys noted before the lock keep their (TOASTed) arrays under it, what was
+    // settled since (a reload's removed keys, the groups decided) goes in a row of its own. One statement:
+    // each round trip under the lock waits on a loader busy with other hours.
+    const { rows } = await this.query<{ seq: string }>(
+      `WITH seq AS MATERIALIZED (SELECT nextval($4::regclass) AS n),
+            numbered AS (UPDATE ${this.recentMerges} SET merge_seq = (SELECT n FROM seq) WHERE id = $1),
+            settled AS (INSERT INTO ${this.recentMerges} (project, merge_seq, upload_hour, uuid_hashes, group_hashes)
+                        SELECT $3, (SELECT n FROM seq), $2, ARRAY(SELECT uuid_hash(uuid) FROM removed), ARRAY(SELECT DISTINCT hashtext(grp) FROM contested_points)
+                         WHERE EXISTS (SELECT 1 FROM contested_points) OR EXISTS (SELECT 1 FROM removed)),
+            pruned AS (DELETE FROM ${this.recentMerges} WHERE project = $3 AND merge_seq <= (SELECT n FROM seq) - $5)
+       SELECT n::text AS seq FROM seq`,
+      [this.mergeRow, this.options.hour, project, loaderTable(this.options.project.schema, 'hour_merge_seq'), RECENT_MERGES_KEPT],
     );
-    await this.query(`DELETE FROM ${this.recentMerges} WHERE project = $3 AND merge_seq <= $1::bigint - $2`, [mergeSeq, RECENT_MERGES_KEPT, project]);
+    const mergeSeq = rows[0]?.seq as string;
     return { counts, mergeSeq };
   }
 
@@ -588,8 +575,7 @@ export class HourDedup {
     const columns = EVENTS_COPY_COLUMNS.map(quoteIdentifier).join(', ');
     // A DELETE cannot be fenced like the probes: the moves below are kept to index nested loops from
     // the few rows that move, else the planner may sort or hash a whole partition to find them.
-    await this.query('SET LOCAL enable_hashjoin = off');
-    await this.query('SET LOCAL enable_mergejoin = off');
+    await this.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off');
     // Upload hours are whole hours, which a Date holds exactly; sent as timestamptz, the conditions
     // compare columns with no function on them (Citus refuses a STABLE function on a column in UPDATE).
     const identify = (list: EventCopy[]) => [list.map((c) => new Date(Number(c.hour / 1000n)).toISOString()), list.map((c) => c.entry), list.map((c) => c.line)];
@@ -644,8 +630,7 @@ export class HourDedup {
         [reps.map((c) => c.uuid), reps.map((c) => String(c.eventTime)), reps.map((c) => c.group)],
       );
     }
-    await this.query('RESET enable_hashjoin');
-    await this.query('RESET enable_mergejoin');
+    await this.query('RESET enable_hashjoin; RESET enable_mergejoin');
     const stagedLeaving = leaving.filter(([c]) => c.place === 'staged');
     return {
       // This hour's rows were all inserted by the COPY; those that leave again are subtracted.

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { analystTable, loaderTable } from '../db/loader-schema.js';
 import { classifyDatabaseError } from '../errors.js';
 import type { RegisteredProject } from '../state/projects.js';
-import { rowsFor } from './lookups.js';
+import { rowsFor, userStatesOf } from './lookups.js';
 
 /**
  * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users), kept without the
@@ -80,28 +80,17 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
 export async function replaceLostUsers(client: pg.ClientBase, project: RegisteredProject, mergeSeq: string): Promise<void> {
   const pending = loaderTable(project.schema, 'users_pending');
   const events = analystTable(project.schema, 'events');
-  await client.query(`INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES (pg_current_xact_id(), $1, $2)`, [
-    project.project,
-    mergeSeq,
-  ]);
-  const { rowCount } = await client.query(`CREATE TEMP TABLE users_replaced ON COMMIT DROP AS SELECT DISTINCT amplitude_id FROM users_lost`);
+  const { rowCount } = await client.query(
+    `WITH this_hour AS (INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES (pg_current_xact_id(), $1, $2))
+     INSERT INTO users_replaced SELECT DISTINCT amplitude_id FROM users_lost`,
+    [project.project, mergeSeq],
+  );
   if (!rowCount) return;
   // None found: the user has no event left, said by a complete state without times.
   await client.query(
-    project.distributed
-      ? `INSERT INTO ${pending} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
-         SELECT $1, r.amplitude_id, f.first_seen, f.event_time, f.uuid, f.user_id, f.user_properties, true
-           FROM users_replaced r
-           LEFT JOIN (SELECT DISTINCT ON (e.amplitude_id) e.amplitude_id, min(e.event_time) OVER (PARTITION BY e.amplitude_id) AS first_seen,
-                             e.event_time, e.uuid, e.user_id, e.user_properties
-                        FROM users_replaced r JOIN ${events} e ON e.amplitude_id = r.amplitude_id AND e.project = $1
-                       ORDER BY e.amplitude_id, e.event_time DESC, e.uuid DESC) f USING (amplitude_id)`
-      : `INSERT INTO ${pending} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
-         SELECT $1, r.amplitude_id, f.first_seen, e.event_time, e.uuid, e.user_id, e.user_properties, true
-           FROM users_replaced r
-           LEFT JOIN LATERAL (SELECT min(event_time) AS first_seen FROM ${events} WHERE amplitude_id = r.amplitude_id AND project = $1) f ON true
-           LEFT JOIN LATERAL (SELECT * FROM ${events} WHERE amplitude_id = r.amplitude_id AND project = $1
-                               ORDER BY event_time DESC, uuid DESC LIMIT 1) e ON true`,
+    `INSERT INTO ${pending} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
+     SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, true
+       FROM (${userStatesOf(project.distributed, 'users_replaced', events, '$1')}) s`,
     [project.project],
   );
 }

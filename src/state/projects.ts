@@ -34,13 +34,8 @@ export async function registerProject(pool: pg.Pool, target: ProjectTarget): Pro
         [target.project],
       );
       projectId = created[0]?.project_id as number;
-      const name = keysTableName(projectId);
-      const table = loaderTable(target.schema, name);
-      // As migration 0005 laid out the first one: a row of 52 bytes, two btrees of 4-byte hashes.
-      await client.query(`CREATE TABLE ${table} (uuid uuid NOT NULL, event_hour integer NOT NULL, group_hash integer)`);
-      await client.query(`CREATE INDEX ${name}_uuid_idx ON ${table} (uuid_hash(uuid))`);
-      await client.query(`CREATE INDEX ${name}_group_idx ON ${table} (group_hash, event_hour) WHERE group_hash IS NOT NULL`);
-      await client.query(keysTableComments(target.schema, name));
+      await client.query(`SELECT ${loaderTable(target.schema, 'create_keys_table')}($1)`, [projectId]);
+      await client.query(keysTableComments(target.schema, keysTableName(projectId)));
     }
     await client.query('COMMIT');
     return {
