@@ -55,10 +55,12 @@ export async function runDatabase(flags: { stop?: boolean | undefined }): Promis
     process.stdout.write('It was already running, started by another process: npm run db -- --stop stops it.\n');
     return EXIT_OK;
   }
-  process.stdout.write('Press Ctrl-C to stop it (or, from anywhere in this checkout, npm run db -- --stop).\n');
-  await new Promise<void>((resolve) => {
+  // Listening before saying so: whoever reads the line may signal at once.
+  const stopAsked = new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, resolve);
   });
+  process.stdout.write('Press Ctrl-C to stop it (or, from anywhere in this checkout, npm run db -- --stop).\n');
+  await stopAsked;
   await server.stop();
   return EXIT_OK;
 }
