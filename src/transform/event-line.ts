@@ -81,8 +81,10 @@ function columnOf(line: string, k: number): number {
 
 /** The k-th field's JSON as jsonb will read it, escaped for COPY already (rewritten and escaped in one pass). */
 function copyJson(line: string, k: number): string | Buffer {
-  const raw = line.slice(fields.valueStart[k], fields.valueEnd[k]);
-  if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) return toCopyJson(raw, fields.growth[k] as number);
+  const start = fields.valueStart[k] as number;
+  const end = fields.valueEnd[k] as number;
+  if (((fields.flags[k] as number) & NEEDS_REWRITE) !== 0) return toCopyJson(line, start, end, fields.growth[k] as number);
+  const raw = line.slice(start, end);
   return fields.clean ? raw : escapeCopyValue(raw);
 }
 

@@ -79,13 +79,11 @@ export class NotAnObjectError extends Error {}
 /** Deeper nesting than this overflows Postgres's own JSON parser, so such a line is refused here. */
 export const MAX_NESTING_DEPTH = 1000;
 
-import { newOutputText, type OutputText } from './text-builder.js';
+import { newOutputText } from './text-builder.js';
 
 const QUOTE = 34;
 const BACKSLASH = 92;
 const REPLACEMENT_CODE = 0xfffd;
-// `\u00XX` for each control character, made once.
-const CONTROL_ESCAPES = Array.from({ length: 32 }, (_, c) => `\\u00${c.toString(16).padStart(2, '0')}`);
 
 // Flags of the string scanned last, read by the callers right after scanString returns.
 let stringHasEscape = false;
@@ -105,19 +103,22 @@ function skipWhitespace(s: string, i: number): number {
   return i;
 }
 
+// Each character's value as a hex digit, -1 for any other.
+const HEX_DIGIT_VALUE = new Int8Array(128).fill(-1);
+for (let d = 0; d < 16; d++) HEX_DIGIT_VALUE[d.toString(16).charCodeAt(0)] = HEX_DIGIT_VALUE[d.toString(16).toUpperCase().charCodeAt(0)] = d;
+
+function hexDigit(code: number): number {
+  return code < 128 ? (HEX_DIGIT_VALUE[code] as number) : -1;
+}
+
+/** The four hex digits at `at` as a number, or -1. */
 function hexValue(s: string, at: number): number {
   if (at + 4 > s.length) return -1;
-  let value = 0;
-  for (let k = at; k < at + 4; k++) {
-    const c = s.charCodeAt(k);
-    let digit: number;
-    if (c >= 48 && c <= 57) digit = c - 48;
-    else if (c >= 97 && c <= 102) digit = c - 87;
-    else if (c >= 65 && c <= 70) digit = c - 55;
-    else return -1;
-    value = value * 16 + digit;
-  }
-  return value;
+  const a = hexDigit(s.charCodeAt(at));
+  const b = hexDigit(s.charCodeAt(at + 1));
+  const c = hexDigit(s.charCodeAt(at + 2));
+  const d = hexDigit(s.charCodeAt(at + 3));
+  return (a | b | c | d) < 0 ? -1 : (a << 12) | (b << 8) | (c << 4) | d;
 }
 
 function isHighSurrogate(code: number): boolean {
@@ -132,6 +133,7 @@ function isLowSurrogate(code: number): boolean {
 // whether the line holds any raw control character at all (almost never; then strings are checked
 // character by character).
 let nextBackslash = -1;
+const NOT_SEARCHED = -2;
 let lineHasControl = false;
 const CONTROL_CHARACTER = /[\u0000-\u001f]/;
 
@@ -169,7 +171,7 @@ function scanString(s: string, start: number): number {
       if (quote < 0) throw new JsonSyntaxError('unterminated string', start);
       scanWork.characters += quote - i + 1;
     }
-    if (nextBackslash >= 0 && nextBackslash < i) {
+    if (nextBackslash === NOT_SEARCHED || (nextBackslash >= 0 && nextBackslash < i)) {
       nextBackslash = s.indexOf('\\', i);
       scanWork.characters += (nextBackslash < 0 ? s.length : nextBackslash) - i + 1;
     }
@@ -201,9 +203,25 @@ function scanString(s: string, start: number): number {
     } else {
       throw new JsonSyntaxError('invalid escape', at);
     }
-    nextBackslash = s.indexOf('\\', i);
-    scanWork.characters += (nextBackslash < 0 ? s.length : nextBackslash) - i + 1;
+    nextBackslash = backslashAfterEscape(s, i, quote);
   }
+}
+
+// How far past an escape the next backslash is looked for character by character: escapes packed
+// together cost a call to indexOf each otherwise.
+const ESCAPE_NEIGHBOURHOOD = 16;
+
+/** The next backslash from `i`, or NOT_SEARCHED when none comes before `quote` (the string's end, if no escape passes it). */
+function backslashAfterEscape(s: string, i: number, quote: number): number {
+  const near = Math.min(quote, i + ESCAPE_NEIGHBOURHOOD);
+  let k = i;
+  while (k < near && s.charCodeAt(k) !== BACKSLASH) k++;
+  scanWork.characters += k - i;
+  if (k < near) return k;
+  if (k === quote) return NOT_SEARCHED;
+  const next = s.indexOf('\\', k);
+  scanWork.characters += (next < 0 ? s.length : next) - k + 1;
+  return next;
 }
 
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
@@ -287,7 +305,9 @@ export function fitsNumeric(text: string, start = 0, end = text.length): boolean
     while (i < end && isDigit(text.charCodeAt(i))) i++;
     if (i === digitsStart) return false;
     // Exponents of more than 7 digits are out of any range; clamping keeps the arithmetic exact.
-    const magnitude = i - significantStart > 7 ? 1e8 : significantStart === i ? 0 : Number(text.slice(significantStart, i));
+    let magnitude = 0;
+    if (i - significantStart > 7) magnitude = 1e8;
+    else for (let k = significantStart; k < i; k++) magnitude = magnitude * 10 + text.charCodeAt(k) - 48;
     exponent = negative ? -magnitude : magnitude;
   }
   if (i !== end) return false;
@@ -473,95 +493,165 @@ export function decodeText(s: string, fields: ScannedFields, k: number): string 
 }
 
 /**
- * About how long `raw` comes out of toStorableJson when the scan did not say (a key), counted in a
- * pass that allocates nothing, so a long value's buffer is made once: a raw control character grows to a six-character escape (seven
- * escaped for COPY), a backslash doubles for COPY; numbers quoted take a little more, found as they come.
- */
-function rewrittenLength(raw: string, forCopy: boolean): number {
-  if (raw.length <= 64 * 1024) return raw.length;
-  let length = raw.length + 64;
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw.charCodeAt(i);
-    if (c < 0x20) length += forCopy ? 6 : 5;
-    else if (c === BACKSLASH && forCopy) length++;
-  }
-  return length + (length >> 6);
-}
-
-/**
  * Rewrites JSON source text so that Postgres accepts it as jsonb with the same meaning: `\u0000`,
  * unpaired surrogates and NUL become U+FFFD, other raw control characters become escapes, and a number
  * numeric cannot hold becomes a string of its exact text. Every other number is copied as it is.
  */
 export function toStorableJson(raw: string): string {
-  const out = newOutputText(rewrittenLength(raw, false));
-  rewriteJson(raw, out);
-  return out.text();
+  return rewriteJson(raw, 0, raw.length, false, raw.length + 16) as string;
 }
 
 /**
- * toStorableJson's text escaped for a COPY text field, in the same pass. `growth` is what the scan
- * counted the rewriting adds. A long ASCII result comes as bytes, never copied into a string.
+ * toStorableJson's text of source[from, to) escaped for a COPY text field, in the same pass. `growth`
+ * is what the scan counted the rewriting adds. A long ASCII result comes as bytes, never copied into a
+ * string.
  */
-export function toCopyJson(raw: string, growth?: number): string | Buffer {
-  const out = newOutputText(growth === undefined ? rewrittenLength(raw, true) : raw.length + growth + 16, true);
-  rewriteJson(raw, out);
-  return out.asciiBytes() ?? out.text();
+export function toCopyJson(source: string, from = 0, to = source.length, growth = (to - from) >> 3): string | Buffer {
+  return rewriteJson(source, from, to, true, to - from + growth + 16);
 }
 
-function rewriteJson(raw: string, out: OutputText): void {
-  scanWork.characters += raw.length;
-  let runStart = 0;
+// What the rewrite does with a character below 0x100: a table lookup instead of a chain of tests,
+// one per character, inside a string and outside one.
+const KEEP = 0;
+const STRING_QUOTE = 1;
+const STRING_ESCAPE = 2;
+const RAW_CONTROL = 3;
+const NUMBER_START = 4;
+const COPY_WHITESPACE = 5; // a tab or carriage return between tokens: COPY escapes it
+const LATIN1 = 6; // kept, but the text is no longer ASCII
+const INSIDE_STRING = new Uint8Array(256);
+const OUTSIDE_STRING = new Uint8Array(256);
+INSIDE_STRING.fill(RAW_CONTROL, 0, 0x20).fill(LATIN1, 0x80);
+INSIDE_STRING[QUOTE] = STRING_QUOTE;
+INSIDE_STRING[BACKSLASH] = STRING_ESCAPE;
+OUTSIDE_STRING.fill(LATIN1, 0x80)[QUOTE] = STRING_QUOTE;
+OUTSIDE_STRING.fill(NUMBER_START, 48, 58)[45] = NUMBER_START;
+OUTSIDE_STRING[9] = OUTSIDE_STRING[13] = COPY_WHITESPACE;
+
+// `\ufffd` as the bytes written, for jsonb ([0]) and for COPY, which doubles its backslash ([1]).
+const REPLACEMENT_ESCAPE_BYTES = [Buffer.from('\\ufffd'), Buffer.from('\\\\ufffd')];
+const HEX_DIGITS = Buffer.from('0123456789abcdef');
+// The most one step of the loop writes: a surrogate pair's two escapes with their backslashes doubled.
+const MOST_PER_STEP = 14;
+// Short results are built here and copied out as strings; long ones get a buffer of their own.
+const scratch = new Uint8Array(64 * 1024);
+
+/** `buffer` with room for `needed` characters, its first `used` kept; two bytes a character with `wide`. */
+function withRoom(buffer: Uint8Array | Uint16Array, used: number, needed: number, wide: boolean): Uint8Array | Uint16Array {
+  if (needed <= buffer.length && wide === buffer instanceof Uint16Array) return buffer;
+  const size = needed <= buffer.length ? buffer.length : Math.max(Math.ceil(buffer.length * 1.5), needed);
+  const grown = wide ? new Uint16Array(size) : new Uint8Array(size);
+  grown.set(buffer.subarray(0, used));
+  return grown;
+}
+
+function putBytes(buffer: Uint8Array | Uint16Array, at: number, bytes: Uint8Array): number {
+  for (let k = 0; k < bytes.length; k++) buffer[at + k] = bytes[k] as number;
+  return at + bytes.length;
+}
+
+/**
+ * The rewrite of raw[from, to) in one pass (read in place: a slice would be read through its parent
+ * at every character), escaping for COPY as it goes (`forCopy`): characters are written one byte
+ * each into a buffer sized from `capacity`, two from the first that needs them.
+ */
+function rewriteJson(raw: string, from: number, to: number, forCopy: boolean, capacity: number): string | Buffer {
+  scanWork.characters += to - from;
+  const copy = forCopy ? 1 : 0;
+  const replacementEscape = REPLACEMENT_ESCAPE_BYTES[copy] as Buffer;
+  let out: Uint8Array | Uint16Array = capacity <= scratch.length ? scratch : new Uint8Array(capacity);
+  let wide = false;
+  let ascii = true;
+  let n = 0;
   let inString = false;
-  for (let i = 0; i < raw.length; i++) {
+  for (let i = from; i < to; i++) {
+    if (n + MOST_PER_STEP > out.length) out = withRoom(out, n, n + MOST_PER_STEP, wide);
     const c = raw.charCodeAt(i);
-    if (!inString) {
-      if (c === QUOTE) {
-        inString = true;
-      } else if (c === 45 || isDigit(c)) {
-        const end = scanNumberToken(raw, i);
-        if ((numberHasExponent || end - i > 64) && !fitsNumeric(raw, i, end)) {
-          out.range(raw, runStart, i);
-          out.code(QUOTE);
-          out.range(raw, i, end);
-          out.code(QUOTE);
-          runStart = end;
-        }
-        i = end - 1;
+    if (c >= 0x100) {
+      if (!wide) out = withRoom(out, n, out.length, (wide = true));
+      if (c < 0xd800 || c > 0xdfff) {
+        out[n++] = c;
+      } else if (isHighSurrogate(c) && isLowSurrogate(raw.charCodeAt(i + 1))) {
+        out[n++] = c;
+        out[n++] = raw.charCodeAt(++i);
+      } else {
+        out[n++] = REPLACEMENT_CODE;
       }
       continue;
     }
-    if (c === QUOTE) {
-      inString = false;
-    } else if (c === BACKSLASH) {
-      if (raw.charCodeAt(i + 1) !== 117) {
-        i++;
-        continue;
+    const action = (inString ? INSIDE_STRING[c] : OUTSIDE_STRING[c]) as number;
+    if (action === KEEP) {
+      out[n++] = c;
+      continue;
+    }
+    switch (action) {
+      case LATIN1:
+        ascii = false;
+        out[n++] = c;
+        break;
+      case STRING_QUOTE:
+        inString = !inString;
+        out[n++] = c;
+        break;
+      case RAW_CONTROL:
+        if (c === 0) {
+          n = putBytes(out, n, replacementEscape);
+          break;
+        }
+        // \u00XX
+        out[n++] = BACKSLASH;
+        if (forCopy) out[n++] = BACKSLASH;
+        out[n++] = 117;
+        out[n++] = 48;
+        out[n++] = 48;
+        out[n++] = c < 0x10 ? 48 : 49;
+        out[n++] = HEX_DIGITS[c & 15] as number;
+        break;
+      case COPY_WHITESPACE:
+        if (forCopy) out[n++] = BACKSLASH;
+        out[n++] = forCopy ? (c === 9 ? 116 : 114) : c;
+        break;
+      case NUMBER_START: {
+        const end = scanNumberToken(raw, i);
+        const quoted = (numberHasExponent || end - i > 64) && !fitsNumeric(raw, i, end);
+        out = withRoom(out, n, n + end - i + 2 + MOST_PER_STEP, wide);
+        if (quoted) out[n++] = QUOTE;
+        for (let k = i; k < end; k++) out[n++] = raw.charCodeAt(k);
+        if (quoted) out[n++] = QUOTE;
+        i = end - 1;
+        break;
       }
-      const code = hexValue(raw, i + 2);
-      if (isHighSurrogate(code) && raw.charCodeAt(i + 6) === BACKSLASH && raw.charCodeAt(i + 7) === 117 && isLowSurrogate(hexValue(raw, i + 8))) {
-        i += 11;
-      } else if (code === 0 || isHighSurrogate(code) || isLowSurrogate(code)) {
-        out.range(raw, runStart, i);
-        out.ascii('\\ufffd');
-        i += 5;
-        runStart = i + 1;
-      } else {
-        i += 5;
-      }
-    } else if (c < 0x20) {
-      out.range(raw, runStart, i);
-      out.ascii(c === 0 ? '\\ufffd' : (CONTROL_ESCAPES[c] as string));
-      runStart = i + 1;
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      if (isHighSurrogate(c) && isLowSurrogate(raw.charCodeAt(i + 1))) {
-        i++;
-      } else {
-        out.range(raw, runStart, i);
-        out.code(REPLACEMENT_CODE);
-        runStart = i + 1;
+      case STRING_ESCAPE: {
+        out[n++] = BACKSLASH;
+        if (forCopy) out[n++] = BACKSLASH;
+        const e = raw.charCodeAt(i + 1);
+        if (e !== 117 /* u */) {
+          // One of " \ / b f n r t; a second backslash is doubled for COPY too.
+          if (e === BACKSLASH && forCopy) out[n++] = BACKSLASH;
+          out[n++] = e;
+          i++;
+          break;
+        }
+        const code = hexValue(raw, i + 2);
+        const paired = isHighSurrogate(code) && raw.charCodeAt(i + 6) === BACKSLASH && raw.charCodeAt(i + 7) === 117 && isLowSurrogate(hexValue(raw, i + 8));
+        if (!paired && (code === 0 || isHighSurrogate(code) || isLowSurrogate(code))) {
+          n = putBytes(out, n - 1 - copy, replacementEscape);
+          i += 5;
+          break;
+        }
+        // The escape as written: `u` and four hex digits, then the low half's the same way.
+        for (let k = i + 1; k < i + 6; k++) out[n++] = raw.charCodeAt(k);
+        if (paired) {
+          out[n++] = BACKSLASH;
+          if (forCopy) out[n++] = BACKSLASH;
+          for (let k = i + 7; k < i + 12; k++) out[n++] = raw.charCodeAt(k);
+        }
+        i += paired ? 11 : 5;
+        break;
       }
     }
   }
-  out.range(raw, runStart, raw.length);
+  if (wide) return Buffer.from(out.buffer, out.byteOffset, n * 2).toString('utf16le');
+  const bytes = Buffer.from(out.buffer, out.byteOffset, n);
+  return forCopy && ascii && out !== scratch ? bytes : bytes.toString('latin1');
 }

@@ -9,7 +9,6 @@ export interface OutputText {
   /** Copies source[from, to). */
   range(source: string, from: number, to: number): void;
   code(code: number): void;
-  ascii(text: string): void;
   text(): string;
   /** The text as UTF-8 bytes without a copy, when it was built in a buffer and is all ASCII; else undefined. */
   asciiBytes(): Buffer | undefined;
@@ -43,9 +42,6 @@ class PieceBuilder implements OutputText {
   }
   code(code: number): void {
     this.out += String.fromCharCode(code);
-  }
-  ascii(text: string): void {
-    this.out += text;
   }
   text(): string {
     return this.forCopy ? escapeForCopy(this.out) : this.out;
@@ -133,12 +129,6 @@ class TextBuilder implements OutputText {
   code(code: number): void {
     this.reserve(2, code);
     this.put(code);
-  }
-
-  ascii(text: string): void {
-    // Short and ASCII: written directly, without range()'s set-up.
-    this.reserve(text.length * 2, 0);
-    for (let i = 0; i < text.length; i++) this.put(text.charCodeAt(i));
   }
 
   asciiBytes(): Buffer | undefined {
