@@ -12,6 +12,7 @@ import {
   decodeText,
   fitsNumeric,
   scanTopLevelObject as scanInto,
+  toCopyJson,
   toStorableJson,
 } from '../../src/transform/json-scanner.js';
 
@@ -85,6 +86,37 @@ test('toStorableJson escapes what Postgres refuses and leaves everything else as
   assert.equal(toStorableJson(String.raw`{"a":"\u0000","b":"\ud800","n":1.50}`), String.raw`{"a":"\ufffd","b":"\ufffd","n":1.50}`);
   assert.equal(toStorableJson('["t\tx", "\u0000"]'), String.raw`["t\u0009x", "\ufffd"]`);
   assert.equal(toStorableJson(String.raw`"\ud83d\ude00 \\u0000"`), String.raw`"\ud83d\ude00 \\u0000"`);
+});
+
+test('toCopyJson rewrites for jsonb and escapes for COPY in one pass, the same at any length', () => {
+  const tab = '\t';
+  const control = '\u0001';
+  // For COPY every backslash is doubled, and a raw tab inside a string becomes the JSON escape first.
+  assert.equal(
+    String(toCopyJson(`["t${tab}x${control}", "\\u0000", "a\\\\b", "\\ud800", "\\ud83d\\ude00"]`)),
+    String.raw`["t\\u0009x\\u0001", "\\ufffd", "a\\\\b", "\\ufffd", "\\ud83d\\ude00"]`,
+  );
+  // Long values are built in a buffer of their own: ASCII ones come as bytes, others as text, wide
+  // from the first character past U+00FF; every piece comes out as it does alone.
+  const pieces = [
+    String.raw`"\u0000 \ud800 \ud83d\ude00 \\ \" x"`,
+    `"raw${control}${tab}tab"`,
+    '1e999999',
+    `${tab}-1.5e-99999`,
+    '12345678901234567890123456789',
+    '"café"',
+    `"中 😀 ${'\ud800'} \\udfff"`,
+  ];
+  for (const kinds of [pieces.slice(0, 5), pieces.slice(0, 6), pieces]) {
+    const each = (rewrite: (piece: string) => string) => `[${Array.from({ length: 20_000 }, (_, i) => rewrite(kinds[i % kinds.length] as string)).join(',')}]`;
+    const long = each((piece) => piece);
+    const expected = each((piece) => String(toCopyJson(piece)));
+    const copied = toCopyJson(long);
+    assert.equal(Buffer.isBuffer(copied), kinds.length === 5, 'bytes exactly when the text is ASCII');
+    assert.equal(Buffer.isBuffer(copied) ? copied.toString('latin1') : copied, expected);
+    assert.equal(String(toCopyJson(`{"v":${long}}`, 5, 5 + long.length)), expected, 'a range of a line, read in place');
+    assert.equal(toStorableJson(long), each(toStorableJson));
+  }
 });
 
 test('lines that are not one JSON object are refused with a reason', () => {
