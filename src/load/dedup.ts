@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { DedupCounters } from '../counters.js';
 import { analystTable, loaderSchemaOf, loaderTable } from '../db/loader-schema.js';
-import { rowsFor } from './lookups.js';
+import { rowsFor, unchangedRowsOf } from './lookups.js';
 import { recordRollupChanges } from './rollups.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { DatabaseError } from '../errors.js';
@@ -143,29 +143,33 @@ export class HourDedup {
    * changes. Reads the hour's own rows, old and new (the upload_hour index), whatever the history.
    */
   async keepUnchanged(): Promise<void> {
-    const same = [...EVENTS_TABLE_COLUMNS].map((c) => `o.${quoteIdentifier(c)} IS NOT DISTINCT FROM n.${quoteIdentifier(c)}`).join(' AND ');
+    const same = (fresh: string, earlier: string) =>
+      [...EVENTS_TABLE_COLUMNS].map((c) => `${earlier}.${quoteIdentifier(c)} IS NOT DISTINCT FROM ${fresh}.${quoteIdentifier(c)}`).join(' AND ');
     const columns = ['uuid', 'archive_entry', 'archive_line', ...EVENTS_TABLE_COLUMNS.filter((c) => c !== 'uuid')].map(quoteIdentifier).join(', ');
     const params = [this.options.hour, this.options.project.project, this.options.loadedAt];
+    // The hour's rows are found through the upload_hour BRIN: a partition filled moments ago has no
+    // statistics yet, and a sequential scan of all of it then looks as cheap.
+    await this.query('SET LOCAL enable_seqscan = off');
     const { rows } = await this.query<{ rows: number }>(
       `SELECT ((SELECT count(*) FROM ${this.events} WHERE project = $2 AND upload_hour = $1 AND loaded_at <> $3)
              + (SELECT count(*) FROM ${this.duplicates} WHERE project = $2 AND upload_hour = $1))::int AS rows`,
       params,
     );
     this.earlier.rows = rows[0]?.rows ?? 0;
-    if (this.earlier.rows === 0) return;
+    if (this.earlier.rows === 0) {
+      await this.query('RESET enable_seqscan');
+      return;
+    }
     const { rowCount } = await this.query(
-      `WITH earlier AS (SELECT 'events' AS place, ${columns} FROM ${this.events} WHERE project = $2 AND upload_hour = $1 AND loaded_at <> $3
-                        UNION ALL SELECT 'duplicates', ${columns} FROM ${this.duplicates} WHERE project = $2 AND upload_hour = $1),
-            same AS (SELECT n.uuid, n.archive_entry, n.archive_line, o.place
-                       FROM ${this.events} n JOIN earlier o USING (uuid, archive_entry, archive_line)
-                      WHERE n.project = $2 AND n.upload_hour = $1 AND n.loaded_at = $3 AND ${same}),
+      `WITH ${unchangedRowsOf(this.options.project.distributed, 'same', this.events, this.duplicates, columns, same)},
             gone AS (DELETE FROM ${this.events} n USING same
-                      WHERE n.project = $2 AND n.upload_hour = $1 AND n.loaded_at = $3
-                        AND n.uuid = same.uuid AND n.archive_entry = same.archive_entry AND n.archive_line = same.archive_line
+                      WHERE n.project = $2 AND n.upload_hour = $1 AND n.loaded_at = $3 AND n.uuid = same.uuid AND n.event_time = same.event_time
+                        AND n.archive_entry = same.archive_entry AND n.archive_line = same.archive_line
                       RETURNING n.uuid, n.archive_entry, n.archive_line, same.place)
        INSERT INTO unchanged SELECT * FROM gone`,
       params,
     );
+    await this.query('RESET enable_seqscan');
     this.earlier.unchanged = rowCount ?? 0;
     const { rows: kept } = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM unchanged WHERE place = 'events'`);
     this.earlier.unchangedKept = kept[0]?.n ?? 0;
@@ -185,6 +189,8 @@ export class HourDedup {
    */
   private async removeEarlierLoad(): Promise<void> {
     if (this.earlier.unchanged === this.earlier.rows) return;
+    // Under the lock above all, the hour's rows are read through the upload_hour BRIN (keepUnchanged).
+    await this.query('SET LOCAL enable_seqscan = off');
     const params = [this.options.hour, this.options.project.project, this.options.loadedAt];
     const removeEvents = (which: string, values: unknown[]) =>
       this.query(
@@ -223,6 +229,8 @@ export class HourDedup {
         `USING unnest($3::uuid[], $4::timestamptz[], $5::int[], $6::int[]) AS m(uuid, t, entry, line)
          WHERE ${alias}.project = $2 AND ${alias}.upload_hour = $1 AND ${alias}.uuid = m.uuid AND ${alias}.event_time = m.t
            AND ${alias}.archive_entry = m.entry AND ${alias}.archive_line = m.line`;
+      // Each key through the uuid index (or duplicates' key): the upload_hour BRIN would read the whole hour for every chunk.
+      await this.query('SET LOCAL enable_bitmapscan = off');
       for (let from = 1; ; from += SETTLE_CHUNK) {
         const { rows } = await this.query<{ place: string; uuid: string; t: string; archive_entry: number; archive_line: number }>(
           `SELECT place, uuid::text, t, archive_entry, archive_line FROM earlier_changed WHERE n >= $1 AND n < $2`,
@@ -242,7 +250,9 @@ export class HourDedup {
           ]);
         }
       }
+      await this.query('RESET enable_bitmapscan');
     }
+    await this.query('RESET enable_seqscan');
     await this.query(`INSERT INTO contested_uuids SELECT uuid FROM removed WHERE status <> 'uuid' ON CONFLICT DO NOTHING`);
     await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`);
   }

@@ -36,7 +36,7 @@ export function createHourTables(schema: string): string {
     // LIKE copies the columns without their generation: the rows keep the values stage_keys computed.
     staged_contested: 'LIKE stage_keys',
     staged_members: 'LIKE stage_keys',
-    unchanged: 'uuid uuid, archive_entry integer, archive_line integer, place text',
+    unchanged: 'uuid uuid, archive_entry integer, archive_line integer, place text, PRIMARY KEY (uuid, archive_entry, archive_line)',
     earlier_changed: 'n bigint, place text, uuid uuid, t text, archive_entry integer, archive_line integer',
     removed: 'uuid uuid, event_time timestamptz, grp text, status text',
     contested_uuids: 'uuid uuid PRIMARY KEY',

@@ -31,3 +31,45 @@ export function userStatesOf(distributed: boolean, users: string, table: string,
          LEFT JOIN LATERAL (SELECT * FROM ${table} WHERE amplitude_id = r.amplitude_id AND project = ${project}
                              ORDER BY event_time DESC, uuid DESC LIMIT 1) e ON true`;
 }
+
+/**
+ * The CTE `name`: the rows a reload wrote (loaded_at = $3, upload hour $1, project $2) that an earlier
+ * load of the hour wrote the same (same entry and line, `same(new, old)` over every column), as their
+ * uuid, event_time, archive_entry, archive_line and where the earlier copy is (`place`: events or
+ * duplicates). `columns` are the columns compared, as the earlier copies are read.
+ *
+ * On one server: each key the hour COPYed (stage_keys) costs an index probe for its new row and one for
+ * its earlier copy in each table, whatever the statistics say; a partition filled moments ago has none,
+ * and the planner then compared every new row of the hour with every earlier one. On Citus, whose
+ * distributed DELETE (which reads this CTE) may read no temporary table: the hour's earlier and new rows
+ * joined by key, each worker on its shards.
+ */
+export function unchangedRowsOf(
+  distributed: boolean,
+  name: string,
+  events: string,
+  duplicates: string,
+  columns: string,
+  same: (fresh: string, earlier: string) => string,
+): string {
+  if (distributed) {
+    return `earlier AS (SELECT 'events' AS place, ${columns} FROM ${events} WHERE project = $2 AND upload_hour = $1 AND loaded_at <> $3
+                        UNION ALL SELECT 'duplicates', ${columns} FROM ${duplicates} WHERE project = $2 AND upload_hour = $1),
+            ${name} AS (SELECT n.uuid, n.event_time, n.archive_entry, n.archive_line, o.place
+                          FROM ${events} n JOIN earlier o USING (uuid, archive_entry, archive_line)
+                         WHERE n.project = $2 AND n.upload_hour = $1 AND n.loaded_at = $3 AND ${same('n', 'o')})`;
+  }
+  const copyOf = (alias: string) =>
+    `${alias}.uuid = n.uuid AND ${alias}.event_time = n.event_time AND ${alias}.project = $2 AND ${alias}.upload_hour = $1
+     AND ${alias}.archive_entry = n.archive_entry AND ${alias}.archive_line = n.archive_line`;
+  // Materialized: the DELETE that reads it then probes events for each of its few, narrow rows.
+  return `${name} AS MATERIALIZED (
+            SELECT n.uuid, n.event_time, n.archive_entry, n.archive_line, o.place
+              FROM stage_keys s,
+                   LATERAL (SELECT * FROM ${events} n
+                             WHERE n.uuid = s.uuid AND n.event_time = s.event_time AND n.project = $2 AND n.upload_hour = $1 AND n.loaded_at = $3
+                               AND n.archive_entry = s.archive_entry AND n.archive_line = s.archive_line OFFSET 0) n,
+                   LATERAL (SELECT 'events' AS place, ${columns} FROM ${events} o WHERE ${copyOf('o')} AND o.loaded_at <> $3
+                            UNION ALL SELECT 'duplicates', ${columns} FROM ${duplicates} d WHERE ${copyOf('d')} OFFSET 0) o
+             WHERE ${same('n', 'o')})`;
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { rowsFor, userStatesOf } from '../../src/load/lookups.js';
+import { rowsFor, unchangedRowsOf, userStatesOf } from '../../src/load/lookups.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 
 // The single-server and Citus variants of each lookup run here on one PostgreSQL (the Citus one is
@@ -74,4 +74,67 @@ test('rowsFor: the LATERAL probe and the plain join find the same rows', async (
     { uuid: uuidOf(3, 4), project: 'web' },
     { uuid: uuidOf(3, 99), project: 'web' },
   ]);
+});
+
+test('unchangedRowsOf: both variants find the rows a reload wrote the same, and on one server each key costs its own probes, statistics or not', async () => {
+  const client = await db.pool.connect();
+  try {
+    // An hour's rows as events and duplicates keep them, never analyzed (as a partition filled moments
+    // ago): 3,000 from an earlier load (a few of them among the duplicates), then this load's copies:
+    // most the same, some changed, some at another line, and one new.
+    const table = (name: string) =>
+      `CREATE TEMP TABLE ${name} (uuid uuid, event_time timestamptz, project text, upload_hour timestamptz, loaded_at timestamptz,
+                                  archive_entry int, archive_line int, event_type text) WITH (autovacuum_enabled = off)`;
+    await client.query(table('hour_events'));
+    await client.query(table('hour_duplicates'));
+    await client.query('CREATE INDEX ON hour_events (uuid)');
+    await client.query('CREATE INDEX ON hour_duplicates (uuid)');
+    await client.query(`CREATE TEMP TABLE stage_keys (uuid uuid, event_time timestamptz, archive_entry int, archive_line int)`);
+    const earlierLoad = `'2026-01-01 00:00Z'`;
+    const thisLoad = `'2026-02-01 00:00Z'`;
+    const row = (loadedAt: string, line: string, type: string) =>
+      `SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, '2024-03-01 05:00Z'::timestamptz + i * interval '1 second', 'web',
+              '2024-03-01 05:00Z'::timestamptz, ${loadedAt}::timestamptz, 1, ${line}, ${type}`;
+    await client.query(`INSERT INTO hour_events ${row(earlierLoad, 'i', `'e' || (i % 7)`)} FROM generate_series(1, 2950) i`);
+    await client.query(`INSERT INTO hour_duplicates ${row(earlierLoad, 'i', `'e' || (i % 7)`)} FROM generate_series(2951, 3000) i`);
+    await client.query(
+      `INSERT INTO hour_events ${row(thisLoad, `CASE WHEN i % 500 = 0 THEN i + 100000 ELSE i END`, `CASE WHEN i % 300 = 0 THEN 'changed' ELSE 'e' || (i % 7) END`)}
+         FROM generate_series(1, 3001) i`,
+    );
+    await client.query(`INSERT INTO stage_keys SELECT uuid, event_time, archive_entry, archive_line FROM hour_events WHERE loaded_at = ${thisLoad}`);
+    const same = (fresh: string, earlier: string) => `${earlier}.event_type IS NOT DISTINCT FROM ${fresh}.event_type`;
+    const params = ['2024-03-01 05:00Z', 'web', '2026-02-01 00:00Z'];
+    const statement = (distributed: boolean) =>
+      `WITH ${unchangedRowsOf(distributed, 'same', 'hour_events', 'hour_duplicates', 'uuid, event_time, archive_entry, archive_line, event_type', same)}
+       SELECT place, count(*)::int AS n FROM same GROUP BY place ORDER BY place`;
+    const single = (await client.query(statement(false), params)).rows;
+    assert.deepEqual((await client.query(statement(true), params)).rows, single);
+    // Every 500th earlier row is at another line now and every 300th changed: the rest are the same,
+    // 2,937 in events and 49 among the duplicates.
+    const moved = (i: number) => i % 500 === 0;
+    const changed = (i: number) => i % 300 === 0;
+    const expected = { events: 0, duplicates: 0 };
+    for (let i = 1; i <= 3000; i++) if (!moved(i) && !changed(i)) expected[i <= 2950 ? 'events' : 'duplicates']++;
+    assert.deepEqual(expected, { events: 2937, duplicates: 49 });
+    assert.deepEqual(single, [
+      { place: 'duplicates', n: expected.duplicates },
+      { place: 'events', n: expected.events },
+    ]);
+
+    // What the planner does without statistics: on one server every key is probed through the uuid
+    // index, never compared with the hour's other rows.
+    const { rows: plan } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement(false)}`, params);
+    const nodes: Record<string, unknown>[] = [];
+    const walk = (node: Record<string, unknown>) => {
+      nodes.push(node);
+      for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+    };
+    walk(plan[0]['QUERY PLAN'][0].Plan);
+    const comparedAway = nodes.reduce((sum, node) => sum + Number(node['Rows Removed by Join Filter'] ?? 0), 0);
+    assert.ok(comparedAway <= 3001, `${comparedAway} row pairs compared and thrown away for 3,001 keys`);
+    const scans = nodes.filter((node) => ['hour_events', 'hour_duplicates'].includes(node['Relation Name'] as string));
+    assert.ok(scans.length > 0 && scans.every((node) => node['Node Type'] !== 'Seq Scan'), scans.map((node) => node['Node Type']).join(', '));
+  } finally {
+    client.release();
+  }
 });
