@@ -250,7 +250,7 @@ function row(cells: (string | number)[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i] as number) : String(c).padStart(widths[i] as number))).join('  ');
 }
 
-const STAGES = ['download', 'copy', 'partitions', 'probe', 'tally', 'lock', 'settle', 'rollups', 'commit'];
+const STAGES = ['download', 'copy', 'partitions', 'probe', 'tally', 'lock', 'settle', 'rollups', 'commit', 'brin'];
 
 /** Mean seconds per hour, and per stage, of each tenth of the hours, oldest first. */
 function historyTable(hours: readonly HourLine[], eventsPerHour: number): { lines: string[]; ratio: number } {

@@ -11,7 +11,7 @@ import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEnt
 import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { PartitionManager } from './partitions.js';
-import { utcMonthOf } from '../transform/utc-calendar.js';
+import { utcMonthOf, type MonthIndex } from '../transform/utc-calendar.js';
 import { recordHourRollups, replaceLostUsers } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
@@ -64,6 +64,8 @@ class HeldRows {
 export class HourLoad {
   private released = false;
   private readonly entryNames: string[] = [];
+  /** The UTC months of the rows the hour wrote: whose partitions' BRIN ranges are summarized after it commits. */
+  readonly monthsWritten = new Set<MonthIndex>();
   private readonly dedup: HourDedup;
 
   private constructor(
@@ -155,10 +157,12 @@ export class HourLoad {
       let batch: EncodedBatch | undefined = await pull();
       const keys = new HeldRows();
       const rejects = new HeldRows();
+      const monthsWritten = this.monthsWritten;
       // One COPY: this batch and the next ones, until one needs a new partition or keys and rejects pile up.
       async function* segment(): AsyncGenerator<string | Buffer> {
         while (batch !== undefined) {
           for (const piece of batch.events) if (piece.length > 0) yield piece;
+          for (const month of batch.months) monthsWritten.add(month);
           keys.add(batch.keys);
           rejects.add(batch.rejects);
           batch = await pull();

@@ -89,6 +89,22 @@ export class PartitionManager {
 }
 
 /**
+ * After an hour commits, outside its transaction: summarizes the page ranges its rows filled in the
+ * BRIN indexes of the partitions holding `months` (sql/0015), which vacuum would otherwise do some
+ * time later; until then an unsummarized range matches every query, so finding one hour's rows or a
+ * time window read the whole partition. Waits for nobody: a partition vacuum is at is left to it.
+ */
+export async function summarizeNewRanges(pool: pg.Pool, schema: string, months: Iterable<MonthIndex>): Promise<void> {
+  const starts = [...months].map(monthStart);
+  if (starts.length === 0) return;
+  try {
+    await pool.query(`SELECT ${loaderTable(schema, 'summarize_new_ranges')}($1::timestamptz[])`, [starts]);
+  } catch (error) {
+    throw classifyDatabaseError(error, { doing: `summarizing the BRIN ranges of ${schema}.events` });
+  }
+}
+
+/**
  * Whether the server's lock table can hold what this run's hours lock: every query of an hour on
  * `events` locks each partition and each of its indexes until the hour commits, and the table
  * (max_locks_per_transaction × (max_connections + max_prepared_transactions)) is shared by every

@@ -7,6 +7,7 @@ import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
 import { HourLoad } from '../load/hour-load.js';
 import { foldRollups } from '../load/rollups.js';
+import { summarizeNewRanges } from '../load/partitions.js';
 import type { PartitionManager } from '../load/partitions.js';
 import { StageClock, type StageSeconds } from '../load/stage-clock.js';
 import { completeClaim } from '../state/hour-claims.js';
@@ -159,6 +160,8 @@ async function loadOpened(
       // The rollups take this hour's changes now, unless another loader's fold is at it (it, or the next
       // one, will); the hour is committed whatever happens here, and the rollups read exact either way.
       await clock.time('rollups', () => foldRollups(context.pool, context.project, false).catch(() => false));
+      // Like the fold, an afterthought that cannot undo the committed hour: vacuum does it later if this fails.
+      await clock.time('brin', () => summarizeNewRanges(context.pool, context.project.schema, load.monthsWritten).catch(() => undefined));
       return { status, counters, stages: clock.seconds, skipped };
     } catch (error) {
       await load.abort(error);

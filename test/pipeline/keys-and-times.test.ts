@@ -132,3 +132,31 @@ test('long values rewritten for jsonb (raw control characters, escapes, numbers 
   const decoded = JSON.parse(`"${escaped}"`) as string;
   assert.deepEqual(rows, [{ text: controls, n: '1e999999', s: decoded, custom: controls, other: decoded }]);
 });
+
+test('after each hour, the BRIN ranges its rows filled are summarized: an hour\'s rows and a time window are found without reading the partition', async () => {
+  // Rows of about 1.6 KB (properties that do not compress), so each month fills more than one range
+  // of 128 pages: the last, partial range of a table is left for the next rows to fill.
+  const random = new SeededRandom(5);
+  const events = Array.from({ length: 1600 }, (_, i) =>
+    makeEvent({
+      uuid: `88888888-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      event_time: i % 2 ? '2024-02-29 23:00:00' : '2024-03-01 05:10:00',
+      event_properties: { noise: Array.from({ length: 150 }, () => random.int(1e9).toString(36)).join('') },
+    }),
+  );
+  await load('20240303T09', events);
+  assert.equal((await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM amplitude.events WHERE uuid::text LIKE '88888888-%'`)).rows[0].n, 1600);
+  const { rows } = await fixtures.db.pool.query<{ index: string; left: number }>(
+    `SELECT ic.relname AS index, brin_summarize_new_values(i.indexrelid) AS left
+       FROM pg_inherits h JOIN pg_index i ON i.indrelid = h.inhrelid JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am a ON a.oid = ic.relam
+      WHERE h.inhparent = 'amplitude.events'::regclass AND a.amname = 'brin' AND ic.relname ~ '^events_p2024_0[23]_'
+      ORDER BY 1`,
+  );
+  // Vacuum would find nothing left to summarize in either month's partition.
+  assert.deepEqual(rows, [
+    { index: 'events_p2024_02_event_time_idx', left: 0 },
+    { index: 'events_p2024_02_upload_hour_idx', left: 0 },
+    { index: 'events_p2024_03_event_time_idx', left: 0 },
+    { index: 'events_p2024_03_upload_hour_idx', left: 0 },
+  ]);
+});
