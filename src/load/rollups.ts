@@ -161,32 +161,51 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
       WHERE f.amplitude_id = s.amplitude_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
   );
 
-  await run(
-    `INSERT INTO ${folded('event_counts')} AS c (project, day, event_type, events)
-     SELECT $1, day, event_type, n FROM fold_counts WHERE n <> 0
-     ON CONFLICT (project, day, event_type_key) DO UPDATE SET events = c.events + excluded.events`,
+  // Rows the changes bring to zero are deleted by their keys, as the upserts return them: a join of the
+  // changes with the folded table would read all of the project's rows of those days, which grow with
+  // the history. Usually there are none.
+  const emptied = (upsert: pg.QueryResult) => (upsert.rows[0]?.emptied ?? 0) > 0;
+  // A nested loop through the unique key: the planner knows nothing of this transaction's tables.
+  const byKeys = async (statement: string) => {
+    await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off');
+    await run(statement);
+    await client.query('RESET enable_hashjoin; RESET enable_mergejoin');
+  };
+  await client.query(`CREATE TEMP TABLE emptied_counts (day date, event_type_key bytea) ON COMMIT DROP`);
+  const counts = await run(
+    `WITH upserted AS (
+       INSERT INTO ${folded('event_counts')} AS c (project, day, event_type, events)
+       SELECT $1, day, event_type, n FROM fold_counts WHERE n <> 0
+       ON CONFLICT (project, day, event_type_key) DO UPDATE SET events = c.events + excluded.events
+       RETURNING c.day, c.event_type_key, c.events = 0 AS emptied),
+     noted AS (INSERT INTO emptied_counts SELECT day, event_type_key FROM upserted WHERE emptied RETURNING 1)
+     SELECT count(*)::int AS emptied FROM noted`,
   );
-  await run(
-    `DELETE FROM ${folded('event_counts')} c USING fold_counts f
-      WHERE c.project = $1 AND c.day = f.day AND c.event_type_key = f.event_type_key AND c.events = 0`,
-  );
+  if (emptied(counts)) {
+    await byKeys(
+      `DELETE FROM ${folded('event_counts')} c USING emptied_counts e
+        WHERE c.project = $1 AND c.day = e.day AND c.event_type_key = e.event_type_key AND c.events = 0`,
+    );
+  }
 
   // A user's (day, platform) rows that appear or disappear change the DAU tables; they are noted here.
   await client.query(`CREATE TEMP TABLE daily_user_changes (day date, amplitude_id bigint, platform_key bytea, platform text, delta integer) ON COMMIT DROP`);
-  await run(
+  const days = await run(
     `WITH upserted AS (
        INSERT INTO ${folded('daily_users')} AS u (project, day, amplitude_id, platform, events)
        SELECT $1, day, amplitude_id, platform, n FROM fold_days WHERE n <> 0
        ON CONFLICT (project, day, amplitude_id, platform_key) DO UPDATE SET events = u.events + excluded.events
-       RETURNING u.day, u.amplitude_id, u.platform_key, u.platform, xmax = 0 AS created)
-     INSERT INTO daily_user_changes SELECT day, amplitude_id, platform_key, platform, 1 FROM upserted WHERE created`,
+       RETURNING u.day, u.amplitude_id, u.platform_key, u.platform, xmax = 0 AS created, u.events = 0 AS emptied),
+     noted AS (INSERT INTO daily_user_changes SELECT day, amplitude_id, platform_key, platform, CASE WHEN created THEN 1 ELSE -1 END
+                 FROM upserted WHERE created OR emptied RETURNING delta)
+     SELECT count(*) FILTER (WHERE delta < 0)::int AS emptied FROM noted`,
   );
-  await run(
-    `WITH gone AS (DELETE FROM ${folded('daily_users')} u USING fold_days f
-                    WHERE u.project = $1 AND u.day = f.day AND u.amplitude_id = f.amplitude_id AND u.platform_key = f.platform_key AND u.events = 0
-                   RETURNING u.day, u.amplitude_id, u.platform_key, u.platform)
-     INSERT INTO daily_user_changes SELECT day, amplitude_id, platform_key, platform, -1 FROM gone`,
-  );
+  if (emptied(days)) {
+    await byKeys(
+      `DELETE FROM ${folded('daily_users')} u USING daily_user_changes c
+        WHERE c.delta < 0 AND u.project = $1 AND u.day = c.day AND u.amplitude_id = c.amplitude_id AND u.platform_key = c.platform_key AND u.events = 0`,
+    );
+  }
   await run(
     `INSERT INTO ${folded('daily_active_users_by_platform')} AS a (project, day, platform, active_users)
      SELECT $1, day, min(platform), sum(delta) FROM daily_user_changes GROUP BY day, platform_key HAVING sum(delta) <> 0
