@@ -519,7 +519,10 @@ async function main(): Promise<void> {
   ];
   const by = Object.fromEntries(results.map((r) => [r.name, r]));
   if (by.loader && by.ceiling) lines.push(`loader/ceiling: ${(by.ceiling.seconds / by.loader.seconds).toFixed(2)} (target ≥ 0.5)`);
-  if (by.loader && by.reload) lines.push(`reload/load:    ${(by.reload.seconds / by.loader.seconds).toFixed(2)} (target ≤ 1.5; every hour's unchanged archive again, --reload)`);
+  if (by.loader && by.reload) {
+    const reloadRss = ((by.reload as LoaderRun).summary.max_rss_bytes ?? 0) / 1e6;
+    lines.push(`reload/load:    ${(by.reload.seconds / by.loader.seconds).toFixed(2)} (target ≤ 1.5; every hour's unchanged archive again, --reload; its peak RSS ${reloadRss.toFixed(0)} MB)`);
+  }
   if (by.loader && by.elt) lines.push(`loader/ELT:     ${(by.elt.seconds / by.loader.seconds).toFixed(2)} (target ≥ 2)`);
   if (loader) {
     const s = loader.summary;
