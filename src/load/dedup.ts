@@ -140,7 +140,8 @@ export class HourDedup {
    * the hour wrote the same (same entry and line, every column equal) is deleted again, and its key
    * taken out of the hour's: the earlier row stays where dedup put it, with its key and what the
    * rollups counted of it. So an unchanged archive contests nothing, and a changed one only its
-   * changes. Reads the hour's own rows, old and new (the upload_hour index), whatever the history.
+   * changes. Counts the earlier rows through the upload_hour BRIN and compares each key's new and
+   * earlier copies by index probes (unchangedRowsOf), whatever the history or its statistics.
    */
   async keepUnchanged(): Promise<void> {
     const same = (fresh: string, earlier: string) =>
