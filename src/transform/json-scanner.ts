@@ -136,6 +136,14 @@ let nextBackslash = -1;
 const NOT_SEARCHED = -2;
 let lineHasControl = false;
 const CONTROL_CHARACTER = /[\u0000-\u001f]/;
+// The letter of JSON's two-character escape for a control character (\b \t \n \f \r), 0 for the others,
+// which take a six-character `\u00XX`: a raw tab costs 3 bytes in COPY, not 7.
+const SHORT_ESCAPE_LETTER = new Uint8Array(32);
+SHORT_ESCAPE_LETTER[8] = 98;
+SHORT_ESCAPE_LETTER[9] = 116;
+SHORT_ESCAPE_LETTER[10] = 110;
+SHORT_ESCAPE_LETTER[12] = 102;
+SHORT_ESCAPE_LETTER[13] = 114;
 
 /** Flags raw control characters in s[from, to): invalid JSON, but accepted and re-escaped for Postgres. */
 function checkControls(s: string, from: number, to: number): void {
@@ -144,7 +152,8 @@ function checkControls(s: string, from: number, to: number): void {
     const c = s.charCodeAt(k);
     if (c < 0x20) {
       stringNeedsRewrite = true;
-      valueGrowth += 6;
+      // What toCopyJson adds: a short escape's backslash and letter, or a `\u00XX`, the backslash doubled.
+      valueGrowth += SHORT_ESCAPE_LETTER[c] === 0 ? 6 : 2;
       if (c === 0) stringChanged = true;
     }
   }
@@ -598,9 +607,13 @@ function rewriteJson(raw: string, from: number, to: number, forCopy: boolean, ca
           n = putBytes(out, n, replacementEscape);
           break;
         }
-        // \u00XX
         out[n++] = BACKSLASH;
         if (forCopy) out[n++] = BACKSLASH;
+        if (SHORT_ESCAPE_LETTER[c] !== 0) {
+          out[n++] = SHORT_ESCAPE_LETTER[c] as number;
+          break;
+        }
+        // \u00XX
         out[n++] = 117;
         out[n++] = 48;
         out[n++] = 48;

@@ -84,7 +84,7 @@ test('a raw control character is accepted and marked for rewriting, not as a cha
 
 test('toStorableJson escapes what Postgres refuses and leaves everything else as written', () => {
   assert.equal(toStorableJson(String.raw`{"a":"\u0000","b":"\ud800","n":1.50}`), String.raw`{"a":"\ufffd","b":"\ufffd","n":1.50}`);
-  assert.equal(toStorableJson('["t\tx", "\u0000"]'), String.raw`["t\u0009x", "\ufffd"]`);
+  assert.equal(toStorableJson('["t\tx\u0001\r", "\u0000"]'), String.raw`["t\tx\u0001\r", "\ufffd"]`);
   assert.equal(toStorableJson(String.raw`"\ud83d\ude00 \\u0000"`), String.raw`"\ud83d\ude00 \\u0000"`);
 });
 
@@ -94,7 +94,7 @@ test('toCopyJson rewrites for jsonb and escapes for COPY in one pass, the same a
   // For COPY every backslash is doubled, and a raw tab inside a string becomes the JSON escape first.
   assert.equal(
     String(toCopyJson(`["t${tab}x${control}", "\\u0000", "a\\\\b", "\\ud800", "\\ud83d\\ude00"]`)),
-    String.raw`["t\\u0009x\\u0001", "\\ufffd", "a\\\\b", "\\ufffd", "\\ud83d\\ude00"]`,
+    String.raw`["t\\tx\\u0001", "\\ufffd", "a\\\\b", "\\ufffd", "\\ud83d\\ude00"]`,
   );
   // Long values are built in a buffer of their own: ASCII ones come as bytes, others as text, wide
   // from the first character past U+00FF; every piece comes out as it does alone.
