@@ -135,6 +135,7 @@ test('unchangedRowsOf: both variants find the rows a reload wrote the same, and 
     const scans = nodes.filter((node) => ['hour_events', 'hour_duplicates'].includes(node['Relation Name'] as string));
     assert.ok(scans.length > 0 && scans.every((node) => node['Node Type'] !== 'Seq Scan'), scans.map((node) => node['Node Type']).join(', '));
   } finally {
+    await client.query('DISCARD TEMP');
     client.release();
   }
 });
