@@ -95,7 +95,10 @@ export class PartitionManager {
  * time window read the whole partition. Waits for nobody: a partition vacuum is at is left to it.
  */
 export async function summarizeNewRanges(pool: pg.Pool, schema: string, months: Iterable<MonthIndex>): Promise<void> {
-  const starts = [...months].map(monthStart);
+  // Every month before the era is in events_before_2010 alike, and every month after it in
+  // events_from_2040; the calendar's ends (1 BC, past 294276) have no text PostgreSQL reads, so they
+  // are asked for as January of year 1 and December of 9999.
+  const starts = [...months].map((month) => monthStart(Math.min(Math.max(month, 12), 9999 * 12 + 11)));
   if (starts.length === 0) return;
   try {
     await pool.query(`SELECT ${loaderTable(schema, 'summarize_new_ranges')}($1::timestamptz[])`, [starts]);

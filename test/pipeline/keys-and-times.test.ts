@@ -140,7 +140,8 @@ test('after each hour, the BRIN ranges its rows filled are summarized: an hour\'
   const events = Array.from({ length: 1600 }, (_, i) =>
     makeEvent({
       uuid: `88888888-0000-4000-8000-${String(i).padStart(12, '0')}`,
-      event_time: i % 2 ? '2024-02-29 23:00:00' : '2024-03-01 05:10:00',
+      // One event at the calendar's start (1 BC in UTC): its month has no text PostgreSQL reads as AD.
+      event_time: i === 0 ? '0001-01-01T00:30:00+01:00' : i % 2 ? '2024-02-29 23:00:00' : '2024-03-01 05:10:00',
       event_properties: { noise: Array.from({ length: 150 }, () => random.int(1e9).toString(36)).join('') },
     }),
   );
