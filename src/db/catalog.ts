@@ -103,20 +103,24 @@ const ANALYST_RELATIONS: readonly CatalogRelation[] = [
     name: 'sessions',
     kind: 'view',
     audience: 'analysts',
-    description: 'One row per session (project, app, device, session_id) of events that belong to one; computed from events on each query.',
+    description:
+      `Rollup: one row per project, user (amplitude_id) and session_id, Amplitude's sessions: the events of one user sharing a session_id. A session_id of -1 (or none) makes no session; those events are counted per user and day in daily_users.sessionless_events. The first and last event are the earliest and latest by event_time, then uuid. ${ROLLUP}`,
     columns: {
       project: PROJECT,
-      app: 'The Amplitude project id.',
-      device_id: 'The device of the session.',
-      session_id: 'The session start in milliseconds since the epoch, as Amplitude numbers sessions.',
-      user_id: "The session's last non-NULL user_id.",
-      amplitude_id: "Amplitude's user id of the session (the largest, should it change).",
+      amplitude_id: USER,
+      session_id: 'The session start in milliseconds since the epoch, as Amplitude numbers sessions (set by the device).',
+      app: "The Amplitude project id of the session's first event.",
+      device_id: "The device of the session's first event.",
+      user_id: "The user_id of the session's last event; NULL when it had none.",
+      platform: "The platform of the session's first event.",
+      country: "The country of the session's first event.",
       session_start: `The first event_time of the session, ${UTC}.`,
       session_end: `The last event_time of the session, ${UTC}.`,
       duration: 'session_end - session_start.',
       event_count: 'Events in the session.',
       first_event_type: 'The event_type of the first event.',
       last_event_type: 'The event_type of the last event.',
+      session_number: "The session's number in the user's history: 1 for their first by session_start (then session_id). Computed when asked for, over the user's sessions.",
     },
   },
   {
@@ -144,6 +148,7 @@ const ANALYST_RELATIONS: readonly CatalogRelation[] = [
       amplitude_id: USER,
       platform: 'The platform; NULL when the events carried none.',
       events: "The user's events that day on that platform.",
+      sessionless_events: 'Of those, the events outside any session (session_id -1 or none).',
     },
   },
   {
@@ -201,10 +206,28 @@ const ANALYST_RELATIONS: readonly CatalogRelation[] = [
   },
 ];
 
-const ROLLUP_VIEWS = ['event_counts', 'daily_users', 'daily_active_users', 'daily_active_users_by_platform', 'users'];
+const ROLLUP_VIEWS = ['event_counts', 'daily_users', 'daily_active_users', 'daily_active_users_by_platform', 'users', 'sessions'];
 // The text columns the folded and pending tables key by their SHA-256 (a btree entry cannot hold a long text).
 const TEXT_KEYS: Readonly<Record<string, string>> = { event_counts: 'event_type', daily_users: 'platform', daily_active_users_by_platform: 'platform' };
-const PENDING = new Set(['event_counts', 'daily_users', 'users']);
+const PENDING = new Set(['event_counts', 'daily_users', 'users', 'sessions']);
+// A session's state as the loader keeps it; the view computes duration, event_count and session_number.
+const SESSION_STATE: Readonly<Record<string, string>> = {
+  project: PROJECT,
+  amplitude_id: USER,
+  session_id: 'The session_id.',
+  session_start: `The first event's event_time, ${UTC}.`,
+  first_event_uuid: "The first event's uuid.",
+  first_event_type: "The first event's event_type.",
+  app: "The first event's app.",
+  device_id: "The first event's device_id.",
+  platform: "The first event's platform.",
+  country: "The first event's country.",
+  session_end: `The last event's event_time, ${UTC}.`,
+  last_event_uuid: "The last event's uuid.",
+  last_event_type: "The last event's event_type.",
+  user_id: "The last event's user_id.",
+  events: 'Events in the session.',
+};
 
 /** The loader's tables behind each rollup view: what is folded, and what is pending. */
 function rollupTables(): CatalogRelation[] {
@@ -212,20 +235,24 @@ function rollupTables(): CatalogRelation[] {
   for (const view of ANALYST_RELATIONS.filter((r) => ROLLUP_VIEWS.includes(r.name))) {
     const text = TEXT_KEYS[view.name];
     const key = text === undefined ? {} : { [`${text}_key`]: `SHA-256 of ${text} (one byte for NULL): the unique key, whatever the text's length.` };
+    const state = view.name === 'sessions' ? SESSION_STATE : view.columns;
     tables.push({
       name: `${view.name}_folded`,
       kind: 'table',
       audience: 'loader',
       description: `The folded part of the ${view.name} view: what the folds applied, one fold at a time per project. Internal; read the view.`,
-      columns: { ...view.columns, ...key },
+      columns: { ...state, ...key },
     });
     if (!PENDING.has(view.name)) continue;
-    const columns: Record<string, string> = { ...view.columns };
-    if (view.name === 'users') {
-      columns.complete =
-        'true: the whole state of the user as events had it when an hour took a row of theirs away (no times: no event left), replacing the folded row and the changes of the hours before; false: the newest row among those an hour added.';
+    const columns: Record<string, string> = { ...state };
+    if (view.name === 'users' || view.name === 'sessions') {
+      const whose = view.name === 'users' ? 'the user' : 'the session';
+      columns.complete = `true: the whole state of ${whose} as events had it when an hour took a row of ${view.name === 'users' ? 'theirs' : 'its'} away (no times: no event left), replacing the folded row and the changes of the hours before; false: what an hour added (${view.name === 'users' ? 'its newest row' : 'its first and last rows and their count'}).`;
       columns.xid = 'The transaction (hour) that appended the row; users_pending_hours gives its place in the order hours committed.';
-    } else columns.events = 'The signed change: rows entering events count +1, rows leaving -1.';
+    } else {
+      columns.events = 'The signed change: rows entering events count +1, rows leaving -1.';
+      if (view.name === 'daily_users') columns.sessionless_events = 'The signed change of sessionless_events.';
+    }
     tables.push({
       name: `${view.name}_pending`,
       kind: 'table',
@@ -238,7 +265,7 @@ function rollupTables(): CatalogRelation[] {
     name: 'users_pending_hours',
     kind: 'table',
     audience: 'loader',
-    description: 'The order in which the hours that appended to users_pending committed; a fold deletes each with its rows. Internal.',
+    description: 'The order in which the hours that appended to users_pending and sessions_pending committed; a fold deletes each with its rows. Internal.',
     columns: {
       xid: 'The hour\'s transaction, as users_pending.xid.',
       project: 'The Amplitude project the hour belongs to.',

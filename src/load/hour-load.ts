@@ -12,7 +12,7 @@ import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { PartitionManager } from './partitions.js';
 import { utcMonthOf, type MonthIndex } from '../transform/utc-calendar.js';
-import { recordHourRollups, replaceLostUsers } from './rollups.js';
+import { recordHourRollups, replaceLostStates } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
 export interface HourLoadOptions {
@@ -200,7 +200,7 @@ export class HourLoad {
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
     await clock.time('settle', () =>
-      this.run('reading again the users who lost a row', () => replaceLostUsers(this.client, this.options.project, settled.mergeSeq)),
+      this.run('reading again the users and sessions that lost a row', () => replaceLostStates(this.client, this.options.project, settled.mergeSeq)),
     );
     return settled;
   }

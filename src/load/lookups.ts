@@ -73,3 +73,47 @@ export function unchangedRowsOf(
                             UNION ALL SELECT 'duplicates', ${columns} FROM ${duplicates} d WHERE ${copyOf('d')} OFFSET 0) o
              WHERE ${same('n', 'o')})`;
 }
+
+/**
+ * For each `(amplitude_id, session_id)` of `sessions`, the session's state in `table` (events) within
+ * the project given as `project`: its first row (by time, then uuid) with the session's app, device,
+ * platform and country, its last row with the user_id, and its count; NULLs and 0 for a session with no
+ * row left.
+ *
+ * On one server, the session's rows are read through the users' index (amplitude_id, event_time)
+ * between the earliest and latest times the rollup has for it, folded or pending (`folded`,
+ * `pending`): every row of the session is counted there, so none lies outside. A few descents per
+ * session, whatever the user's history. On Citus, a join that reads each user's rows of the session on
+ * every worker.
+ */
+export function sessionStatesOf(distributed: boolean, sessions: string, table: string, folded: string, pending: string, project: string): string {
+  const inSession = (alias: string, outer: string) =>
+    `${alias}.amplitude_id = ${outer}.amplitude_id AND ${alias}.session_id = ${outer}.session_id AND ${alias}.project = ${project}`;
+  const first = 'event_time AS session_start, uuid AS first_event_uuid, event_type AS first_event_type, app, device_id, platform, country';
+  const last = 'event_time AS session_end, uuid AS last_event_uuid, event_type AS last_event_type, user_id';
+  if (distributed) {
+    return `SELECT r.amplitude_id, r.session_id, f.session_start, f.first_event_uuid, f.first_event_type, f.app, f.device_id, f.platform, f.country,
+                   l.session_end, l.last_event_uuid, l.last_event_type, l.user_id, coalesce(l.events, 0) AS events
+              FROM ${sessions} r
+              LEFT JOIN (SELECT DISTINCT ON (e.amplitude_id, e.session_id) e.amplitude_id, e.session_id, ${first.replace(/(^|, )/g, '$1e.')}
+                           FROM ${sessions} r JOIN ${table} e ON ${inSession('e', 'r')}
+                          ORDER BY e.amplitude_id, e.session_id, e.event_time, e.uuid) f USING (amplitude_id, session_id)
+              LEFT JOIN (SELECT DISTINCT ON (e.amplitude_id, e.session_id) e.amplitude_id, e.session_id, ${last.replace(/(^|, )/g, '$1e.')},
+                                count(*) OVER (PARTITION BY e.amplitude_id, e.session_id) AS events
+                           FROM ${sessions} r JOIN ${table} e ON ${inSession('e', 'r')}
+                          ORDER BY e.amplitude_id, e.session_id, e.event_time DESC, e.uuid DESC) l USING (amplitude_id, session_id)`;
+  }
+  const rows = (alias: string) => `${table} ${alias} WHERE ${inSession(alias, 'b')} AND ${alias}.event_time BETWEEN b.lo AND b.hi`;
+  // Pending rows have no index: read once, hashed against the sessions; the folded row by its key.
+  return `SELECT b.amplitude_id, b.session_id, f.session_start, f.first_event_uuid, f.first_event_type, f.app, f.device_id, f.platform, f.country,
+                 l.session_end, l.last_event_uuid, l.last_event_type, l.user_id, n.events
+            FROM (SELECT r.amplitude_id, r.session_id, least(k.session_start, p.lo) AS lo, greatest(k.session_end, p.hi) AS hi
+                    FROM ${sessions} r
+                    LEFT JOIN (SELECT amplitude_id, session_id, min(session_start) AS lo, max(session_end) AS hi FROM ${pending}
+                                WHERE project = ${project} AND (amplitude_id, session_id) IN (SELECT amplitude_id, session_id FROM ${sessions})
+                                GROUP BY 1, 2) p USING (amplitude_id, session_id)
+                    LEFT JOIN LATERAL (SELECT session_start, session_end FROM ${folded} k WHERE ${inSession('k', 'r')} OFFSET 0) k ON true) b
+            LEFT JOIN LATERAL (SELECT ${first} FROM ${rows('e')} ORDER BY event_time, uuid LIMIT 1) f ON true
+            LEFT JOIN LATERAL (SELECT ${last} FROM ${rows('e')} ORDER BY event_time DESC, uuid DESC LIMIT 1) l ON true
+            LEFT JOIN LATERAL (SELECT count(*) AS events FROM ${rows('e')}) n ON true`;
+}

@@ -2,10 +2,10 @@ import type pg from 'pg';
 import { analystTable, loaderTable } from '../db/loader-schema.js';
 import { classifyDatabaseError } from '../errors.js';
 import type { RegisteredProject } from '../state/projects.js';
-import { rowsFor, userStatesOf } from './lookups.js';
+import { rowsFor, sessionStatesOf, userStatesOf } from './lookups.js';
 
 /**
- * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users), kept without the
+ * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users, sessions), kept without the
  * dedup lock (migration 0013). An hour only appends signed changes to `*_pending`: its own rows
  * (`recordHourRollups`, before the lock) and every row deduplication or a reload moves out of events
  * (-1) or back in (+1), in the statement that moves it (`recordRollupChanges`). Appends never wait for
@@ -15,30 +15,42 @@ import { rowsFor, userStatesOf } from './lookups.js';
  */
 
 const DAY = `(event_time AT TIME ZONE 'UTC')::date`;
+/** A row that belongs to a session (migration 0016): a user's, with a session_id other than -1. */
+const IN_SESSION = `amplitude_id IS NOT NULL AND session_id <> -1`;
+const OUTSIDE_SESSION = `(session_id IS NULL OR session_id = -1)`;
+const SESSION_COLUMNS =
+  'project, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country, session_end, last_event_uuid, last_event_type, user_id, events, complete';
 
 /**
  * CTEs, for a data-modifying statement, appending to the pending changes the rows of `relation`
- * (columns of events) as entering (1) or leaving (-1) events. A user who loses a row is noted in the
- * hour's `users_lost`, for `replaceLostUsers`.
+ * (columns of events) as entering (1) or leaving (-1) events. A user or session that loses a row is
+ * noted in the hour's `users_lost` or `sessions_lost`, for `replaceLostStates`.
  */
 export function recordRollupChanges(schema: string, relation: string, delta: 1 | -1): string {
   const pending = (name: string) => loaderTable(schema, `${name}_pending`);
   return `changed_counts AS (INSERT INTO ${pending('event_counts')} (project, day, event_type, events)
                              SELECT project, ${DAY}, event_type, ${delta} FROM ${relation}),
-          changed_days AS (INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events)
-                           SELECT project, ${DAY}, amplitude_id, platform, ${delta} FROM ${relation} WHERE amplitude_id IS NOT NULL),
+          changed_days AS (INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events, sessionless_events)
+                           SELECT project, ${DAY}, amplitude_id, platform, ${delta}, CASE WHEN ${OUTSIDE_SESSION} THEN ${delta} ELSE 0 END
+                             FROM ${relation} WHERE amplitude_id IS NOT NULL),
           ${
             delta > 0
               ? `changed_users AS (INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
                                    SELECT project, amplitude_id, event_time, event_time, uuid, user_id, user_properties, false
-                                     FROM ${relation} WHERE amplitude_id IS NOT NULL)`
-              : `changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL)`
+                                     FROM ${relation} WHERE amplitude_id IS NOT NULL),
+                 changed_sessions AS (INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS})
+                                      SELECT project, amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country,
+                                             event_time, uuid, event_type, user_id, 1, false
+                                        FROM ${relation} WHERE ${IN_SESSION})`
+              : `changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
+                 changed_sessions AS (INSERT INTO sessions_lost SELECT amplitude_id, session_id FROM ${relation} WHERE ${IN_SESSION})`
           }`;
 }
 
 /**
  * Outside any lock, after the COPY: the hour's own rows (`stage_keys`) as pending changes, summed by
- * what each rollup counts, and each user's newest row with its user_properties.
+ * what each rollup counts, each user's newest row with its user_properties, and each session's first
+ * and last row with its count.
  */
 export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, loadedAt: string): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
@@ -47,8 +59,20 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
     [project.project],
   );
   await client.query(
-    `INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events)
-     SELECT $1, ${DAY}, amplitude_id, platform, count(*) FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY 2, 3, 4`,
+    `INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events, sessionless_events)
+     SELECT $1, ${DAY}, amplitude_id, platform, count(*), count(*) FILTER (WHERE ${OUTSIDE_SESSION})
+       FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY 2, 3, 4`,
+    [project.project],
+  );
+  await client.query(
+    `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS})
+     SELECT $1, f.amplitude_id, f.session_id, f.event_time, f.uuid, f.event_type, f.app, f.device_id, f.platform, f.country,
+            l.event_time, l.uuid, l.event_type, l.user_id, l.events, false
+       FROM (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country
+               FROM stage_keys WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time, uuid) f
+       JOIN (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, user_id,
+                    count(*) OVER (PARTITION BY amplitude_id, session_id) AS events
+               FROM stage_keys WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id)`,
     [project.project],
   );
   // A uuid repeated within the hour gives two rows of one time; either's properties will do: if the
@@ -71,28 +95,39 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
 
 /**
  * Under the dedup lock, after the moves: notes the hour's place in the order hours commit (its
- * merge_seq), and gives the users who lost a row their whole state as events now has it (as this hour
- * will commit it), which replaces their folded row and the changes of every hour before: a row taken
- * away cannot come back through a change that counted it. Deletes nothing, so it waits for no fold.
- * Two descents of the users' index per user who lost a row, a few per hour; the only rollup work under
- * the lock, since it must see the moves.
+ * merge_seq), and gives the users and sessions that lost a row their whole state as events now has it
+ * (as this hour will commit it), which replaces their folded row and the changes of every hour before:
+ * a row taken away cannot come back through a change that counted it. Deletes nothing, so it waits for
+ * no fold. A few descents of an index per user or session that lost a row, a few per hour; the only
+ * rollup work under the lock, since it must see the moves.
  */
-export async function replaceLostUsers(client: pg.ClientBase, project: RegisteredProject, mergeSeq: string): Promise<void> {
-  const pending = loaderTable(project.schema, 'users_pending');
+export async function replaceLostStates(client: pg.ClientBase, project: RegisteredProject, mergeSeq: string): Promise<void> {
+  const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
   const events = analystTable(project.schema, 'events');
-  const { rowCount } = await client.query(
+  const { rowCount: users } = await client.query(
     `WITH this_hour AS (INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES (pg_current_xact_id(), $1, $2))
      INSERT INTO users_replaced SELECT DISTINCT amplitude_id FROM users_lost`,
     [project.project, mergeSeq],
   );
-  if (!rowCount) return;
   // None found: the user has no event left, said by a complete state without times.
-  await client.query(
-    `INSERT INTO ${pending} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
-     SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, true
-       FROM (${userStatesOf(project.distributed, 'users_replaced', events, '$1')}) s`,
-    [project.project],
-  );
+  if (users) {
+    await client.query(
+      `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
+       SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, true
+         FROM (${userStatesOf(project.distributed, 'users_replaced', events, '$1')}) s`,
+      [project.project],
+    );
+  }
+  const { rowCount: sessions } = await client.query(`INSERT INTO sessions_replaced SELECT DISTINCT amplitude_id, session_id FROM sessions_lost`);
+  if (sessions) {
+    await client.query(
+      `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS})
+       SELECT $1, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country,
+              session_end, last_event_uuid, last_event_type, user_id, events, true
+         FROM (${sessionStatesOf(project.distributed, 'sessions_replaced', events, loaderTable(project.schema, 'sessions_folded'), pending('sessions'), '$1')}) s`,
+      [project.project],
+    );
+  }
 }
 
 /**
@@ -143,22 +178,31 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   );
   await run(
     `CREATE TEMP TABLE fold_days ON COMMIT DROP AS
-     WITH taken AS (DELETE FROM ${pending('daily_users')} WHERE project = $1 RETURNING day, amplitude_id, platform, events)
-     SELECT day, amplitude_id, ${textKey}(platform) AS platform_key, min(platform) AS platform, sum(events) AS n FROM taken GROUP BY 1, 2, 3`,
+     WITH taken AS (DELETE FROM ${pending('daily_users')} WHERE project = $1 RETURNING day, amplitude_id, platform, events, sessionless_events)
+     SELECT day, amplitude_id, ${textKey}(platform) AS platform_key, min(platform) AS platform, sum(events) AS n, sum(sessionless_events) AS sessionless
+       FROM taken GROUP BY 1, 2, 3`,
   );
-  // The users' changes with their hours' order, taken in one statement (one snapshot): a committed
-  // hour's rows and its place in the order go together, and hours that changed no user go too.
+  // The users' and sessions' changes with their hours' order, taken in one statement (one snapshot): a
+  // committed hour's rows and its place in the order go together, and hours that changed none go too.
+  await client.query(`CREATE TEMP TABLE fold_sessions ON COMMIT DROP AS SELECT *, 0::bigint AS merge_seq FROM ${pending('sessions')} WITH NO DATA`);
   await run(
     `CREATE TEMP TABLE fold_users ON COMMIT DROP AS
      WITH taken AS (DELETE FROM ${pending('users')} WHERE project = $1 RETURNING *),
-          hours AS (DELETE FROM ${loaderTable(project.schema, 'users_pending_hours')} WHERE project = $1 RETURNING xid, merge_seq)
+          taken_sessions AS (DELETE FROM ${pending('sessions')} WHERE project = $1 RETURNING *),
+          hours AS (DELETE FROM ${loaderTable(project.schema, 'users_pending_hours')} WHERE project = $1 RETURNING xid, merge_seq),
+          sessions AS (INSERT INTO fold_sessions SELECT t.*, h.merge_seq FROM taken_sessions t JOIN hours h USING (xid))
      SELECT t.*, h.merge_seq FROM taken t JOIN hours h USING (xid)`,
   );
-  // A user's complete state replaces the changes of the hours before it (and of its own hour).
+  // A complete state replaces the changes of the hours before it (and of its own hour).
   await client.query(
     `DELETE FROM fold_users f
       USING (SELECT amplitude_id, max(merge_seq) FILTER (WHERE complete) AS since FROM fold_users GROUP BY amplitude_id) s
       WHERE f.amplitude_id = s.amplitude_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
+  );
+  await client.query(
+    `DELETE FROM fold_sessions f
+      USING (SELECT amplitude_id, session_id, max(merge_seq) FILTER (WHERE complete) AS since FROM fold_sessions GROUP BY 1, 2) s
+      WHERE f.amplitude_id = s.amplitude_id AND f.session_id = s.session_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
   );
 
   // Rows the changes bring to zero are deleted by their keys, as the upserts return them: a join of the
@@ -192,9 +236,10 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   await client.query(`CREATE TEMP TABLE daily_user_changes (day date, amplitude_id bigint, platform_key bytea, platform text, delta integer) ON COMMIT DROP`);
   const days = await run(
     `WITH upserted AS (
-       INSERT INTO ${folded('daily_users')} AS u (project, day, amplitude_id, platform, events)
-       SELECT $1, day, amplitude_id, platform, n FROM fold_days WHERE n <> 0
-       ON CONFLICT (project, day, amplitude_id, platform_key) DO UPDATE SET events = u.events + excluded.events
+       INSERT INTO ${folded('daily_users')} AS u (project, day, amplitude_id, platform, events, sessionless_events)
+       SELECT $1, day, amplitude_id, platform, n, sessionless FROM fold_days WHERE n <> 0 OR sessionless <> 0
+       ON CONFLICT (project, day, amplitude_id, platform_key) DO UPDATE
+         SET events = u.events + excluded.events, sessionless_events = u.sessionless_events + excluded.sessionless_events
        RETURNING u.day, u.amplitude_id, u.platform_key, u.platform, xmax = 0 AS created, u.events = 0 AS emptied),
      noted AS (INSERT INTO daily_user_changes SELECT day, amplitude_id, platform_key, platform, CASE WHEN created THEN 1 ELSE -1 END
                  FROM upserted WHERE created OR emptied RETURNING delta)
@@ -245,5 +290,27 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
        user_properties = CASE WHEN (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid) THEN excluded.user_properties ELSE u.user_properties END
      -- Older events (a backfill) leave most users as they are: no new row version for them.
      WHERE excluded.first_seen < u.first_seen OR (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid)`,
+  );
+
+  // Sessions the same way: the earliest first event, the latest last event, the events summed.
+  await run(`DELETE FROM ${folded('sessions')} s USING (SELECT DISTINCT amplitude_id, session_id FROM fold_sessions WHERE complete) c
+              WHERE s.project = $1 AND s.amplitude_id = c.amplitude_id AND s.session_id = c.session_id`);
+  const earlier = '(excluded.session_start, excluded.first_event_uuid) < (s.session_start, s.first_event_uuid)';
+  const later = '(excluded.session_end, excluded.last_event_uuid) > (s.session_end, s.last_event_uuid)';
+  const pick = (condition: string, column: string) => `${column} = CASE WHEN ${condition} THEN excluded.${column} ELSE s.${column} END`;
+  const FIRST = ['session_start', 'first_event_uuid', 'first_event_type', 'app', 'device_id', 'platform', 'country'];
+  const LAST = ['session_end', 'last_event_uuid', 'last_event_type', 'user_id'];
+  await run(
+    `WITH gained AS (
+       SELECT amplitude_id, session_id,
+              ${FIRST.map((c) => `(array_agg(${c} ORDER BY session_start, first_event_uuid))[1] AS ${c}`).join(', ')},
+              ${LAST.map((c) => `(array_agg(${c} ORDER BY session_end DESC, last_event_uuid DESC))[1] AS ${c}`).join(', ')},
+              sum(events) AS events
+         FROM fold_sessions WHERE session_start IS NOT NULL GROUP BY amplitude_id, session_id)
+     INSERT INTO ${folded('sessions')} AS s (project, amplitude_id, session_id, ${[...FIRST, ...LAST].join(', ')}, events)
+     SELECT $1, amplitude_id, session_id, ${[...FIRST, ...LAST].join(', ')}, events FROM gained
+     ON CONFLICT (project, amplitude_id, session_id) DO UPDATE SET
+       ${[...FIRST.map((c) => pick(earlier, c)), ...LAST.map((c) => pick(later, c))].join(',\n       ')},
+       events = s.events + excluded.events`,
   );
 }

@@ -51,7 +51,7 @@ const NO_COLUMN = -1;
  * what the rollups count it by.
  */
 export const ROW_KEY_COLUMNS: readonly string[] = [
-  'uuid', 'event_time', 'server_upload_time', 'app', 'device_id', 'user_id', 'insert_id', 'event_type', 'platform', 'amplitude_id',
+  'uuid', 'event_time', 'server_upload_time', 'app', 'device_id', 'user_id', 'insert_id', 'event_type', 'platform', 'amplitude_id', 'session_id', 'country',
 ];
 const KEY_COLUMNS = ROW_KEY_COLUMNS.map(columnIndex);
 

@@ -120,12 +120,15 @@ test('examples/top_events_by_platform.sql ranks the three most frequent event ty
 
 test('the sessions view and the rollups agree with the events', async () => {
   await demoData();
-  const sessions = new Set(events.map((e) => `${e.device_id}|${e.session_id}`));
+  const sessions = new Set(events.map((e) => `${e.amplitude_id}|${e.session_id}`));
   const { rows: s } = await db.pool.query(
     `SELECT count(*)::int AS n, sum(event_count)::int AS events, bool_and(session_end >= session_start) AS ordered,
-            bool_and(first_event_type = 'session_start') AS starts FROM amplitude.sessions`,
+            bool_and(first_event_type = 'session_start') AS starts, max(session_number)::int AS most FROM amplitude.sessions`,
   );
-  assert.deepEqual(s[0], { n: sessions.size, events: events.length, ordered: true, starts: true });
+  const perUser = new Map<number, Set<number>>();
+  for (const e of events) perUser.set(e.amplitude_id, (perUser.get(e.amplitude_id) ?? new Set()).add(e.session_id));
+  const most = Math.max(...[...perUser.values()].map((set) => set.size));
+  assert.deepEqual(s[0], { n: sessions.size, events: events.length, ordered: true, starts: true, most });
 
   const dau = new Map<string, Set<number>>();
   for (const e of events) {

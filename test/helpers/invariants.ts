@@ -48,8 +48,9 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
   const recomputed: Record<string, [string, string]> = {
     event_counts: [`SELECT project, day, event_type, events FROM ${s}.event_counts`, `SELECT project, ${day}, event_type, count(*) FROM ${s}.events GROUP BY 1, 2, 3`],
     daily_users: [
-      `SELECT project, day, amplitude_id, platform, events FROM ${s}.daily_users`,
-      `SELECT project, ${day}, amplitude_id, platform, count(*) FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3, 4`,
+      `SELECT project, day, amplitude_id, platform, events, sessionless_events FROM ${s}.daily_users`,
+      `SELECT project, ${day}, amplitude_id, platform, count(*), count(*) FILTER (WHERE session_id IS NULL OR session_id = -1)
+         FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3, 4`,
     ],
     daily_active_users: [
       `SELECT project, day, active_users FROM ${s}.daily_active_users`,
@@ -64,6 +65,20 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
       `SELECT DISTINCT ON (project, amplitude_id) project, amplitude_id, min(event_time) OVER (PARTITION BY project, amplitude_id),
               event_time, uuid, user_id, user_properties
          FROM ${s}.events WHERE amplitude_id IS NOT NULL ORDER BY project, amplitude_id, event_time DESC, uuid DESC`,
+    ],
+    // A session: a user's events sharing a session_id other than -1; its first and last by time, then uuid.
+    sessions: [
+      `SELECT project, amplitude_id, session_id, app, device_id, user_id, platform, country, session_start, session_end, duration, event_count,
+              first_event_type, last_event_type, session_number
+         FROM ${s}.sessions`,
+      `SELECT f.project, f.amplitude_id, f.session_id, f.app, f.device_id, l.user_id, f.platform, f.country, f.event_time, l.event_time,
+              l.event_time - f.event_time, l.n, f.event_type, l.event_type,
+              row_number() OVER (PARTITION BY f.project, f.amplitude_id ORDER BY f.event_time, f.session_id)
+         FROM (SELECT DISTINCT ON (project, amplitude_id, session_id) * FROM ${s}.events WHERE amplitude_id IS NOT NULL AND session_id <> -1
+                ORDER BY project, amplitude_id, session_id, event_time, uuid) f
+         JOIN (SELECT DISTINCT ON (project, amplitude_id, session_id) *, count(*) OVER (PARTITION BY project, amplitude_id, session_id) AS n
+                 FROM ${s}.events WHERE amplitude_id IS NOT NULL AND session_id <> -1
+                ORDER BY project, amplitude_id, session_id, event_time DESC, uuid DESC) l USING (project, amplitude_id, session_id)`,
     ],
   };
   for (const [rollup, [kept, truth]] of Object.entries(recomputed)) {

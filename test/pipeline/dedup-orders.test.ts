@@ -66,9 +66,12 @@ function workload(seed: number): Line[][][] {
             client_event_time: stamp(eventMs),
             server_upload_time: stamp(uploadMs),
             city: `c${random.int(1000)}`,
-            // What the rollups count by: a few users on a few platforms, whose latest properties differ.
+            // What the rollups count by: a few users on a few platforms, whose latest properties differ,
+            // in a few sessions each (or none), whose rows move between months with their copies.
             amplitude_id: 1000 + random.int(5),
+            session_id: random.next() < 0.2 ? -1 : 1709269920000 + random.int(3),
             platform: random.pick(['iOS', 'Web', 'Android']),
+            country: random.pick(['Germany', 'France']),
             event_type: random.pick(['open', 'buy']),
             user_properties: { n: random.int(100) },
           });
