@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { hourArchive, ndjson } from '../helpers/archive.js';
+import { runLoad } from '../helpers/cli.js';
+import { makeEvent } from '../helpers/events.js';
+import { useLoaderFixtures } from '../helpers/fixtures.js';
+import { assertNoHalfLoadedHours } from '../helpers/invariants.js';
+
+const fixtures = useLoaderFixtures();
+
+async function load(hour: string, lines: Record<string, unknown>[], extra: string[] = []) {
+  fixtures.api.archive(hour, await hourArchive(hour, [ndjson(lines)]));
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', hour, ...extra]);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+}
+
+const ANNA = 1001;
+const BEN = 1002;
+const sessionAt = (time: string) => Date.parse(`2024-03-01T${time}Z`);
+let n = 0;
+function event(amplitudeId: number, session: string | null, time: string, eventType: string, more: Record<string, unknown> = {}) {
+  n += 1;
+  return makeEvent({
+    uuid: `5e55a000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+    $insert_id: `insert-${n}`,
+    amplitude_id: amplitudeId,
+    device_id: `device-${amplitudeId}`,
+    user_id: null,
+    session_id: session === null ? -1 : sessionAt(session),
+    event_time: `2024-03-01 ${time}.000000`,
+    event_type: eventType,
+    platform: 'Web',
+    country: 'Germany',
+    ...more,
+  });
+}
+
+async function sessionsOf(amplitudeId: number) {
+  const { rows } = await fixtures.db.pool.query(
+    `SELECT session_number::int AS number, to_char(session_start AT TIME ZONE 'UTC', 'HH24:MI') || '-' || to_char(session_end AT TIME ZONE 'UTC', 'HH24:MI') AS span,
+            event_count::int AS events, first_event_type || '..' || last_event_type AS types, platform, country, user_id
+       FROM amplitude.sessions WHERE project = 'default' AND amplitude_id = $1 ORDER BY session_number`,
+    [amplitudeId],
+  );
+  return rows.map((r) => Object.values(r).join(' '));
+}
+
+test('sessions across upload hours, late events before a session and before a user\'s first, a reload that takes a last event away', async () => {
+  const hour10 = [
+    event(ANNA, '09:50:00', '09:50:00', 'session_start'),
+    event(ANNA, '09:50:00', '09:55:00', 'page_view'),
+    event(ANNA, '09:50:00', '10:05:00', 'search'),
+    event(ANNA, null, '10:06:00', 'push_received'),
+    event(BEN, '10:00:00', '10:00:00', 'session_start', { platform: 'iOS', country: 'France' }),
+    event(BEN, '10:00:00', '10:01:00', 'page_view', { platform: 'iOS', country: 'France' }),
+  ];
+  await load('20240301T10', hour10);
+  // Anna's session goes on into the next upload hour (she logs in), and she starts another.
+  const purchase = event(ANNA, '09:50:00', '10:20:00', 'purchase', { user_id: 'anna' });
+  const hour11 = [purchase, event(ANNA, '11:10:00', '11:10:00', 'session_start', { user_id: 'anna' }), event(ANNA, null, '11:12:00', 'push_received')];
+  await load('20240301T11', hour11);
+  assert.deepEqual(await sessionsOf(ANNA), [
+    '1 09:50-10:20 4 session_start..purchase Web Germany anna',
+    '2 11:10-11:10 1 session_start..session_start Web Germany anna',
+  ]);
+
+  // Late: an event of the first session from before its start (another platform), and a session of
+  // the morning that comes before both.
+  await load('20240301T12', [
+    event(ANNA, '09:50:00', '09:40:00', 'app_open', { platform: 'iOS' }),
+    event(ANNA, '08:00:00', '08:00:00', 'session_start'),
+    event(ANNA, '08:00:00', '08:30:00', 'page_view'),
+  ]);
+  assert.deepEqual(await sessionsOf(ANNA), [
+    '1 08:00-08:30 2 session_start..page_view Web Germany ',
+    '2 09:40-10:20 5 app_open..purchase iOS Germany anna',
+    '3 11:10-11:10 1 session_start..session_start Web Germany anna',
+  ]);
+  await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
+
+  // Hour 11 exported again without the purchase: the session's last event is the search again.
+  await load('20240301T11', hour11.slice(1), ['--reload']);
+  assert.deepEqual(await sessionsOf(ANNA), [
+    '1 08:00-08:30 2 session_start..page_view Web Germany ',
+    '2 09:40-10:05 4 app_open..search iOS Germany ',
+    '3 11:10-11:10 1 session_start..session_start Web Germany anna',
+  ]);
+  assert.deepEqual(await sessionsOf(BEN), ['1 10:00-10:01 2 session_start..page_view iOS France ']);
+  // Events outside sessions are counted per user and day, and make no session.
+  const { rows } = await fixtures.db.pool.query(
+    `SELECT amplitude_id::int AS user, sum(events)::int AS events, sum(sessionless_events)::int AS sessionless
+       FROM amplitude.daily_users WHERE project = 'default' GROUP BY 1 ORDER BY 1`,
+  );
+  assert.deepEqual(rows, [
+    { user: ANNA, events: 9, sessionless: 2 },
+    { user: BEN, events: 2, sessionless: 0 },
+  ]);
+  await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
+});
