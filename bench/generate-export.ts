@@ -67,7 +67,8 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
     region: place[1],
     server_received_time: timestamp(uploadMicros - 500_000),
     server_upload_time: timestamp(uploadMicros),
-    session_id: Math.floor(eventMicros / 1000) - random.int(1_800_000),
+    // A user's events of one half hour share a session; 5 % are outside any.
+    session_id: random.next() < 0.05 ? -1 : Math.floor(eventMicros / 1_800_000_000) * 1_800_000 + (user % 1000),
     user_creation_time: timestamp(eventMicros - 86_400_000_000 * random.int(400)),
     user_id: random.next() < 0.7 ? `user-${user}` : null,
     user_properties: userProperties,

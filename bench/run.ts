@@ -34,7 +34,7 @@ import { postgresCpuSeconds } from './postgres-cpu.js';
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 // The server the bench creates its database on (dropped and made anew each run).
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const GENERATOR_VERSION = 4;
+const GENERATOR_VERSION = 5;
 const HISTORY_HOUR_EVENTS = 25_000;
 
 const { values: args } = parseArgs({
@@ -344,7 +344,11 @@ async function analystQueries(pool: pg.Pool): Promise<[string, string][]> {
   return [
     ...fromReadme,
     ...examples,
-    ['view: sessions, one day', `SELECT count(*), avg(duration) FROM amplitude.sessions WHERE session_start >= '${hour}'::timestamptz - interval '12 hours' AND session_start < '${hour}'::timestamptz + interval '12 hours'`],
+    ['sessions, one day, rollup', `SELECT count(*), avg(duration) FROM amplitude.sessions WHERE session_start >= '${hour}'::timestamptz - interval '12 hours' AND session_start < '${hour}'::timestamptz + interval '12 hours'`],
+    ['sessions per day, from events', `SELECT (first AT TIME ZONE 'UTC')::date, count(*), avg(last - first) FROM (SELECT min(event_time) AS first, max(event_time) AS last FROM amplitude.events WHERE amplitude_id IS NOT NULL AND session_id <> -1 GROUP BY project, amplitude_id, session_id) s GROUP BY 1`],
+    ['sessions per day, rollup', `SELECT (session_start AT TIME ZONE 'UTC')::date, count(*), avg(duration) FROM amplitude.sessions GROUP BY 1`],
+    ['one user\'s sessions, numbered, rollup', `SELECT * FROM amplitude.sessions WHERE amplitude_id = ${user} ORDER BY session_number`],
+    ['daily metrics, rollups', 'SELECT * FROM amplitude.daily_metrics'],
     ['view: coverage', 'SELECT * FROM amplitude.coverage'],
     ['one user\'s timeline', `SELECT event_time, event_type, event_properties FROM amplitude.events WHERE amplitude_id = ${user} ORDER BY event_time DESC LIMIT 100`],
     ['one hour\'s window', `SELECT event_type, count(*) FROM amplitude.events WHERE event_time >= '${hour}' AND event_time < '${hour}'::timestamptz + interval '1 hour' GROUP BY 1`],

@@ -186,6 +186,23 @@ const ANALYST_RELATIONS: readonly CatalogRelation[] = [
     },
   },
   {
+    name: 'daily_metrics',
+    kind: 'view',
+    audience: 'analysts',
+    description:
+      'Per project and UTC day, from the rollups (exact at every commit, as they are): events, active and new users, sessions started and their average length, events outside sessions. One row per day with events.',
+    columns: {
+      project: PROJECT,
+      day: DAY,
+      events: 'Events that day (event_counts).',
+      active_users: 'Distinct users (amplitude_id) with an event that day (daily_active_users).',
+      new_users: 'Users whose first event (users.first_seen) is that day.',
+      sessions: 'Sessions that started that day (sessions.session_start).',
+      average_session_length: 'The average duration of those sessions; NULL when none started.',
+      sessionless_events: "Users' events outside any session that day (daily_users.sessionless_events).",
+    },
+  },
+  {
     name: 'coverage',
     kind: 'view',
     audience: 'analysts',

@@ -80,6 +80,20 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
                  FROM ${s}.events WHERE amplitude_id IS NOT NULL AND session_id <> -1
                 ORDER BY project, amplitude_id, session_id, event_time DESC, uuid DESC) l USING (project, amplitude_id, session_id)`,
     ],
+    daily_metrics: [
+      `SELECT project, day, events, active_users, new_users, sessions, average_session_length, sessionless_events FROM ${s}.daily_metrics`,
+      `SELECT d.project, d.day, d.events, d.active_users, coalesce(f.n, 0), coalesce(x.n, 0), x.average, d.sessionless
+         FROM (SELECT project, ${day} AS day, count(*) AS events, count(DISTINCT amplitude_id) AS active_users,
+                      count(*) FILTER (WHERE amplitude_id IS NOT NULL AND (session_id IS NULL OR session_id = -1)) AS sessionless
+                 FROM ${s}.events GROUP BY 1, 2) d
+         LEFT JOIN (SELECT project, (first AT TIME ZONE 'UTC')::date AS day, count(*) AS n
+                      FROM (SELECT project, min(event_time) AS first FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY project, amplitude_id) u
+                     GROUP BY 1, 2) f USING (project, day)
+         LEFT JOIN (SELECT project, (first AT TIME ZONE 'UTC')::date AS day, count(*) AS n, avg(last - first) AS average
+                      FROM (SELECT project, min(event_time) AS first, max(event_time) AS last FROM ${s}.events
+                             WHERE amplitude_id IS NOT NULL AND session_id <> -1 GROUP BY project, amplitude_id, session_id) t
+                     GROUP BY 1, 2) x USING (project, day)`,
+    ],
   };
   for (const [rollup, [kept, truth]] of Object.entries(recomputed)) {
     const { rows } = await pool.query(
