@@ -300,15 +300,17 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   const pick = (condition: string, column: string) => `${column} = CASE WHEN ${condition} THEN excluded.${column} ELSE s.${column} END`;
   const FIRST = ['session_start', 'first_event_uuid', 'first_event_type', 'app', 'device_id', 'platform', 'country'];
   const LAST = ['session_end', 'last_event_uuid', 'last_event_type', 'user_id'];
+  // Two sorts of the taken rows, whatever the number of columns carried.
   await run(
-    `WITH gained AS (
-       SELECT amplitude_id, session_id,
-              ${FIRST.map((c) => `(array_agg(${c} ORDER BY session_start, first_event_uuid))[1] AS ${c}`).join(', ')},
-              ${LAST.map((c) => `(array_agg(${c} ORDER BY session_end DESC, last_event_uuid DESC))[1] AS ${c}`).join(', ')},
-              sum(events) AS events
-         FROM fold_sessions WHERE session_start IS NOT NULL GROUP BY amplitude_id, session_id)
+    `WITH firsts AS (
+       SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, ${FIRST.join(', ')}
+         FROM fold_sessions WHERE session_start IS NOT NULL ORDER BY amplitude_id, session_id, session_start, first_event_uuid),
+     lasts AS (
+       SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, ${LAST.join(', ')},
+              sum(events) OVER (PARTITION BY amplitude_id, session_id) AS events
+         FROM fold_sessions WHERE session_start IS NOT NULL ORDER BY amplitude_id, session_id, session_end DESC, last_event_uuid DESC)
      INSERT INTO ${folded('sessions')} AS s (project, amplitude_id, session_id, ${[...FIRST, ...LAST].join(', ')}, events)
-     SELECT $1, amplitude_id, session_id, ${[...FIRST, ...LAST].join(', ')}, events FROM gained
+     SELECT $1, amplitude_id, session_id, ${[...FIRST, ...LAST].join(', ')}, events FROM firsts JOIN lasts USING (amplitude_id, session_id)
      ON CONFLICT (project, amplitude_id, session_id) DO UPDATE SET
        ${[...FIRST.map((c) => pick(earlier, c)), ...LAST.map((c) => pick(later, c))].join(',\n       ')},
        events = s.events + excluded.events`,
