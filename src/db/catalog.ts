@@ -183,6 +183,7 @@ const ANALYST_RELATIONS: readonly CatalogRelation[] = [
       last_event_uuid: 'The uuid of that last event (of two at the same instant, the greater uuid).',
       user_id: 'The user_id of that last event; NULL when it had none.',
       user_properties: 'The user_properties of that last event, exactly the source JSON.',
+      person_id: 'The person: the amplitude_id this id was merged into (merged_ids), or its own when it was not merged.',
     },
   },
   {
@@ -200,7 +201,30 @@ const ANALYST_RELATIONS: readonly CatalogRelation[] = [
       sessions: 'Sessions that started that day (sessions.session_start).',
       average_session_length: 'The average duration of those sessions; NULL when none started.',
       sessionless_events: "Users' events outside any session that day (daily_users.sessionless_events).",
+      active_people: 'Distinct people with an event that day (daily_active_people).',
     },
+  },
+  {
+    name: 'merged_ids',
+    kind: 'view',
+    audience: 'analysts',
+    description:
+      "Ids Amplitude merged, inferred from the events (the Export API ships no MERGE_IDS table; this one is shaped like Amplitude's MERGE_IDS_<project>): an amplitude_id none of whose events carries a user_id, merged into the amplitude_id of the first event with a user_id on a device where it had an event before. Exact at every commit, as the rollups it is read from.",
+    columns: {
+      project: PROJECT,
+      amplitude_id: 'The id kept: the identified user the anonymous id was merged into.',
+      merged_amplitude_id: 'The anonymous id merged into it.',
+      merge_event_time: `When: the event_time of the first identified event on the device, ${UTC}.`,
+      device_id: 'The device both ids were seen on: the evidence.',
+      evidence: "How the merge is known: 'device' (the rule above).",
+    },
+  },
+  {
+    name: 'daily_active_people',
+    kind: 'view',
+    audience: 'analysts',
+    description: 'Distinct people with at least one event, per project and UTC day: daily_users with each merged id counted as the id it was merged into (merged_ids). Exact at every commit.',
+    columns: { project: PROJECT, day: DAY, active_people: 'Distinct people active that day.' },
   },
   {
     name: 'coverage',
@@ -252,7 +276,9 @@ function rollupTables(): CatalogRelation[] {
   for (const view of ANALYST_RELATIONS.filter((r) => ROLLUP_VIEWS.includes(r.name))) {
     const text = TEXT_KEYS[view.name];
     const key = text === undefined ? {} : { [`${text}_key`]: `SHA-256 of ${text} (one byte for NULL): the unique key, whatever the text's length.` };
-    const state = view.name === 'sessions' ? SESSION_STATE : view.columns;
+    // What the loader keeps of each; the views compute the rest (person_id from merged_ids).
+    const { person_id: _person, ...userState } = view.columns;
+    const state = view.name === 'sessions' ? SESSION_STATE : view.name === 'users' ? userState : view.columns;
     tables.push({
       name: `${view.name}_folded`,
       kind: 'table',
@@ -278,11 +304,45 @@ function rollupTables(): CatalogRelation[] {
       columns,
     });
   }
+  const device: Record<string, string> = {
+    project: PROJECT,
+    device_id: 'The device_id; NULL for events without one.',
+    amplitude_id: USER,
+    first_seen: `The user's first event_time on the device, ${UTC}.`,
+    first_identified_at: `The user's first event_time on the device with a user_id, ${UTC}; NULL when none had one.`,
+  };
+  tables.push(
+    {
+      name: 'device_users',
+      kind: 'view',
+      audience: 'loader',
+      description: 'Per project, device and user, when the user was first seen and first identified there: folded + pending, exact at every commit. What merged_ids is inferred from. Internal.',
+      columns: { ...device, device_key: 'SHA-256 of device_id (one byte for NULL).' },
+    },
+    {
+      name: 'device_users_folded',
+      kind: 'table',
+      audience: 'loader',
+      description: 'The folded part of the device_users view. Internal; read the view.',
+      columns: { ...device, device_key: 'SHA-256 of device_id (one byte for NULL): the unique key, whatever the text\'s length.' },
+    },
+    {
+      name: 'device_users_pending',
+      kind: 'table',
+      audience: 'loader',
+      description: 'Changes to device_users appended by committed hours and not folded yet; the next fold applies and deletes them. Internal.',
+      columns: {
+        ...device,
+        complete: 'true: the pair\'s whole state as events had it when an hour took a row of it away (no times: no row left), replacing the folded row and the changes of the hours before; false: the earliest times among the rows an hour added.',
+        xid: 'The transaction (hour) that appended the row; users_pending_hours gives its place in the order hours committed.',
+      },
+    },
+  );
   tables.push({
     name: 'users_pending_hours',
     kind: 'table',
     audience: 'loader',
-    description: 'The order in which the hours that appended to users_pending and sessions_pending committed; a fold deletes each with its rows. Internal.',
+    description: 'The order in which the hours that appended to users_pending, sessions_pending and device_users_pending committed; a fold deletes each with its rows. Internal.',
     columns: {
       xid: 'The hour\'s transaction, as users_pending.xid.',
       project: 'The Amplitude project the hour belongs to.',

@@ -47,7 +47,7 @@ class SqlFileMigrationProvider implements MigrationProvider {
 const OWN_RELATIONS = new Set([
   'events', 'duplicates', 'rejects', 'upload_hours', 'hour_claims', 'event_keys', 'recent_merges', 'dedup_lock', 'event_copies',
   'kysely_migration', 'kysely_migration_lock', 'sessions', 'daily_active_users', 'event_counts', 'hour_merge_seq', 'recent_merges_id_seq',
-  'coverage', 'daily_users', 'daily_active_users_by_platform', 'users', 'daily_metrics',
+  'coverage', 'daily_users', 'daily_active_users_by_platform', 'users', 'daily_metrics', 'merged_ids', 'daily_active_people',
 ]);
 
 /** Tables, views and sequences in `schema` that the loader did not create: neither its own nor a partition of its events. */

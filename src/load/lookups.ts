@@ -117,3 +117,26 @@ export function sessionStatesOf(distributed: boolean, sessions: string, table: s
             LEFT JOIN LATERAL (SELECT ${last} FROM ${rows('e')} ORDER BY event_time DESC, uuid DESC LIMIT 1) l ON true
             LEFT JOIN LATERAL (SELECT count(*) AS events FROM ${rows('e')}) n ON true`;
 }
+
+/**
+ * For each `(device_id, amplitude_id)` of `pairs`, when the user was first seen on the device, and first
+ * with a user_id, in `table` (events) within the project given as `project` (a NULL device_id is the
+ * events without one); NULLs when no row is left. On one server, a walk of the users' index in time
+ * order per pair, which stops at the first row on the device; on Citus, a join that reads each user's
+ * rows on every worker.
+ */
+export function deviceUserStatesOf(distributed: boolean, pairs: string, table: string, project: string): string {
+  const onDevice = (alias: string, outer: string) =>
+    `${alias}.amplitude_id = ${outer}.amplitude_id AND ${alias}.device_id IS NOT DISTINCT FROM ${outer}.device_id AND ${alias}.project = ${project}`;
+  if (distributed) {
+    return `SELECT r.device_id, r.amplitude_id, x.first_seen, x.first_identified_at
+              FROM ${pairs} r
+              LEFT JOIN (SELECT r.device_id, r.amplitude_id, min(e.event_time) AS first_seen, min(e.event_time) FILTER (WHERE e.user_id IS NOT NULL) AS first_identified_at
+                           FROM ${pairs} r JOIN ${table} e ON ${onDevice('e', 'r')} GROUP BY r.device_id, r.amplitude_id) x
+                ON x.device_id IS NOT DISTINCT FROM r.device_id AND x.amplitude_id = r.amplitude_id`;
+  }
+  return `SELECT r.device_id, r.amplitude_id, f.event_time AS first_seen, i.event_time AS first_identified_at
+            FROM ${pairs} r
+            LEFT JOIN LATERAL (SELECT event_time FROM ${table} e WHERE ${onDevice('e', 'r')} ORDER BY event_time LIMIT 1) f ON true
+            LEFT JOIN LATERAL (SELECT event_time FROM ${table} e WHERE ${onDevice('e', 'r')} AND e.user_id IS NOT NULL ORDER BY event_time LIMIT 1) i ON true`;
+}

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { analystTable, loaderTable } from '../db/loader-schema.js';
 import { classifyDatabaseError } from '../errors.js';
 import type { RegisteredProject } from '../state/projects.js';
-import { rowsFor, sessionStatesOf, userStatesOf } from './lookups.js';
+import { deviceUserStatesOf, rowsFor, sessionStatesOf, userStatesOf } from './lookups.js';
 
 /**
  * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users, sessions), kept without the
@@ -23,8 +23,9 @@ const SESSION_COLUMNS =
 
 /**
  * CTEs, for a data-modifying statement, appending to the pending changes the rows of `relation`
- * (columns of events) as entering (1) or leaving (-1) events. A user or session that loses a row is
- * noted in the hour's `users_lost` or `sessions_lost`, for `replaceLostStates`.
+ * (columns of events) as entering (1) or leaving (-1) events. A user, session or user's device that
+ * loses a row is noted in the hour's `users_lost`, `sessions_lost` or `device_users_lost`, for
+ * `replaceLostStates`.
  */
 export function recordRollupChanges(schema: string, relation: string, delta: 1 | -1): string {
   const pending = (name: string) => loaderTable(schema, `${name}_pending`);
@@ -41,16 +42,20 @@ export function recordRollupChanges(schema: string, relation: string, delta: 1 |
                  changed_sessions AS (INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS})
                                       SELECT project, amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country,
                                              event_time, uuid, event_type, user_id, 1, false
-                                        FROM ${relation} WHERE ${IN_SESSION})`
+                                        FROM ${relation} WHERE ${IN_SESSION}),
+                 changed_devices AS (INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
+                                     SELECT project, device_id, amplitude_id, event_time, CASE WHEN user_id IS NOT NULL THEN event_time END, false
+                                       FROM ${relation} WHERE amplitude_id IS NOT NULL)`
               : `changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
-                 changed_sessions AS (INSERT INTO sessions_lost SELECT amplitude_id, session_id FROM ${relation} WHERE ${IN_SESSION})`
+                 changed_sessions AS (INSERT INTO sessions_lost SELECT amplitude_id, session_id FROM ${relation} WHERE ${IN_SESSION}),
+                 changed_devices AS (INSERT INTO device_users_lost SELECT device_id, amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL)`
           }`;
 }
 
 /**
  * Outside any lock, after the COPY: the hour's own rows (`stage_keys`) as pending changes, summed by
- * what each rollup counts, each user's newest row with its user_properties, and each session's first
- * and last row with its count.
+ * what each rollup counts, each user's newest row with its user_properties, each session's first
+ * and last row with its count, and when each user was first seen, and first identified, on each device.
  */
 export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, loadedAt: string): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
@@ -75,6 +80,12 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
                FROM stage_keys WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id)`,
     [project.project],
   );
+  await client.query(
+    `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
+     SELECT $1, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL), false
+       FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
+    [project.project],
+  );
   // A uuid repeated within the hour gives two rows of one time; either's properties will do: if the
   // two differ, deduplication moves one away, and that user is read from events again.
   await client.query(
@@ -95,7 +106,7 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
 
 /**
  * Under the dedup lock, after the moves: notes the hour's place in the order hours commit (its
- * merge_seq), and gives the users and sessions that lost a row their whole state as events now has it
+ * merge_seq), and gives the users, sessions and users' devices that lost a row their whole state as events now has it
  * (as this hour will commit it), which replaces their folded row and the changes of every hour before:
  * a row taken away cannot come back through a change that counted it. Deletes nothing, so it waits for
  * no fold. A few descents of an index per user or session that lost a row, a few per hour; the only
@@ -125,6 +136,15 @@ export async function replaceLostStates(client: pg.ClientBase, project: Register
        SELECT $1, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country,
               session_end, last_event_uuid, last_event_type, user_id, events, true
          FROM (${sessionStatesOf(project.distributed, 'sessions_replaced', events, loaderTable(project.schema, 'sessions_folded'), pending('sessions'), '$1')}) s`,
+      [project.project],
+    );
+  }
+  const { rowCount: devices } = await client.query(`INSERT INTO device_users_replaced SELECT DISTINCT device_id, amplitude_id FROM device_users_lost`);
+  if (devices) {
+    await client.query(
+      `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
+       SELECT $1, device_id, amplitude_id, first_seen, first_identified_at, true
+         FROM (${deviceUserStatesOf(project.distributed, 'device_users_replaced', events, '$1')}) s`,
       [project.project],
     );
   }
@@ -185,12 +205,17 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   // The users' and sessions' changes with their hours' order, taken in one statement (one snapshot): a
   // committed hour's rows and its place in the order go together, and hours that changed none go too.
   await client.query(`CREATE TEMP TABLE fold_sessions ON COMMIT DROP AS SELECT *, 0::bigint AS merge_seq FROM ${pending('sessions')} WITH NO DATA`);
+  await client.query(
+    `CREATE TEMP TABLE fold_devices ON COMMIT DROP AS SELECT *, ${textKey}(device_id) AS device_key, 0::bigint AS merge_seq FROM ${pending('device_users')} WITH NO DATA`,
+  );
   await run(
     `CREATE TEMP TABLE fold_users ON COMMIT DROP AS
      WITH taken AS (DELETE FROM ${pending('users')} WHERE project = $1 RETURNING *),
           taken_sessions AS (DELETE FROM ${pending('sessions')} WHERE project = $1 RETURNING *),
           hours AS (DELETE FROM ${loaderTable(project.schema, 'users_pending_hours')} WHERE project = $1 RETURNING xid, merge_seq),
-          sessions AS (INSERT INTO fold_sessions SELECT t.*, h.merge_seq FROM taken_sessions t JOIN hours h USING (xid))
+          sessions AS (INSERT INTO fold_sessions SELECT t.*, h.merge_seq FROM taken_sessions t JOIN hours h USING (xid)),
+          taken_devices AS (DELETE FROM ${pending('device_users')} WHERE project = $1 RETURNING *),
+          devices AS (INSERT INTO fold_devices SELECT t.*, ${textKey}(t.device_id), h.merge_seq FROM taken_devices t JOIN hours h USING (xid))
      SELECT t.*, h.merge_seq FROM taken t JOIN hours h USING (xid)`,
   );
   // A complete state replaces the changes of the hours before it (and of its own hour).
@@ -203,6 +228,11 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
     `DELETE FROM fold_sessions f
       USING (SELECT amplitude_id, session_id, max(merge_seq) FILTER (WHERE complete) AS since FROM fold_sessions GROUP BY 1, 2) s
       WHERE f.amplitude_id = s.amplitude_id AND f.session_id = s.session_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
+  );
+  await client.query(
+    `DELETE FROM fold_devices f
+      USING (SELECT device_key, amplitude_id, max(merge_seq) FILTER (WHERE complete) AS since FROM fold_devices GROUP BY 1, 2) s
+      WHERE f.device_key = s.device_key AND f.amplitude_id = s.amplitude_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
   );
 
   // Rows the changes bring to zero are deleted by their keys, as the upserts return them: a join of the
@@ -314,5 +344,18 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
      ON CONFLICT (project, amplitude_id, session_id) DO UPDATE SET
        ${[...FIRST.map((c) => pick(earlier, c)), ...LAST.map((c) => pick(later, c))].join(',\n       ')},
        events = s.events + excluded.events`,
+  );
+
+  // Users' devices: the earliest first_seen and first_identified_at (least() passes over NULLs).
+  await run(`DELETE FROM ${folded('device_users')} d USING (SELECT DISTINCT device_key, amplitude_id FROM fold_devices WHERE complete) c
+              WHERE d.project = $1 AND d.device_key = c.device_key AND d.amplitude_id = c.amplitude_id`);
+  await run(
+    `INSERT INTO ${folded('device_users')} AS d (project, device_id, amplitude_id, first_seen, first_identified_at)
+     SELECT $1, min(device_id), amplitude_id, min(first_seen), min(first_identified_at) FROM fold_devices WHERE first_seen IS NOT NULL
+      GROUP BY device_key, amplitude_id
+     ON CONFLICT (project, device_key, amplitude_id) DO UPDATE SET
+       first_seen = least(d.first_seen, excluded.first_seen), first_identified_at = least(d.first_identified_at, excluded.first_identified_at)
+     WHERE excluded.first_seen < d.first_seen OR excluded.first_identified_at < d.first_identified_at
+        OR (d.first_identified_at IS NULL AND excluded.first_identified_at IS NOT NULL)`,
   );
 }

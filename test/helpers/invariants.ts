@@ -45,6 +45,15 @@ export async function assertRollups(pool: pg.Pool, schema: string): Promise<void
 async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> {
   const s = `"${schema}"`;
   const day = `(event_time AT TIME ZONE 'UTC')::date`;
+  const MERGES = `WITH seen AS (SELECT project, device_id, amplitude_id, min(event_time) AS first_seen,
+                                    min(event_time) FILTER (WHERE user_id IS NOT NULL) AS first_identified_at
+                               FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3),
+                     anonymous AS (SELECT project, amplitude_id FROM seen GROUP BY 1, 2 HAVING count(first_identified_at) = 0),
+                     merges AS (SELECT DISTINCT ON (a.project, a.amplitude_id) a.project, k.amplitude_id, a.amplitude_id AS merged,
+                                       k.first_identified_at AS at, a.device_id
+                                  FROM seen a JOIN anonymous USING (project, amplitude_id)
+                                  JOIN seen k ON k.project = a.project AND k.device_id = a.device_id AND k.first_identified_at >= a.first_seen
+                                 ORDER BY a.project, a.amplitude_id, k.first_identified_at, k.amplitude_id)`;
   const recomputed: Record<string, [string, string]> = {
     event_counts: [`SELECT project, day, event_type, events FROM ${s}.event_counts`, `SELECT project, ${day}, event_type, count(*) FROM ${s}.events GROUP BY 1, 2, 3`],
     daily_users: [
@@ -80,12 +89,36 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
                  FROM ${s}.events WHERE amplitude_id IS NOT NULL AND session_id <> -1
                 ORDER BY project, amplitude_id, session_id, event_time DESC, uuid DESC) l USING (project, amplitude_id, session_id)`,
     ],
+    // Merges, by the rule README states, from events: an id with no user_id on any event, merged into
+    // the id of the first identified event on a device where it was seen before.
+    device_users: [
+      `SELECT project, device_id, amplitude_id, first_seen, first_identified_at FROM "${schema}_loader".device_users`,
+      `SELECT project, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL)
+         FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3`,
+    ],
+    merged_ids: [
+      `SELECT project, amplitude_id, merged_amplitude_id, merge_event_time, device_id, evidence FROM ${s}.merged_ids`,
+      `${MERGES} SELECT project, amplitude_id, merged, at, device_id, 'device' FROM merges`,
+    ],
+    people: [
+      `SELECT project, amplitude_id, person_id FROM ${s}.users`,
+      `${MERGES} SELECT u.project, u.amplitude_id, coalesce(m.amplitude_id, u.amplitude_id)
+         FROM (SELECT DISTINCT project, amplitude_id FROM ${s}.events WHERE amplitude_id IS NOT NULL) u
+         LEFT JOIN merges m ON m.project = u.project AND m.merged = u.amplitude_id`,
+    ],
+    daily_active_people: [
+      `SELECT project, day, active_people FROM ${s}.daily_active_people`,
+      `${MERGES} SELECT e.project, ${day}, count(DISTINCT coalesce(m.amplitude_id, e.amplitude_id))
+         FROM ${s}.events e LEFT JOIN merges m ON m.project = e.project AND m.merged = e.amplitude_id
+        WHERE e.amplitude_id IS NOT NULL GROUP BY 1, 2`,
+    ],
     daily_metrics: [
-      `SELECT project, day, events, active_users, new_users, sessions, average_session_length, sessionless_events FROM ${s}.daily_metrics`,
-      `SELECT d.project, d.day, d.events, d.active_users, coalesce(f.n, 0), coalesce(x.n, 0), x.average, d.sessionless
-         FROM (SELECT project, ${day} AS day, count(*) AS events, count(DISTINCT amplitude_id) AS active_users,
-                      count(*) FILTER (WHERE amplitude_id IS NOT NULL AND (session_id IS NULL OR session_id = -1)) AS sessionless
-                 FROM ${s}.events GROUP BY 1, 2) d
+      `SELECT project, day, events, active_users, new_users, sessions, average_session_length, sessionless_events, active_people FROM ${s}.daily_metrics`,
+      `${MERGES} SELECT d.project, d.day, d.events, d.active_users, coalesce(f.n, 0), coalesce(x.n, 0), x.average, d.sessionless, d.active_people
+         FROM (SELECT e.project, ${day} AS day, count(*) AS events, count(DISTINCT e.amplitude_id) AS active_users,
+                      count(*) FILTER (WHERE e.amplitude_id IS NOT NULL AND (e.session_id IS NULL OR e.session_id = -1)) AS sessionless,
+                      count(DISTINCT coalesce(m.amplitude_id, e.amplitude_id)) AS active_people
+                 FROM ${s}.events e LEFT JOIN merges m ON m.project = e.project AND m.merged = e.amplitude_id GROUP BY 1, 2) d
          LEFT JOIN (SELECT project, (first AT TIME ZONE 'UTC')::date AS day, count(*) AS n
                       FROM (SELECT project, min(event_time) AS first FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY project, amplitude_id) u
                      GROUP BY 1, 2) f USING (project, day)

@@ -56,11 +56,14 @@ function workload(seed: number): Line[][][] {
           event = again;
         } else {
           const eventMs = BASE + (random.int(60) - 30) * DAY_MS + random.int(3) * 3_600_000;
+          // A third of the events are anonymous ids' (no user_id), on the devices identified users use:
+          // merges, whose times move as the copies do.
+          const anonymous = random.next() < 0.33;
           event = makeEvent({
             uuid: random.uuid(),
             app: 1 + random.int(2),
             device_id: random.next() < 0.2 ? '' : `d${random.int(3)}`,
-            user_id: `u${random.int(3)}`,
+            user_id: anonymous ? null : `u${random.int(3)}`,
             $insert_id: random.next() < 0.1 ? '' : `i${random.int(6)}`,
             event_time: stamp(eventMs),
             client_event_time: stamp(eventMs),
@@ -68,7 +71,7 @@ function workload(seed: number): Line[][][] {
             city: `c${random.int(1000)}`,
             // What the rollups count by: a few users on a few platforms, whose latest properties differ,
             // in a few sessions each (or none), whose rows move between months with their copies.
-            amplitude_id: 1000 + random.int(5),
+            amplitude_id: anonymous ? 2000 + random.int(4) : 1000 + random.int(5),
             session_id: random.next() < 0.2 ? -1 : 1709269920000 + random.int(3),
             platform: random.pick(['iOS', 'Web', 'Android']),
             country: random.pick(['Germany', 'France']),
@@ -100,7 +103,7 @@ function copyOf(event: Record<string, unknown>, hour: number, entry: number, lin
     uuid: event.uuid as string,
     serverUploadTime: micros(event.server_upload_time as string),
     eventTime: micros(event.event_time as string),
-    group: group(event.app as number, event.device_id as string, event.user_id as string, event.$insert_id as string),
+    group: group(event.app as number, event.device_id as string, (event.user_id as string | null) ?? '', event.$insert_id as string),
   };
 }
 

@@ -1,0 +1,132 @@
+-- People, not ids. Amplitude gives an anonymous device its own amplitude_id; when a known user logs in
+-- on it, Amplitude merges that id into the known user's, but the events exported before keep the old
+-- id, and the Export API ships no MERGE_IDS table. The loader infers the merges from the events:
+--
+--   an amplitude_id none of whose events carries a user_id (anonymous) is merged into the amplitude_id
+--   of the first event with a user_id on a device where the anonymous id had an event before it (the
+--   first by event_time, then amplitude_id); that time is the merge's.
+--
+-- What it needs of the events is kept as a rollup like the others (0013, 0016): per project, device
+-- and amplitude_id, the first event's time and the first identified event's time. Both are minimums: an
+-- hour that takes a row away appends the pair's whole state as events then have it (complete), ordered
+-- by users_pending_hours like users and sessions. Events without a device_id count for "anonymous"
+-- (their key is the NULL device) but are on no device.
+
+CREATE TABLE :LOADER_SCHEMA.device_users_folded (
+  project text NOT NULL,
+  device_id text,
+  amplitude_id bigint NOT NULL,
+  first_seen timestamptz NOT NULL,
+  first_identified_at timestamptz,
+  device_key bytea GENERATED ALWAYS AS (:LOADER_SCHEMA.text_key(device_id)) STORED
+);
+CREATE UNIQUE INDEX device_users_folded_key ON :LOADER_SCHEMA.device_users_folded (project, device_key, amplitude_id);
+-- An id's devices, for one user's merge.
+CREATE INDEX device_users_folded_user ON :LOADER_SCHEMA.device_users_folded (project, amplitude_id);
+
+CREATE TABLE :LOADER_SCHEMA.device_users_pending (
+  project text NOT NULL,
+  device_id text,
+  amplitude_id bigint NOT NULL,
+  first_seen timestamptz,
+  first_identified_at timestamptz,
+  complete boolean NOT NULL,
+  xid xid8 NOT NULL DEFAULT pg_current_xact_id()
+);
+
+INSERT INTO :LOADER_SCHEMA.device_users_folded (project, device_id, amplitude_id, first_seen, first_identified_at)
+SELECT project, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL)
+  FROM :AMPLITUDE_SCHEMA.events WHERE amplitude_id IS NOT NULL GROUP BY project, device_id, amplitude_id;
+
+-- Folded + pending, merged as users and sessions are. Internal: merged_ids reads it.
+CREATE VIEW :LOADER_SCHEMA.device_users AS
+WITH pending AS (
+  SELECT p.project, p.device_id, :LOADER_SCHEMA.text_key(p.device_id) AS device_key, p.amplitude_id, p.first_seen, p.first_identified_at, p.complete, h.merge_seq
+    FROM :LOADER_SCHEMA.device_users_pending p JOIN :LOADER_SCHEMA.users_pending_hours h ON h.xid = p.xid),
+since AS (
+  SELECT project, device_key, amplitude_id, max(merge_seq) FILTER (WHERE complete) AS merge_seq FROM pending GROUP BY project, device_key, amplitude_id)
+SELECT f.project, f.device_id, f.device_key, f.amplitude_id, f.first_seen, f.first_identified_at
+  FROM :LOADER_SCHEMA.device_users_folded f
+ WHERE NOT EXISTS (SELECT FROM since s WHERE s.project = f.project AND s.device_key = f.device_key AND s.amplitude_id = f.amplitude_id)
+UNION ALL
+SELECT c.project, min(c.device_id), c.device_key, c.amplitude_id, min(c.first_seen), min(c.first_identified_at)
+  FROM (SELECT p.project, p.device_id, p.device_key, p.amplitude_id, p.first_seen, p.first_identified_at
+          FROM pending p JOIN since s USING (project, device_key, amplitude_id)
+         WHERE s.merge_seq IS NULL OR p.merge_seq > s.merge_seq OR (p.complete AND p.merge_seq = s.merge_seq)
+        UNION ALL
+        SELECT f.project, f.device_id, f.device_key, f.amplitude_id, f.first_seen, f.first_identified_at
+          FROM :LOADER_SCHEMA.device_users_folded f JOIN since s USING (project, device_key, amplitude_id)
+         WHERE s.merge_seq IS NULL) c
+ WHERE c.first_seen IS NOT NULL
+ GROUP BY c.project, c.device_key, c.amplitude_id;
+
+-- Shaped as Amplitude's MERGE_IDS_<project>: amplitude_id is the id kept, merged_amplitude_id the one
+-- merged into it, merge_event_time when. Reading one id's merge reads that id's devices and those
+-- devices' ids, through the indexes.
+CREATE VIEW :AMPLITUDE_SCHEMA.merged_ids AS
+SELECT DISTINCT ON (a.project, a.amplitude_id)
+       a.project, k.amplitude_id, a.amplitude_id AS merged_amplitude_id, k.first_identified_at AS merge_event_time, a.device_id,
+       'device'::text AS evidence
+  FROM :LOADER_SCHEMA.device_users a
+  JOIN :LOADER_SCHEMA.device_users k ON k.project = a.project AND k.device_key = a.device_key AND k.first_identified_at >= a.first_seen
+ WHERE a.device_id IS NOT NULL
+   AND NOT EXISTS (SELECT FROM :LOADER_SCHEMA.device_users i WHERE i.project = a.project AND i.amplitude_id = a.amplitude_id AND i.first_identified_at IS NOT NULL)
+ ORDER BY a.project, a.amplitude_id, k.first_identified_at, k.amplitude_id;
+
+-- users gains person_id: the id a merge keeps, or the user's own.
+CREATE OR REPLACE VIEW :AMPLITUDE_SCHEMA.users AS
+WITH pending AS (
+  SELECT p.project, p.amplitude_id, p.first_seen, p.last_seen, p.last_event_uuid, p.user_id, p.user_properties, p.complete, h.merge_seq
+    FROM :LOADER_SCHEMA.users_pending p JOIN :LOADER_SCHEMA.users_pending_hours h ON h.xid = p.xid),
+since AS (
+  SELECT project, amplitude_id, max(merge_seq) FILTER (WHERE complete) AS merge_seq FROM pending GROUP BY project, amplitude_id),
+states AS (
+  SELECT f.project, f.amplitude_id, f.first_seen, f.last_seen, f.last_event_uuid, f.user_id, f.user_properties
+    FROM :LOADER_SCHEMA.users_folded f
+   WHERE NOT EXISTS (SELECT FROM since s WHERE s.project = f.project AND s.amplitude_id = f.amplitude_id)
+  UNION ALL
+  (SELECT DISTINCT ON (c.project, c.amplitude_id)
+          c.project, c.amplitude_id, min(c.first_seen) OVER (PARTITION BY c.project, c.amplitude_id), c.last_seen, c.last_event_uuid, c.user_id, c.user_properties
+     FROM (SELECT p.project, p.amplitude_id, p.first_seen, p.last_seen, p.last_event_uuid, p.user_id, p.user_properties
+             FROM pending p JOIN since s USING (project, amplitude_id)
+            WHERE s.merge_seq IS NULL OR p.merge_seq > s.merge_seq OR (p.complete AND p.merge_seq = s.merge_seq)
+           UNION ALL
+           SELECT f.project, f.amplitude_id, f.first_seen, f.last_seen, f.last_event_uuid, f.user_id, f.user_properties
+             FROM :LOADER_SCHEMA.users_folded f JOIN since s USING (project, amplitude_id)
+            WHERE s.merge_seq IS NULL) c
+    WHERE c.last_seen IS NOT NULL
+    ORDER BY c.project, c.amplitude_id, c.last_seen DESC, c.last_event_uuid DESC))
+SELECT u.project, u.amplitude_id, u.first_seen, u.last_seen, u.last_event_uuid, u.user_id, u.user_properties,
+       coalesce(m.amplitude_id, u.amplitude_id) AS person_id
+  FROM states u
+  LEFT JOIN :AMPLITUDE_SCHEMA.merged_ids m ON m.project = u.project AND m.merged_amplitude_id = u.amplitude_id;
+
+-- Distinct people per project and day: daily_users with each merged id counted as the id it merged into.
+CREATE VIEW :AMPLITUDE_SCHEMA.daily_active_people AS
+SELECT d.project, d.day, count(DISTINCT coalesce(m.amplitude_id, d.amplitude_id)) AS active_people
+  FROM :AMPLITUDE_SCHEMA.daily_users d
+  LEFT JOIN :AMPLITUDE_SCHEMA.merged_ids m ON m.project = d.project AND m.merged_amplitude_id = d.amplitude_id
+ GROUP BY d.project, d.day;
+
+CREATE OR REPLACE VIEW :AMPLITUDE_SCHEMA.daily_metrics AS
+WITH days AS (
+  SELECT project, day, sum(events)::bigint AS events FROM :AMPLITUDE_SCHEMA.event_counts GROUP BY project, day),
+outside AS (
+  SELECT project, day, sum(sessionless_events)::bigint AS sessionless_events FROM :AMPLITUDE_SCHEMA.daily_users GROUP BY project, day),
+started AS (
+  SELECT project, (session_start AT TIME ZONE 'UTC')::date AS day, count(*) AS sessions, avg(duration) AS average_session_length
+    FROM :AMPLITUDE_SCHEMA.sessions GROUP BY 1, 2),
+firsts AS (
+  SELECT project, (first_seen AT TIME ZONE 'UTC')::date AS day, count(*) AS new_users FROM :AMPLITUDE_SCHEMA.users GROUP BY 1, 2)
+SELECT d.project, d.day, d.events, coalesce(a.active_users, 0) AS active_users, coalesce(f.new_users, 0) AS new_users,
+       coalesce(s.sessions, 0) AS sessions, s.average_session_length, coalesce(o.sessionless_events, 0) AS sessionless_events,
+       coalesce(p.active_people, 0) AS active_people
+  FROM days d
+  LEFT JOIN :AMPLITUDE_SCHEMA.daily_active_users a USING (project, day)
+  LEFT JOIN firsts f USING (project, day)
+  LEFT JOIN started s USING (project, day)
+  LEFT JOIN outside o USING (project, day)
+  LEFT JOIN :AMPLITUDE_SCHEMA.daily_active_people p USING (project, day);
+
+SELECT :LOADER_SCHEMA.grant_reader(format('%I.%I', :'AMPLITUDE_SCHEMA_NAME', view_name)::regclass)
+  FROM unnest(ARRAY['merged_ids', 'daily_active_people']) AS v(view_name);
