@@ -36,7 +36,8 @@ function hourLabel(ms: number): string {
 
 /**
  * Three days of a small product's events: 400 users, sessions on one to three days, browsing, and a
- * signup → add_to_cart → purchase funnel that fewer users finish at each step. A few events are
+ * signup → add_to_cart → purchase funnel that fewer users finish at each step. Some users who signed
+ * up come back on a second device, anonymous until they log in. A few events are
  * exported twice (same uuid) or re-sent (same $insert_id, new uuid), as real exports have them.
  * Deterministic: the same events on every run.
  */
@@ -54,7 +55,12 @@ export function sampleEvents(): SampleEvent[] {
       let at = FIRST_DAY_MS + day * 86_400_000 + (6 + random.int(15)) * 3_600_000 + random.int(3_600_000);
       const sessionId = at;
       const types: string[] = ['session_start'];
+      // A user who signed up may come back on another device: anonymous (an id of its own, no user_id)
+      // until they log in, when Amplitude merges that id into theirs.
+      const secondDevice = signedUp && random.next() < 0.5;
+      const anonymousEvents = secondDevice ? 1 + random.int(3) : 0;
       for (let n = 2 + random.int(6); n > 0; n--) types.push(random.pick(BROWSING));
+      if (secondDevice) types.splice(1 + Math.min(anonymousEvents - 1, types.length - 1), 0, 'login');
       if (!signedUp && random.next() < 0.7) {
         types.push('signup');
         signedUp = true;
@@ -64,12 +70,14 @@ export function sampleEvents(): SampleEvent[] {
         carted = true;
         if (random.next() < 0.5) types.push('purchase');
       }
-      for (const eventType of types) {
+      const onDevice = secondDevice ? { ...deviceFields(random.int(PLATFORM_COUNT), user), device_id: `device-${user}-b` } : device;
+      for (const [position, eventType] of types.entries()) {
         at += 5_000 + random.int(120_000);
         const uploadedAt = at + 2_000 + random.int(8_000);
+        const anonymous = position < anonymousEvents;
         const line = exportLine({
           $insert_id: random.uuid(),
-          amplitude_id: 700_000_000 + user,
+          amplitude_id: anonymous ? 900_000_000 + user : 700_000_000 + user,
           app: 187520,
           city: place[0],
           client_event_time: timestamp(at),
@@ -91,10 +99,10 @@ export function sampleEvents(): SampleEvent[] {
           server_upload_time: timestamp(uploadedAt),
           session_id: sessionId,
           user_creation_time: timestamp(FIRST_DAY_MS + firstDay * 86_400_000),
-          user_id: signedUp ? `user-${user}` : null,
+          user_id: signedUp && !anonymous ? `user-${user}` : null,
           user_properties: { plan: carted ? 'pro' : 'free', city: place[0] },
           uuid: random.uuid(),
-          ...device,
+          ...onDevice,
           version_name: '3.2.0',
         });
         events.push({ uploadHour: hourLabel(uploadedAt), line, unique: true });

@@ -123,7 +123,7 @@ test('the sessions view and the rollups agree with the events', async () => {
   const sessions = new Set(events.map((e) => `${e.amplitude_id}|${e.session_id}`));
   const { rows: s } = await db.pool.query(
     `SELECT count(*)::int AS n, sum(event_count)::int AS events, bool_and(session_end >= session_start) AS ordered,
-            bool_and(first_event_type = 'session_start') AS starts, max(session_number)::int AS most FROM amplitude.sessions`,
+            bool_and(first_event_type IN ('session_start', 'login')) AS starts, max(session_number)::int AS most FROM amplitude.sessions`,
   );
   const perUser = new Map<number, Set<number>>();
   for (const e of events) perUser.set(e.amplitude_id, (perUser.get(e.amplitude_id) ?? new Set()).add(e.session_id));
