@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
@@ -27,7 +27,7 @@ interface Service {
 }
 interface Compose {
   services: Record<string, Service>;
-  configs: Record<string, { content: string }>;
+  configs: Record<string, { content?: string; file?: string }>;
 }
 
 const compose = async () => parse(await readFile(`${ROOT}docker-compose.yml`, 'utf8')) as Compose;
@@ -74,6 +74,21 @@ test('analysts get a read-only login, and the BI profile connects with it', asyn
     datasource.datasources.map((d) => [d.user, d.url, d.jsonData.database]),
     [['analyst', 'postgres:5432', 'warehouse']],
   );
+});
+
+test('the bi profile provisions every dashboard in sql/dashboards/, read-only, on the provisioned datasource', async () => {
+  const { services, configs } = await compose();
+  const provider = parse(unescape(configs['grafana-dashboards']?.content ?? '')) as { providers: { type: string; allowUiUpdates: boolean; options: { path: string } }[] };
+  assert.deepEqual(provider.providers.map((p) => [p.type, p.allowUiUpdates, p.options.path]), [['file', false, '/etc/grafana/dashboards']]);
+  const mounted = new Map((services.grafana?.configs ?? []).map((c) => [configs[c.source]?.file, c.target]));
+  const files = (await readdir(`${ROOT}sql/dashboards`)).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length > 0);
+  const datasource = parse(unescape(configs['grafana-warehouse']?.content ?? '')) as { datasources: { uid: string }[] };
+  for (const file of files) {
+    assert.equal(mounted.get(`./sql/dashboards/${file}`), `/etc/grafana/dashboards/${file}`, `${file} is provisioned`);
+    const dashboard = JSON.parse(await readFile(`${ROOT}sql/dashboards/${file}`, 'utf8')) as { panels: { datasource: { uid: string } }[] };
+    for (const panel of dashboard.panels) assert.equal(panel.datasource.uid, datasource.datasources[0]?.uid);
+  }
 });
 
 test('the loader runs an image built once, not npm ci at every start, and no bind mount of the checkout', async () => {
