@@ -4,7 +4,8 @@
 --
 --   an amplitude_id none of whose events carries a user_id (anonymous) is merged into the amplitude_id
 --   of the first event with a user_id on a device where the anonymous id had an event before it (the
---   first by event_time, then amplitude_id); that time is the merge's.
+--   first by event_time, then amplitude_id); that time is the merge's. An event whose data holds
+--   merged_amplitude_id says so itself, and wins.
 --
 -- What it needs of the events is kept as a rollup like the others (0013, 0016): per project, device
 -- and amplitude_id, the first event's time and the first identified event's time. Both are minimums: an
@@ -60,18 +61,31 @@ SELECT c.project, min(c.device_id), c.device_key, c.amplitude_id, min(c.first_se
  WHERE c.first_seen IS NOT NULL
  GROUP BY c.project, c.device_key, c.amplitude_id;
 
+-- Where an event says it itself (data.merged_amplitude_id, a whole number that fits a bigint; any other
+-- value is ignored), that merge wins over the rule: the event's amplitude_id is the id kept. Such events
+-- are rare; a partial index on the value finds them, so this part reads no more than they are.
+CREATE INDEX events_merged_amplitude_id_idx ON :AMPLITUDE_SCHEMA.events
+  ((CASE WHEN data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$' THEN (data->>'merged_amplitude_id')::bigint END))
+  WHERE data ? 'merged_amplitude_id';
+
 -- Shaped as Amplitude's MERGE_IDS_<project>: amplitude_id is the id kept, merged_amplitude_id the one
 -- merged into it, merge_event_time when. Reading one id's merge reads that id's devices and those
--- devices' ids, through the indexes.
+-- devices' ids, and its explicit merges, through the indexes.
 CREATE VIEW :AMPLITUDE_SCHEMA.merged_ids AS
-SELECT DISTINCT ON (a.project, a.amplitude_id)
-       a.project, k.amplitude_id, a.amplitude_id AS merged_amplitude_id, k.first_identified_at AS merge_event_time, a.device_id,
-       'device'::text AS evidence
-  FROM :LOADER_SCHEMA.device_users a
-  JOIN :LOADER_SCHEMA.device_users k ON k.project = a.project AND k.device_key = a.device_key AND k.first_identified_at >= a.first_seen
- WHERE a.device_id IS NOT NULL
-   AND NOT EXISTS (SELECT FROM :LOADER_SCHEMA.device_users i WHERE i.project = a.project AND i.amplitude_id = a.amplitude_id AND i.first_identified_at IS NOT NULL)
- ORDER BY a.project, a.amplitude_id, k.first_identified_at, k.amplitude_id;
+SELECT DISTINCT ON (project, merged_amplitude_id) project, amplitude_id, merged_amplitude_id, merge_event_time, device_id, evidence
+  FROM (SELECT e.project, e.amplitude_id,
+               CASE WHEN e.data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$' THEN (e.data->>'merged_amplitude_id')::bigint END AS merged_amplitude_id,
+               e.event_time AS merge_event_time, e.device_id, 'data.merged_amplitude_id'::text AS evidence, 0 AS precedence
+          FROM :AMPLITUDE_SCHEMA.events e
+         WHERE e.data ? 'merged_amplitude_id' AND e.amplitude_id IS NOT NULL
+        UNION ALL
+        SELECT a.project, k.amplitude_id, a.amplitude_id, k.first_identified_at, a.device_id, 'device', 1
+          FROM :LOADER_SCHEMA.device_users a
+          JOIN :LOADER_SCHEMA.device_users k ON k.project = a.project AND k.device_key = a.device_key AND k.first_identified_at >= a.first_seen
+         WHERE a.device_id IS NOT NULL
+           AND NOT EXISTS (SELECT FROM :LOADER_SCHEMA.device_users i WHERE i.project = a.project AND i.amplitude_id = a.amplitude_id AND i.first_identified_at IS NOT NULL)) m
+ WHERE merged_amplitude_id IS NOT NULL AND merged_amplitude_id <> amplitude_id
+ ORDER BY project, merged_amplitude_id, precedence, merge_event_time, amplitude_id;
 
 -- users gains person_id: the id a merge keeps, or the user's own.
 CREATE OR REPLACE VIEW :AMPLITUDE_SCHEMA.users AS

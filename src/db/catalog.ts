@@ -209,14 +209,14 @@ const ANALYST_RELATIONS: readonly CatalogRelation[] = [
     kind: 'view',
     audience: 'analysts',
     description:
-      "Ids Amplitude merged, inferred from the events (the Export API ships no MERGE_IDS table; this one is shaped like Amplitude's MERGE_IDS_<project>): an amplitude_id none of whose events carries a user_id, merged into the amplitude_id of the first event with a user_id on a device where it had an event before. Exact at every commit, as the rollups it is read from.",
+      "Ids Amplitude merged, inferred from the events (the Export API ships no MERGE_IDS table; this one is shaped like Amplitude's MERGE_IDS_<project>): an amplitude_id none of whose events carries a user_id, merged into the amplitude_id of the first event with a user_id on a device where it had an event before; an event whose data holds merged_amplitude_id states its merge itself, which wins. Exact at every commit.",
     columns: {
       project: PROJECT,
       amplitude_id: 'The id kept: the identified user the anonymous id was merged into.',
       merged_amplitude_id: 'The anonymous id merged into it.',
       merge_event_time: `When: the event_time of the first identified event on the device, ${UTC}.`,
-      device_id: 'The device both ids were seen on: the evidence.',
-      evidence: "How the merge is known: 'device' (the rule above).",
+      device_id: "The device both ids were seen on (evidence 'device'), or the stating event's device.",
+      evidence: "How the merge is known: 'device' (the rule) or 'data.merged_amplitude_id' (an event of the kept id says so).",
     },
   },
   {

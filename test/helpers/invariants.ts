@@ -49,11 +49,15 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
                                     min(event_time) FILTER (WHERE user_id IS NOT NULL) AS first_identified_at
                                FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3),
                      anonymous AS (SELECT project, amplitude_id FROM seen GROUP BY 1, 2 HAVING count(first_identified_at) = 0),
-                     merges AS (SELECT DISTINCT ON (a.project, a.amplitude_id) a.project, k.amplitude_id, a.amplitude_id AS merged,
-                                       k.first_identified_at AS at, a.device_id
-                                  FROM seen a JOIN anonymous USING (project, amplitude_id)
-                                  JOIN seen k ON k.project = a.project AND k.device_id = a.device_id AND k.first_identified_at >= a.first_seen
-                                 ORDER BY a.project, a.amplitude_id, k.first_identified_at, k.amplitude_id)`;
+                     explicit AS (SELECT project, amplitude_id, (data->>'merged_amplitude_id')::bigint AS merged, event_time AS at, device_id, 0 AS precedence
+                                    FROM ${s}.events WHERE amplitude_id IS NOT NULL AND data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$'),
+                     inferred AS (SELECT a.project, k.amplitude_id, a.amplitude_id AS merged, k.first_identified_at AS at, a.device_id, 1 AS precedence
+                                    FROM seen a JOIN anonymous USING (project, amplitude_id)
+                                    JOIN seen k ON k.project = a.project AND k.device_id = a.device_id AND k.first_identified_at >= a.first_seen),
+                     merges AS (SELECT DISTINCT ON (project, merged) project, amplitude_id, merged, at, device_id,
+                                       CASE precedence WHEN 0 THEN 'data.merged_amplitude_id' ELSE 'device' END AS evidence
+                                  FROM (SELECT * FROM explicit UNION ALL SELECT * FROM inferred) m WHERE merged <> amplitude_id
+                                 ORDER BY project, merged, precedence, at, amplitude_id)`;
   const recomputed: Record<string, [string, string]> = {
     event_counts: [`SELECT project, day, event_type, events FROM ${s}.event_counts`, `SELECT project, ${day}, event_type, count(*) FROM ${s}.events GROUP BY 1, 2, 3`],
     daily_users: [
@@ -98,7 +102,7 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
     ],
     merged_ids: [
       `SELECT project, amplitude_id, merged_amplitude_id, merge_event_time, device_id, evidence FROM ${s}.merged_ids`,
-      `${MERGES} SELECT project, amplitude_id, merged, at, device_id, 'device' FROM merges`,
+      `${MERGES} SELECT project, amplitude_id, merged, at, device_id, evidence FROM merges`,
     ],
     people: [
       `SELECT project, amplitude_id, person_id FROM ${s}.users`,
