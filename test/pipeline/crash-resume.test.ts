@@ -75,9 +75,10 @@ test('killed with SIGKILL at any moment, a rerun ends with exactly the rows of a
 
 test('a killed run leaves its temp file, and the next run removes it', async () => {
   const run = load('temp_files');
-  // The first hours download slowly: wait until an archive is in the run's private folder, then kill.
+  // The first hours download slowly: wait until an archive is in the run's private folder (on a busy
+  // machine the run may take seconds to start), then kill.
   const archivesOnDisk = async () => (await readdir(tempDir, { recursive: true })).filter((name) => name.endsWith('.zip')).length;
-  for (let i = 0; i < 100 && (await archivesOnDisk()) === 0; i++) await sleep(20);
+  for (let i = 0; i < 1000 && (await archivesOnDisk()) === 0; i++) await sleep(20);
   run.child.kill('SIGKILL');
   await run.result;
   assert.ok((await archivesOnDisk()) > 0, 'the killed run left an archive');
