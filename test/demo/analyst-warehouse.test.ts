@@ -129,6 +129,17 @@ test('the sessions view and the rollups agree with the events', async () => {
   for (const e of events) perUser.set(e.amplitude_id, (perUser.get(e.amplitude_id) ?? new Set()).add(e.session_id));
   const most = Math.max(...[...perUser.values()].map((set) => set.size));
   assert.deepEqual(s[0], { n: sessions.size, events: events.length, ordered: true, starts: true, most });
+  // The demo has what the people and session rollups are for: sessions across upload hours, anonymous
+  // ids merged into the users who logged in on their devices.
+  const { rows: shape } = await db.pool.query(
+    `SELECT (SELECT count(*)::int FROM (SELECT 1 FROM amplitude.events WHERE session_id <> -1
+                                        GROUP BY amplitude_id, session_id HAVING count(DISTINCT upload_hour) > 1) x) AS spanning,
+            (SELECT count(*)::int FROM amplitude.merged_ids) AS merged,
+            (SELECT bool_and(active_people < active_users) FROM amplitude.daily_metrics WHERE day > '2024-03-01') AS fewer_people`,
+  );
+  assert.ok(shape[0].spanning > 10, `${shape[0].spanning} sessions span upload hours`);
+  assert.ok(shape[0].merged > 10, `${shape[0].merged} merged ids`);
+  assert.equal(shape[0].fewer_people, true);
 
   const dau = new Map<string, Set<number>>();
   for (const e of events) {
