@@ -75,8 +75,9 @@ export async function runDemo(): Promise<number> {
     out(
       `\nThe warehouse is the database ${EMBEDDED_DATABASE} of the embedded PostgreSQL, kept in ${server.dataDirectory}:\n` +
         '`npm run status` and `npm run load` without DATABASE_URL use it too. To query it, start the server with `npm run db`, which prints how to connect.\n' +
-        'Tables: amplitude.events, the rollups amplitude.users, daily_users, daily_active_users, daily_active_users_by_platform and event_counts, ' +
-        'the views amplitude.sessions and amplitude.coverage; DATA_DICTIONARY.md says what each column means, sql/examples/ has more queries.',
+        'Tables: amplitude.events, the rollups amplitude.users, sessions, daily_users, daily_active_users, daily_active_users_by_platform and event_counts, ' +
+        'people (merged_ids, daily_active_people), amplitude.daily_metrics and amplitude.coverage; DATA_DICTIONARY.md says what each column means, ' +
+        'sql/examples/ and the README have more queries.',
     );
     return EXIT_OK;
   } finally {
