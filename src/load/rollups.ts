@@ -202,8 +202,9 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
      SELECT day, amplitude_id, ${textKey}(platform) AS platform_key, min(platform) AS platform, sum(events) AS n, sum(sessionless_events) AS sessionless
        FROM taken GROUP BY 1, 2, 3`,
   );
-  // The users' and sessions' changes with their hours' order, taken in one statement (one snapshot): a
-  // committed hour's rows and its place in the order go together, and hours that changed none go too.
+  // The changes of users, sessions and users' devices with their hours' order, taken in one statement
+  // (one snapshot): a committed hour's rows and its place in the order go together, and hours that
+  // changed none go too.
   await client.query(`CREATE TEMP TABLE fold_sessions ON COMMIT DROP AS SELECT *, 0::bigint AS merge_seq FROM ${pending('sessions')} WITH NO DATA`);
   await client.query(
     `CREATE TEMP TABLE fold_devices ON COMMIT DROP AS SELECT *, ${textKey}(device_id) AS device_key, 0::bigint AS merge_seq FROM ${pending('device_users')} WITH NO DATA`,
