@@ -93,47 +93,81 @@ SELECT p.project, p.day, p.amplitude_id, p.platform, (p.events + coalesce(f.even
     ON f.project = p.project AND f.day = p.day AND f.amplitude_id = p.amplitude_id AND f.platform_key = p.platform_key
  WHERE p.events + coalesce(f.events, 0) <> 0;
 
--- Sessions nothing pending touches, as folded; the others merged from their pending rows since their
--- last complete state (that state included) or, without one, from all of them and their folded row:
--- the earliest first event, the latest last event, the events summed. session_number counts the user's
--- sessions by start (then session_id), from 1; a query that does not ask for it does not compute it,
--- and one that asks for some users computes it for those users only.
-DROP VIEW :AMPLITUDE_SCHEMA.sessions;
-CREATE VIEW :AMPLITUDE_SCHEMA.sessions AS
+-- The sessions pending changes touch, merged from their pending rows since their last complete state
+-- (that state included) or, without one, from all of them and their folded row: the earliest first
+-- event, the latest last event, the events summed. A session with no event left is not in it.
+-- Internal: the sessions view and daily_sessions read it.
+CREATE VIEW :LOADER_SCHEMA.sessions_touched AS
 WITH pending AS (
   SELECT p.*, h.merge_seq FROM :LOADER_SCHEMA.sessions_pending p JOIN :LOADER_SCHEMA.users_pending_hours h ON h.xid = p.xid),
 since AS (
-  SELECT project, amplitude_id, session_id, max(merge_seq) FILTER (WHERE complete) AS merge_seq FROM pending GROUP BY project, amplitude_id, session_id),
-states AS (
+  SELECT project, amplitude_id, session_id, max(merge_seq) FILTER (WHERE complete) AS merge_seq FROM pending GROUP BY project, amplitude_id, session_id)
+SELECT c.project, c.amplitude_id, c.session_id,
+       (array_agg(c.app ORDER BY c.session_start, c.first_event_uuid))[1] AS app,
+       (array_agg(c.device_id ORDER BY c.session_start, c.first_event_uuid))[1] AS device_id,
+       (array_agg(c.user_id ORDER BY c.session_end DESC, c.last_event_uuid DESC))[1] AS user_id,
+       (array_agg(c.platform ORDER BY c.session_start, c.first_event_uuid))[1] AS platform,
+       (array_agg(c.country ORDER BY c.session_start, c.first_event_uuid))[1] AS country,
+       min(c.session_start) AS session_start, max(c.session_end) AS session_end, sum(c.events)::bigint AS events,
+       (array_agg(c.first_event_type ORDER BY c.session_start, c.first_event_uuid))[1] AS first_event_type,
+       (array_agg(c.last_event_type ORDER BY c.session_end DESC, c.last_event_uuid DESC))[1] AS last_event_type
+  FROM (SELECT p.project, p.amplitude_id, p.session_id, p.session_start, p.first_event_uuid, p.first_event_type, p.app, p.device_id, p.platform,
+               p.country, p.session_end, p.last_event_uuid, p.last_event_type, p.user_id, p.events
+          FROM pending p JOIN since s USING (project, amplitude_id, session_id)
+         WHERE s.merge_seq IS NULL OR p.merge_seq > s.merge_seq OR (p.complete AND p.merge_seq = s.merge_seq)
+        UNION ALL
+        SELECT f.project, f.amplitude_id, f.session_id, f.session_start, f.first_event_uuid, f.first_event_type, f.app, f.device_id, f.platform,
+               f.country, f.session_end, f.last_event_uuid, f.last_event_type, f.user_id, f.events
+          FROM :LOADER_SCHEMA.sessions_folded f JOIN since s USING (project, amplitude_id, session_id)
+         WHERE s.merge_seq IS NULL) c
+ WHERE c.session_start IS NOT NULL
+ GROUP BY c.project, c.amplitude_id, c.session_id;
+
+-- Sessions nothing pending touches, as folded, and the touched ones merged. session_number counts the
+-- user's sessions by start (then session_id), from 1; a query that does not ask for it does not compute
+-- it, and one that asks for some users computes it for those users only.
+DROP VIEW :AMPLITUDE_SCHEMA.sessions;
+CREATE VIEW :AMPLITUDE_SCHEMA.sessions AS
+WITH states AS (
   SELECT f.project, f.amplitude_id, f.session_id, f.app, f.device_id, f.user_id, f.platform, f.country, f.session_start, f.session_end,
          f.events, f.first_event_type, f.last_event_type
     FROM :LOADER_SCHEMA.sessions_folded f
-   WHERE NOT EXISTS (SELECT FROM since s WHERE s.project = f.project AND s.amplitude_id = f.amplitude_id AND s.session_id = f.session_id)
+   WHERE NOT EXISTS (SELECT FROM :LOADER_SCHEMA.sessions_pending p
+                      WHERE p.project = f.project AND p.amplitude_id = f.amplitude_id AND p.session_id = f.session_id)
   UNION ALL
-  SELECT c.project, c.amplitude_id, c.session_id,
-         (array_agg(c.app ORDER BY c.session_start, c.first_event_uuid))[1],
-         (array_agg(c.device_id ORDER BY c.session_start, c.first_event_uuid))[1],
-         (array_agg(c.user_id ORDER BY c.session_end DESC, c.last_event_uuid DESC))[1],
-         (array_agg(c.platform ORDER BY c.session_start, c.first_event_uuid))[1],
-         (array_agg(c.country ORDER BY c.session_start, c.first_event_uuid))[1],
-         min(c.session_start), max(c.session_end), sum(c.events)::bigint,
-         (array_agg(c.first_event_type ORDER BY c.session_start, c.first_event_uuid))[1],
-         (array_agg(c.last_event_type ORDER BY c.session_end DESC, c.last_event_uuid DESC))[1]
-    FROM (SELECT p.project, p.amplitude_id, p.session_id, p.session_start, p.first_event_uuid, p.first_event_type, p.app, p.device_id, p.platform,
-                 p.country, p.session_end, p.last_event_uuid, p.last_event_type, p.user_id, p.events
-            FROM pending p JOIN since s USING (project, amplitude_id, session_id)
-           WHERE s.merge_seq IS NULL OR p.merge_seq > s.merge_seq OR (p.complete AND p.merge_seq = s.merge_seq)
-          UNION ALL
-          SELECT f.project, f.amplitude_id, f.session_id, f.session_start, f.first_event_uuid, f.first_event_type, f.app, f.device_id, f.platform,
-                 f.country, f.session_end, f.last_event_uuid, f.last_event_type, f.user_id, f.events
-            FROM :LOADER_SCHEMA.sessions_folded f JOIN since s USING (project, amplitude_id, session_id)
-           WHERE s.merge_seq IS NULL) c
-   WHERE c.session_start IS NOT NULL
-   GROUP BY c.project, c.amplitude_id, c.session_id)
+  SELECT project, amplitude_id, session_id, app, device_id, user_id, platform, country, session_start, session_end,
+         events, first_event_type, last_event_type
+    FROM :LOADER_SCHEMA.sessions_touched)
 SELECT project, amplitude_id, session_id, app, device_id, user_id, platform, country, session_start, session_end,
        session_end - session_start AS duration, events AS event_count, first_event_type, last_event_type,
        row_number() OVER (PARTITION BY project, amplitude_id ORDER BY session_start, session_id) AS session_number
   FROM states;
+
+-- Sessions started per project and UTC day, and their summed length, kept by the fold from the days the
+-- sessions it changes start on before and after; the view adds what pending changes do to the sessions
+-- they touch. What daily_metrics reads: a row per day, whatever the number of sessions.
+CREATE TABLE :LOADER_SCHEMA.daily_sessions_folded (
+  project text NOT NULL,
+  day date NOT NULL,
+  sessions bigint NOT NULL,
+  total_length interval NOT NULL,
+  PRIMARY KEY (project, day)
+);
+INSERT INTO :LOADER_SCHEMA.daily_sessions_folded
+SELECT project, (session_start AT TIME ZONE 'UTC')::date, count(*), sum(session_end - session_start)
+  FROM :LOADER_SCHEMA.sessions_folded GROUP BY 1, 2;
+
+CREATE VIEW :LOADER_SCHEMA.daily_sessions AS
+SELECT project, day, sum(sessions)::bigint AS sessions, sum(total_length) AS total_length
+  FROM (SELECT project, day, sessions, total_length FROM :LOADER_SCHEMA.daily_sessions_folded
+        UNION ALL
+        SELECT project, (session_start AT TIME ZONE 'UTC')::date, 1, session_end - session_start FROM :LOADER_SCHEMA.sessions_touched
+        UNION ALL
+        SELECT f.project, (f.session_start AT TIME ZONE 'UTC')::date, -1, -(f.session_end - f.session_start)
+          FROM (SELECT DISTINCT project, amplitude_id, session_id FROM :LOADER_SCHEMA.sessions_pending) k
+          JOIN :LOADER_SCHEMA.sessions_folded f USING (project, amplitude_id, session_id)) d
+ GROUP BY project, day
+HAVING sum(sessions) <> 0;
 
 SELECT :LOADER_SCHEMA.grant_reader(format('%I.sessions', :'AMPLITUDE_SCHEMA_NAME')::regclass);
 
@@ -146,8 +180,7 @@ WITH days AS (
 outside AS (
   SELECT project, day, sum(sessionless_events)::bigint AS sessionless_events FROM :AMPLITUDE_SCHEMA.daily_users GROUP BY project, day),
 started AS (
-  SELECT project, (session_start AT TIME ZONE 'UTC')::date AS day, count(*) AS sessions, avg(duration) AS average_session_length
-    FROM :AMPLITUDE_SCHEMA.sessions GROUP BY 1, 2),
+  SELECT project, day, sessions, total_length / sessions AS average_session_length FROM :LOADER_SCHEMA.daily_sessions),
 firsts AS (
   SELECT project, (first_seen AT TIME ZONE 'UTC')::date AS day, count(*) AS new_users FROM :AMPLITUDE_SCHEMA.users GROUP BY 1, 2)
 SELECT d.project, d.day, d.events, coalesce(a.active_users, 0) AS active_users, coalesce(f.new_users, 0) AS new_users,

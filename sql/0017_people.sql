@@ -128,8 +128,7 @@ WITH days AS (
 outside AS (
   SELECT project, day, sum(sessionless_events)::bigint AS sessionless_events FROM :AMPLITUDE_SCHEMA.daily_users GROUP BY project, day),
 started AS (
-  SELECT project, (session_start AT TIME ZONE 'UTC')::date AS day, count(*) AS sessions, avg(duration) AS average_session_length
-    FROM :AMPLITUDE_SCHEMA.sessions GROUP BY 1, 2),
+  SELECT project, day, sessions, total_length / sessions AS average_session_length FROM :LOADER_SCHEMA.daily_sessions),
 firsts AS (
   SELECT project, (first_seen AT TIME ZONE 'UTC')::date AS day, count(*) AS new_users FROM :AMPLITUDE_SCHEMA.users GROUP BY 1, 2)
 SELECT d.project, d.day, d.events, coalesce(a.active_users, 0) AS active_users, coalesce(f.new_users, 0) AS new_users,

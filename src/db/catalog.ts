@@ -304,6 +304,36 @@ function rollupTables(): CatalogRelation[] {
       columns,
     });
   }
+  const { duration: _duration, event_count: _count, session_number: _number, ...sessionColumns } = ANALYST_RELATIONS.find((r) => r.name === 'sessions')?.columns ?? {};
+  const daily = (what: string): Record<string, string> => ({
+    project: PROJECT,
+    day: DAY,
+    sessions: `Sessions that start that day${what}.`,
+    total_length: `Their durations summed${what}.`,
+  });
+  tables.push(
+    {
+      name: 'sessions_touched',
+      kind: 'view',
+      audience: 'loader',
+      description: 'The sessions pending changes touch, as folded + pending make them (the sessions view reads it for those). Internal.',
+      columns: { ...sessionColumns, events: 'Events in the session.' },
+    },
+    {
+      name: 'daily_sessions',
+      kind: 'view',
+      audience: 'loader',
+      description: 'Sessions started per project and UTC day and their summed length, folded + pending: what daily_metrics reads. Internal.',
+      columns: daily(''),
+    },
+    {
+      name: 'daily_sessions_folded',
+      kind: 'table',
+      audience: 'loader',
+      description: 'The folded part of daily_sessions, kept by the fold from the days the sessions it changes start on, before and after. Internal.',
+      columns: daily(', as folded'),
+    },
+  );
   const device: Record<string, string> = {
     project: PROJECT,
     device_id: 'The device_id; NULL for events without one.',

@@ -323,7 +323,15 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
      WHERE excluded.first_seen < u.first_seen OR (excluded.last_seen, excluded.last_event_uuid) > (u.last_seen, u.last_event_uuid)`,
   );
 
-  // Sessions the same way: the earliest first event, the latest last event, the events summed.
+  // Sessions the same way: the earliest first event, the latest last event, the events summed. The days
+  // the changed sessions start on, before and after, change daily_sessions: noted on both sides of the
+  // change, each session found by its key.
+  const sessionDays = (sign: string) =>
+    `SELECT (s.session_start AT TIME ZONE 'UTC')::date, ${sign}1, ${sign}(s.session_end - s.session_start)
+       FROM (SELECT DISTINCT amplitude_id, session_id FROM fold_sessions) t,
+            LATERAL (SELECT * FROM ${folded('sessions')} s WHERE s.project = $1 AND s.amplitude_id = t.amplitude_id AND s.session_id = t.session_id OFFSET 0) s`;
+  await client.query(`CREATE TEMP TABLE session_day_changes (day date, sessions integer, length interval) ON COMMIT DROP`);
+  await run(`INSERT INTO session_day_changes ${sessionDays('-')}`);
   await run(`DELETE FROM ${folded('sessions')} s USING (SELECT DISTINCT amplitude_id, session_id FROM fold_sessions WHERE complete) c
               WHERE s.project = $1 AND s.amplitude_id = c.amplitude_id AND s.session_id = c.session_id`);
   const earlier = '(excluded.session_start, excluded.first_event_uuid) < (s.session_start, s.first_event_uuid)';
@@ -346,6 +354,13 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
        ${[...FIRST.map((c) => pick(earlier, c)), ...LAST.map((c) => pick(later, c))].join(',\n       ')},
        events = s.events + excluded.events`,
   );
+  await run(`INSERT INTO session_day_changes ${sessionDays('')}`);
+  await run(
+    `INSERT INTO ${folded('daily_sessions')} AS d (project, day, sessions, total_length)
+     SELECT $1, day, sum(sessions), sum(length) FROM session_day_changes GROUP BY day HAVING sum(sessions) <> 0 OR sum(length) <> interval '0'
+     ON CONFLICT (project, day) DO UPDATE SET sessions = d.sessions + excluded.sessions, total_length = d.total_length + excluded.total_length`,
+  );
+  await run(`DELETE FROM ${folded('daily_sessions')} WHERE project = $1 AND sessions = 0 AND day IN (SELECT day FROM session_day_changes)`);
 
   // Users' devices: the earliest first_seen and first_identified_at (least() passes over NULLs).
   await run(`DELETE FROM ${folded('device_users')} d USING (SELECT DISTINCT device_key, amplitude_id FROM fold_devices WHERE complete) c
