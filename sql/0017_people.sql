@@ -63,21 +63,36 @@ SELECT c.project, min(c.device_id), c.device_key, c.amplitude_id, min(c.first_se
 
 -- Where an event says it itself (data.merged_amplitude_id, a whole number that fits a bigint; any other
 -- value is ignored), that merge wins over the rule: the event's amplitude_id is the id kept. Such events
--- are rare; a partial index on the value finds them, so this part reads no more than they are.
-CREATE INDEX events_merged_amplitude_id_idx ON :AMPLITUDE_SCHEMA.events
-  ((CASE WHEN data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$' THEN (data->>'merged_amplitude_id')::bigint END))
-  WHERE data ? 'merged_amplitude_id';
+-- are rare. Each is noted in stated_merges, in the statement that writes or moves it (load/rollups.ts),
+-- so merged_ids reads no events: on Citus an analyst's query may not combine the distributed events
+-- with the loader's tables. A partial index finds an hour's stating events among its rows.
+CREATE INDEX events_merge_statements_idx ON :AMPLITUDE_SCHEMA.events (loaded_at) WHERE data ? 'merged_amplitude_id';
+CREATE TABLE :LOADER_SCHEMA.stated_merges (
+  project text NOT NULL,
+  upload_hour timestamptz NOT NULL,
+  archive_entry integer NOT NULL,
+  archive_line integer NOT NULL,
+  loaded_at timestamptz NOT NULL,
+  amplitude_id bigint NOT NULL,
+  merged_amplitude_id bigint NOT NULL,
+  event_time timestamptz NOT NULL,
+  device_id text,
+  PRIMARY KEY (project, upload_hour, archive_entry, archive_line, loaded_at)
+);
+CREATE INDEX stated_merges_merged ON :LOADER_SCHEMA.stated_merges (project, merged_amplitude_id);
+INSERT INTO :LOADER_SCHEMA.stated_merges
+SELECT project, upload_hour, archive_entry, archive_line, loaded_at, amplitude_id, (data->>'merged_amplitude_id')::bigint, event_time, device_id
+  FROM :AMPLITUDE_SCHEMA.events
+ WHERE data ? 'merged_amplitude_id' AND data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$' AND amplitude_id IS NOT NULL;
 
 -- Shaped as Amplitude's MERGE_IDS_<project>: amplitude_id is the id kept, merged_amplitude_id the one
 -- merged into it, merge_event_time when. Reading one id's merge reads that id's devices and those
--- devices' ids, and its explicit merges, through the indexes.
+-- devices' ids, and its stated merges, through the indexes.
 CREATE VIEW :AMPLITUDE_SCHEMA.merged_ids AS
 SELECT DISTINCT ON (project, merged_amplitude_id) project, amplitude_id, merged_amplitude_id, merge_event_time, device_id, evidence
-  FROM (SELECT e.project, e.amplitude_id,
-               CASE WHEN e.data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$' THEN (e.data->>'merged_amplitude_id')::bigint END AS merged_amplitude_id,
-               e.event_time AS merge_event_time, e.device_id, 'data.merged_amplitude_id'::text AS evidence, 0 AS precedence
-          FROM :AMPLITUDE_SCHEMA.events e
-         WHERE e.data ? 'merged_amplitude_id' AND e.amplitude_id IS NOT NULL
+  FROM (SELECT project, amplitude_id, merged_amplitude_id, event_time AS merge_event_time, device_id, 'data.merged_amplitude_id'::text AS evidence,
+               0 AS precedence
+          FROM :LOADER_SCHEMA.stated_merges
         UNION ALL
         SELECT a.project, k.amplitude_id, a.amplitude_id, k.first_identified_at, a.device_id, 'device', 1
           FROM :LOADER_SCHEMA.device_users a

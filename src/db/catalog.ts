@@ -369,6 +369,24 @@ function rollupTables(): CatalogRelation[] {
     },
   );
   tables.push({
+    name: 'stated_merges',
+    kind: 'table',
+    audience: 'loader',
+    description:
+      "One row per row of events whose data states a merge (data.merged_amplitude_id, a whole number that fits a bigint), written and deleted with it: what merged_ids reads of them, so it reads no events. Internal.",
+    columns: {
+      project: PROJECT,
+      upload_hour: 'The stating row\'s upload hour.',
+      archive_entry: 'The stating row\'s archive entry.',
+      archive_line: 'The stating row\'s line in that entry.',
+      loaded_at: 'When the stating row was loaded.',
+      amplitude_id: 'The id kept: the stating row\'s amplitude_id.',
+      merged_amplitude_id: 'The id the row says was merged into it.',
+      event_time: `The stating row's event_time, ${UTC}.`,
+      device_id: "The stating row's device_id.",
+    },
+  });
+  tables.push({
     name: 'users_pending_hours',
     kind: 'table',
     audience: 'loader',

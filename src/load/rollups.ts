@@ -18,6 +18,9 @@ const DAY = `(event_time AT TIME ZONE 'UTC')::date`;
 /** A row that belongs to a session (migration 0016): a user's, with a session_id other than -1. */
 const IN_SESSION = `amplitude_id IS NOT NULL AND session_id <> -1`;
 const OUTSIDE_SESSION = `(session_id IS NULL OR session_id = -1)`;
+/** Rows whose data states a merge (migration 0017): `data.merged_amplitude_id`, a whole number that fits a bigint. */
+const STATES_MERGE = `data ? 'merged_amplitude_id' AND data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$' AND amplitude_id IS NOT NULL`;
+const STATED_MERGE_COLUMNS = `project, upload_hour, archive_entry, archive_line, loaded_at, amplitude_id, (data->>'merged_amplitude_id')::bigint, event_time, device_id`;
 const SESSION_COLUMNS =
   'project, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country, session_end, last_event_uuid, last_event_type, user_id, events, complete';
 
@@ -25,7 +28,7 @@ const SESSION_COLUMNS =
  * CTEs, for a data-modifying statement, appending to the pending changes the rows of `relation`
  * (columns of events) as entering (1) or leaving (-1) events. A user, session or user's device that
  * loses a row is noted in the hour's `users_lost`, `sessions_lost` or `device_users_lost`, for
- * `replaceLostStates`.
+ * `replaceLostStates`. A row that states a merge enters or leaves `stated_merges` with it.
  */
 export function recordRollupChanges(schema: string, relation: string, delta: 1 | -1): string {
   const pending = (name: string) => loaderTable(schema, `${name}_pending`);
@@ -45,17 +48,23 @@ export function recordRollupChanges(schema: string, relation: string, delta: 1 |
                                         FROM ${relation} WHERE ${IN_SESSION}),
                  changed_devices AS (INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
                                      SELECT project, device_id, amplitude_id, event_time, CASE WHEN user_id IS NOT NULL THEN event_time END, false
-                                       FROM ${relation} WHERE amplitude_id IS NOT NULL)`
+                                       FROM ${relation} WHERE amplitude_id IS NOT NULL),
+                 changed_statements AS (INSERT INTO ${loaderTable(schema, 'stated_merges')}
+                                        SELECT ${STATED_MERGE_COLUMNS} FROM ${relation} WHERE ${STATES_MERGE})`
               : `changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
                  changed_sessions AS (INSERT INTO sessions_lost SELECT amplitude_id, session_id FROM ${relation} WHERE ${IN_SESSION}),
-                 changed_devices AS (INSERT INTO device_users_lost SELECT device_id, amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL)`
+                 changed_devices AS (INSERT INTO device_users_lost SELECT device_id, amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
+                 changed_statements AS (DELETE FROM ${loaderTable(schema, 'stated_merges')} m USING (SELECT * FROM ${relation} WHERE ${STATES_MERGE}) r
+                                         WHERE m.project = r.project AND m.upload_hour = r.upload_hour AND m.archive_entry = r.archive_entry
+                                           AND m.archive_line = r.archive_line AND m.loaded_at = r.loaded_at)`
           }`;
 }
 
 /**
  * Outside any lock, after the COPY: the hour's own rows (`stage_keys`) as pending changes, summed by
  * what each rollup counts, each user's newest row with its user_properties, each session's first
- * and last row with its count, and when each user was first seen, and first identified, on each device.
+ * and last row with its count, when each user was first seen, and first identified, on each device,
+ * and the rows that state a merge.
  */
 export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, loadedAt: string): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
@@ -86,6 +95,15 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
        FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
     [project.project],
   );
+  // The hour's rows that state a merge, through the partial index of those rows (the partitions just
+  // written have no statistics, and a sequential scan of them would look as cheap).
+  await client.query('SET LOCAL enable_seqscan = off');
+  await client.query(
+    `INSERT INTO ${loaderTable(project.schema, 'stated_merges')}
+     SELECT ${STATED_MERGE_COLUMNS} FROM ${analystTable(project.schema, 'events')} WHERE loaded_at = $2 AND project = $1 AND ${STATES_MERGE}`,
+    [project.project, loadedAt],
+  );
+  await client.query('RESET enable_seqscan');
   // A uuid repeated within the hour gives two rows of one time; either's properties will do: if the
   // two differ, deduplication moves one away, and that user is read from events again.
   await client.query(

@@ -100,6 +100,12 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
       `SELECT project, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL)
          FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY 1, 2, 3`,
     ],
+    stated_merges: [
+      `SELECT project, upload_hour, archive_entry, archive_line, loaded_at, amplitude_id, merged_amplitude_id, event_time, device_id
+         FROM "${schema}_loader".stated_merges`,
+      `SELECT project, upload_hour, archive_entry, archive_line, loaded_at, amplitude_id, (data->>'merged_amplitude_id')::bigint, event_time, device_id
+         FROM ${s}.events WHERE amplitude_id IS NOT NULL AND data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$'`,
+    ],
     merged_ids: [
       `SELECT project, amplitude_id, merged_amplitude_id, merge_event_time, device_id, evidence FROM ${s}.merged_ids`,
       `${MERGES} SELECT project, amplitude_id, merged, at, device_id, evidence FROM merges`,

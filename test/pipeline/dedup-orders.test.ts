@@ -77,6 +77,8 @@ function workload(seed: number): Line[][][] {
             country: random.pick(['Germany', 'France']),
             event_type: random.pick(['open', 'buy']),
             user_properties: { n: random.int(100) },
+            // A few state a merge themselves, and move with their copies.
+            data: random.next() < 0.05 ? { merged_amplitude_id: 2000 + random.int(4) } : {},
           });
         }
         earlier.push(event);
