@@ -170,25 +170,3 @@ SELECT project, day, sum(sessions)::bigint AS sessions, sum(total_length) AS tot
 HAVING sum(sessions) <> 0;
 
 SELECT :LOADER_SCHEMA.grant_reader(format('%I.sessions', :'AMPLITUDE_SCHEMA_NAME')::regclass);
-
--- Per project and UTC day, what the reference dashboards start from, read from the rollups (exact at
--- every commit, as they are): events, distinct users, users first seen that day, sessions started that
--- day and their average length, events outside sessions.
-CREATE VIEW :AMPLITUDE_SCHEMA.daily_metrics AS
-WITH days AS (
-  SELECT project, day, sum(events)::bigint AS events FROM :AMPLITUDE_SCHEMA.event_counts GROUP BY project, day),
-outside AS (
-  SELECT project, day, sum(sessionless_events)::bigint AS sessionless_events FROM :AMPLITUDE_SCHEMA.daily_users GROUP BY project, day),
-started AS (
-  SELECT project, day, sessions, total_length / sessions AS average_session_length FROM :LOADER_SCHEMA.daily_sessions),
-firsts AS (
-  SELECT project, (first_seen AT TIME ZONE 'UTC')::date AS day, count(*) AS new_users FROM :AMPLITUDE_SCHEMA.users GROUP BY 1, 2)
-SELECT d.project, d.day, d.events, coalesce(a.active_users, 0) AS active_users, coalesce(f.new_users, 0) AS new_users,
-       coalesce(s.sessions, 0) AS sessions, s.average_session_length, coalesce(o.sessionless_events, 0) AS sessionless_events
-  FROM days d
-  LEFT JOIN :AMPLITUDE_SCHEMA.daily_active_users a USING (project, day)
-  LEFT JOIN firsts f USING (project, day)
-  LEFT JOIN started s USING (project, day)
-  LEFT JOIN outside o USING (project, day);
-
-SELECT :LOADER_SCHEMA.grant_reader(format('%I.daily_metrics', :'AMPLITUDE_SCHEMA_NAME')::regclass);

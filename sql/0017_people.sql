@@ -137,7 +137,10 @@ SELECT d.project, d.day, count(DISTINCT coalesce(m.amplitude_id, d.amplitude_id)
   LEFT JOIN :AMPLITUDE_SCHEMA.merged_ids m ON m.project = d.project AND m.merged_amplitude_id = d.amplitude_id
  GROUP BY d.project, d.day;
 
-CREATE OR REPLACE VIEW :AMPLITUDE_SCHEMA.daily_metrics AS
+-- Per project and UTC day, what the reference dashboards start from, read from the rollups (exact at
+-- every commit, as they are): events, distinct users and people, users first seen that day, sessions
+-- started that day and their average length, events outside sessions.
+CREATE VIEW :AMPLITUDE_SCHEMA.daily_metrics AS
 WITH days AS (
   SELECT project, day, sum(events)::bigint AS events FROM :AMPLITUDE_SCHEMA.event_counts GROUP BY project, day),
 outside AS (
@@ -157,4 +160,4 @@ SELECT d.project, d.day, d.events, coalesce(a.active_users, 0) AS active_users, 
   LEFT JOIN :AMPLITUDE_SCHEMA.daily_active_people p USING (project, day);
 
 SELECT :LOADER_SCHEMA.grant_reader(format('%I.%I', :'AMPLITUDE_SCHEMA_NAME', view_name)::regclass)
-  FROM unnest(ARRAY['merged_ids', 'daily_active_people']) AS v(view_name);
+  FROM unnest(ARRAY['merged_ids', 'daily_active_people', 'daily_metrics']) AS v(view_name);
