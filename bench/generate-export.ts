@@ -25,11 +25,32 @@ function timestamp(epochMicros: number): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${String(epochMicros % 1_000_000).padStart(6, '0')}`;
 }
 
+const USERS = 20_000;
+// Each hour about 2,500 of them are active (ten events each), each for two hours or so about every
+// twelve hours, as a product's users come and go.
+const ACTIVE_USERS = 2_500;
+const ACTIVE_SHIFT_PER_HOUR = 1_700;
+const HALF_HOUR_MICROS = 1_800_000_000;
+
+/** A user active in upload hour `hour`. */
+function activeUser(random: Random, hour: number): number {
+  return (hour * ACTIVE_SHIFT_PER_HOUR + random.int(ACTIVE_USERS)) % USERS;
+}
+
 /** One event line of realistic size and shape (about 1.3 KB; 3 % carry 1.5 KB more of user properties). */
 function eventLine(random: Random, uploadMicros: number, user: number): string {
   const place = random.pick(CITIES);
-  const device = deviceFields(random.int(PLATFORM_COUNT), user);
+  // A few events come from a second device of the user: anonymous (an id of its own, no user_id) or
+  // logged in, so the anonymous id is merged into theirs.
+  const roll = random.next();
+  const secondDevice = roll < 0.08;
+  const anonymous = roll < 0.04;
+  const device = { ...deviceFields(random.int(PLATFORM_COUNT), user), ...(secondDevice ? { device_id: `device-${user}-b` } : {}) };
   const eventMicros = uploadMicros - random.int(600_000_000);
+  // A user's events of one half hour share a session (5 % are in none); each user's half hours start
+  // at their own minute, so sessions run across upload hours.
+  const offset = (user % 30) * 60_000_000;
+  const sessionId = Math.floor((eventMicros + offset) / HALF_HOUR_MICROS) * (HALF_HOUR_MICROS / 1000) - offset / 1000;
   const userProperties: Record<string, unknown> = {
     plan: random.pick(['free', 'pro', 'team', 'EMPTY']),
     cohort: `c${random.int(12)}`,
@@ -41,7 +62,7 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
   }
   return exportLine({
     $insert_id: random.uuid(),
-    amplitude_id: 500_000_000_000 + user,
+    amplitude_id: (anonymous ? 600_000_000_000 : 500_000_000_000) + user,
     app: 187520,
     city: place[0],
     client_event_time: timestamp(eventMicros),
@@ -67,10 +88,9 @@ function eventLine(random: Random, uploadMicros: number, user: number): string {
     region: place[1],
     server_received_time: timestamp(uploadMicros - 500_000),
     server_upload_time: timestamp(uploadMicros),
-    // A user's events of one half hour share a session; 5 % are outside any.
-    session_id: random.next() < 0.05 ? -1 : Math.floor(eventMicros / 1_800_000_000) * 1_800_000 + (user % 1000),
+    session_id: random.next() < 0.05 ? -1 : sessionId,
     user_creation_time: timestamp(eventMicros - 86_400_000_000 * random.int(400)),
-    user_id: random.next() < 0.7 ? `user-${user}` : null,
+    user_id: !anonymous && random.next() < 0.7 ? `user-${user}` : null,
     user_properties: userProperties,
     uuid: random.uuid(),
     ...device,
@@ -93,8 +113,10 @@ export interface GeneratedExport {
 
 /**
  * Writes an export of `events` events spread over `hours` upload hours (from 2024-06-01T00),
- * streaming to disk so any size fits in bounded memory. About 1 % of events repeat an earlier one by
- * uuid and 1 % by insert_id (a new uuid), as re-sent and re-exported events do.
+ * streaming to disk so any size fits in bounded memory. About 2,500 of 20,000 users are active in an
+ * hour, ten events each, in sessions of a half hour that run across hours; 4 % of events come from an
+ * anonymous second device, 4 % from the same device logged in. About 1 % of events repeat an earlier
+ * one by uuid and 1 % by insert_id (a new uuid), as re-sent and re-exported events do.
  */
 export async function generateExport(directory: string, events: number, hours: number): Promise<GeneratedExport> {
   await mkdir(directory, { recursive: true });
@@ -135,7 +157,7 @@ export async function generateExport(directory: string, events: number, hours: n
             const earlier = JSON.parse(random.pick(recent)) as Record<string, unknown>;
             line = JSON.stringify({ ...earlier, uuid: random.uuid(), server_upload_time: timestamp(uploadMicros) });
           } else {
-            line = eventLine(random, uploadMicros, random.int(20_000));
+            line = eventLine(random, uploadMicros, activeUser(random, h));
           }
           if (recent.length < 2000) recent.push(line);
           else recent[random.int(2000)] = line;

@@ -34,7 +34,7 @@ import { postgresCpuSeconds } from './postgres-cpu.js';
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 // The server the bench creates its database on (dropped and made anew each run).
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const GENERATOR_VERSION = 5;
+const GENERATOR_VERSION = 6;
 const HISTORY_HOUR_EVENTS = 25_000;
 
 const { values: args } = parseArgs({
