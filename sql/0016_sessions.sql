@@ -144,26 +144,28 @@ SELECT project, amplitude_id, session_id, app, device_id, user_id, platform, cou
   FROM states;
 
 -- Sessions started per project and UTC day, and their summed length, kept by the fold from the days the
--- sessions it changes start on before and after; the view adds what pending changes do to the sessions
--- they touch. What daily_metrics reads: a row per day, whatever the number of sessions.
+-- sessions it changes start on, before and after; the view adds what pending changes do to the sessions
+-- they touch. What daily_metrics reads: a row per day, whatever the number of sessions. The length is
+-- summed in seconds as numeric: an interval keeps its days in 32 bits, which a few hundred sessions
+-- spanning the calendar would overflow (and the fold, failing, would never apply them).
 CREATE TABLE :LOADER_SCHEMA.daily_sessions_folded (
   project text NOT NULL,
   day date NOT NULL,
   sessions bigint NOT NULL,
-  total_length interval NOT NULL,
+  total_seconds numeric NOT NULL,
   PRIMARY KEY (project, day)
 );
 INSERT INTO :LOADER_SCHEMA.daily_sessions_folded
-SELECT project, (session_start AT TIME ZONE 'UTC')::date, count(*), sum(session_end - session_start)
+SELECT project, (session_start AT TIME ZONE 'UTC')::date, count(*), sum(extract(epoch FROM session_end - session_start))
   FROM :LOADER_SCHEMA.sessions_folded GROUP BY 1, 2;
 
 CREATE VIEW :LOADER_SCHEMA.daily_sessions AS
-SELECT project, day, sum(sessions)::bigint AS sessions, sum(total_length) AS total_length
-  FROM (SELECT project, day, sessions, total_length FROM :LOADER_SCHEMA.daily_sessions_folded
+SELECT project, day, sum(sessions)::bigint AS sessions, sum(total_seconds) AS total_seconds
+  FROM (SELECT project, day, sessions, total_seconds FROM :LOADER_SCHEMA.daily_sessions_folded
         UNION ALL
-        SELECT project, (session_start AT TIME ZONE 'UTC')::date, 1, session_end - session_start FROM :LOADER_SCHEMA.sessions_touched
+        SELECT project, (session_start AT TIME ZONE 'UTC')::date, 1, extract(epoch FROM session_end - session_start) FROM :LOADER_SCHEMA.sessions_touched
         UNION ALL
-        SELECT f.project, (f.session_start AT TIME ZONE 'UTC')::date, -1, -(f.session_end - f.session_start)
+        SELECT f.project, (f.session_start AT TIME ZONE 'UTC')::date, -1, -extract(epoch FROM f.session_end - f.session_start)
           FROM (SELECT DISTINCT project, amplitude_id, session_id FROM :LOADER_SCHEMA.sessions_pending) k
           JOIN :LOADER_SCHEMA.sessions_folded f USING (project, amplitude_id, session_id)) d
  GROUP BY project, day

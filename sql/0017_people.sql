@@ -146,7 +146,12 @@ WITH days AS (
 outside AS (
   SELECT project, day, sum(sessionless_events)::bigint AS sessionless_events FROM :AMPLITUDE_SCHEMA.daily_users GROUP BY project, day),
 started AS (
-  SELECT project, day, sessions, total_length / sessions AS average_session_length FROM :LOADER_SCHEMA.daily_sessions),
+  -- The average in seconds, back to an interval as whole days and the seconds left (exact to the
+  -- microsecond), which holds any average of lengths PostgreSQL's calendar allows.
+  SELECT project, day, sessions,
+         make_interval(days => div(total_seconds / sessions, 86400)::integer, secs => mod(total_seconds / sessions, 86400)::double precision)
+           AS average_session_length
+    FROM :LOADER_SCHEMA.daily_sessions),
 firsts AS (
   SELECT project, (first_seen AT TIME ZONE 'UTC')::date AS day, count(*) AS new_users FROM :AMPLITUDE_SCHEMA.users GROUP BY 1, 2)
 SELECT d.project, d.day, d.events, coalesce(a.active_users, 0) AS active_users, coalesce(f.new_users, 0) AS new_users,

@@ -309,7 +309,7 @@ function rollupTables(): CatalogRelation[] {
     project: PROJECT,
     day: DAY,
     sessions: `Sessions that start that day${what}.`,
-    total_length: `Their durations summed${what}.`,
+    total_seconds: `Their durations summed, in seconds (numeric: exact, and no sum overflows)${what}.`,
   });
   tables.push(
     {

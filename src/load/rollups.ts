@@ -345,10 +345,10 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   // the changed sessions start on, before and after, change daily_sessions: noted on both sides of the
   // change, each session found by its key.
   const sessionDays = (sign: string) =>
-    `SELECT (s.session_start AT TIME ZONE 'UTC')::date, ${sign}1, ${sign}(s.session_end - s.session_start)
+    `SELECT (s.session_start AT TIME ZONE 'UTC')::date, ${sign}1, ${sign}extract(epoch FROM s.session_end - s.session_start)
        FROM (SELECT DISTINCT amplitude_id, session_id FROM fold_sessions) t,
             LATERAL (SELECT * FROM ${folded('sessions')} s WHERE s.project = $1 AND s.amplitude_id = t.amplitude_id AND s.session_id = t.session_id OFFSET 0) s`;
-  await client.query(`CREATE TEMP TABLE session_day_changes (day date, sessions integer, length interval) ON COMMIT DROP`);
+  await client.query(`CREATE TEMP TABLE session_day_changes (day date, sessions integer, seconds numeric) ON COMMIT DROP`);
   await run(`INSERT INTO session_day_changes ${sessionDays('-')}`);
   await run(`DELETE FROM ${folded('sessions')} s USING (SELECT DISTINCT amplitude_id, session_id FROM fold_sessions WHERE complete) c
               WHERE s.project = $1 AND s.amplitude_id = c.amplitude_id AND s.session_id = c.session_id`);
@@ -374,9 +374,9 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   );
   await run(`INSERT INTO session_day_changes ${sessionDays('')}`);
   await run(
-    `INSERT INTO ${folded('daily_sessions')} AS d (project, day, sessions, total_length)
-     SELECT $1, day, sum(sessions), sum(length) FROM session_day_changes GROUP BY day HAVING sum(sessions) <> 0 OR sum(length) <> interval '0'
-     ON CONFLICT (project, day) DO UPDATE SET sessions = d.sessions + excluded.sessions, total_length = d.total_length + excluded.total_length`,
+    `INSERT INTO ${folded('daily_sessions')} AS d (project, day, sessions, total_seconds)
+     SELECT $1, day, sum(sessions), sum(seconds) FROM session_day_changes GROUP BY day HAVING sum(sessions) <> 0 OR sum(seconds) <> 0
+     ON CONFLICT (project, day) DO UPDATE SET sessions = d.sessions + excluded.sessions, total_seconds = d.total_seconds + excluded.total_seconds`,
   );
   await run(`DELETE FROM ${folded('daily_sessions')} WHERE project = $1 AND sessions = 0 AND day IN (SELECT day FROM session_day_changes)`);
 

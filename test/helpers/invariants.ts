@@ -132,7 +132,9 @@ async function checkRollups(pool: pg.ClientBase, schema: string): Promise<void> 
          LEFT JOIN (SELECT project, (first AT TIME ZONE 'UTC')::date AS day, count(*) AS n
                       FROM (SELECT project, min(event_time) AS first FROM ${s}.events WHERE amplitude_id IS NOT NULL GROUP BY project, amplitude_id) u
                      GROUP BY 1, 2) f USING (project, day)
-         LEFT JOIN (SELECT project, (first AT TIME ZONE 'UTC')::date AS day, count(*) AS n, avg(last - first) AS average
+         LEFT JOIN (SELECT project, (first AT TIME ZONE 'UTC')::date AS day, count(*) AS n,
+                           make_interval(days => div(avg(extract(epoch FROM last - first)), 86400)::integer,
+                                         secs => mod(avg(extract(epoch FROM last - first)), 86400)::double precision) AS average
                       FROM (SELECT project, min(event_time) AS first, max(event_time) AS last FROM ${s}.events
                              WHERE amplitude_id IS NOT NULL AND session_id <> -1 GROUP BY project, amplitude_id, session_id) t
                      GROUP BY 1, 2) x USING (project, day)`,

@@ -97,3 +97,21 @@ test('sessions across upload hours, late events before a session and before a us
   ]);
   await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
 });
+
+test('sessions that span the calendar, hundreds on one day, are summed without overflow: the fold applies them and daily_metrics reads them', async () => {
+  // Each spans 1 BC to 9999 AD (3.65 million days); 700 of them start on one day, whose summed
+  // length no interval can hold (its days are a 32-bit integer).
+  const spanning = Array.from({ length: 700 }, (_, i) => [
+    event(5000 + i, '00:00:00', '00:00:00', 'session_start', { event_time: '0001-01-01T00:30:00+01:00' }),
+    event(5000 + i, '00:00:00', '00:00:00', 'page_view', { event_time: '9999-12-31 23:59:59.999999' }),
+  ]).flat();
+  await load('20240302T10', spanning);
+  const { rows: pending } = await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM amplitude_loader.sessions_pending`);
+  assert.equal(pending[0].n, 0, 'the run folded its sessions');
+  const { rows } = await fixtures.db.pool.query(
+    `SELECT sessions::int, average_session_length = interval '3652059 days 00:29:59.999999' AS exact
+       FROM amplitude.daily_metrics WHERE project = 'default' AND day = '0001-12-31 BC'`,
+  );
+  assert.deepEqual(rows, [{ sessions: 700, exact: true }]);
+  await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
+});
