@@ -39,6 +39,59 @@ export async function serveWorkload(api: FakeExportApi, options: { day: string; 
   return `${day}T00..${day}T${String(hours - 1).padStart(2, '0')}`;
 }
 
+/**
+ * serveWorkload's overlapping hours with the users analysts ask about: eight users with five events
+ * an hour each, half-hour sessions running across upload hours and events outside any session, two
+ * anonymous devices whose users log in later (one on a device a known user already has), and a stated
+ * merge. Each hour repeats uuids and insert_ids of the hour before, so loading out of order moves rows.
+ */
+export async function servePeopleWorkload(api: FakeExportApi, options: { day: string; hours: number }): Promise<string> {
+  const { day, hours } = options;
+  const date = `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6, 8)}`;
+  const dayStart = Date.parse(`${date}T00:00:00Z`);
+  let previous: Record<string, unknown>[] = [];
+  for (let h = 0; h < hours; h++) {
+    const hh = String(h).padStart(2, '0');
+    const events: Record<string, unknown>[] = [];
+    for (let u = 0; u < 8; u++) {
+      // Users 6 and 7 browse anonymously on devices of their own until their third hour, when user 6
+      // logs in as user-0 and user 7 as a new user-7.
+      const anonymous = u >= 6 && h < 2;
+      const amplitudeId = anonymous ? 9000 + u : u === 6 ? 1000 : 1000 + u;
+      for (let e = 0; e < 5; e++) {
+        const minute = u * 7 + e * 11;
+        const at = new Date(dayStart + h * 3_600_000 + minute * 60_000 + e * 1000).toISOString().replace('T', ' ').replace('Z', '000');
+        const sessionStart = dayStart + h * 3_600_000 + (minute >= 30 ? 30 : 0) * 60_000 - (u % 2) * 900_000;
+        events.push(
+          makeEvent({
+            uuid: `${String(h).padStart(8, '0')}-0000-4000-8000-${String(u * 10 + e).padStart(12, '0')}`,
+            event_time: at,
+            client_event_time: at,
+            server_upload_time: at,
+            amplitude_id: amplitudeId,
+            user_id: anonymous ? null : u === 6 ? 'user-0' : `user-${u}`,
+            device_id: u >= 6 ? `device-${u}` : `device-${u % 5}`,
+            session_id: e === 4 ? -1 : sessionStart,
+            event_type: e === 0 ? 'session_start' : `action-${e}`,
+            platform: u % 3 === 0 ? 'iOS' : 'Web',
+            $insert_id: `insert-${h}-${u}-${e}`,
+            data: h === 3 && u === 5 && e === 0 ? { merged_amplitude_id: 9006 } : {},
+            event_properties: { h, u, e },
+          }),
+        );
+      }
+    }
+    for (const repeat of previous.slice(0, 8)) events.push(repeat);
+    for (const [i, repeat] of previous.slice(8, 16).entries()) {
+      events.push({ ...repeat, uuid: `${String(h).padStart(8, '0')}-1111-4000-8000-${String(i).padStart(12, '0')}` });
+    }
+    previous = events;
+    const half = Math.ceil(events.length / 2);
+    api.archive(`${day}T${hh}`, await hourArchive(`${day}T${hh}`, [ndjson(events.slice(0, half)), ndjson(events.slice(half))]));
+  }
+  return `${day}T00..${day}T${String(hours - 1).padStart(2, '0')}`;
+}
+
 /** Everything a load decides, in a form two schemas can be compared by. */
 export async function snapshotSchema(pool: pg.Pool, schema: string): Promise<Record<string, string[]>> {
   const q = async (sql: string) => (await pool.query(sql)).rows.map((r) => JSON.stringify(r));
