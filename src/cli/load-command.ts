@@ -192,6 +192,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
       retryDelayMs: config.retryDelayMs,
       limits: config.limits,
       onRetry: (hour, attempt, delayMs, error) => runLog.retry(hour, attempt, delayMs, error),
+      notice: (message) => runLog.notice(message),
       progress: new ProgressBoard(),
     };
     runLog.watch(context.progress as ProgressBoard);

@@ -29,6 +29,8 @@ export interface HourContext {
   readonly retryDelayMs: number;
   readonly limits: DecompressionLimits & { readonly maxLineBytes: number };
   readonly onRetry: (hour: UploadHour, attempt: number, delayMs: number, error: LoaderError) => void;
+  /** Told what failed after an hour committed (its fold, its BRIN summaries): the hour stands, but someone should know. */
+  readonly notice: (message: string) => void;
   /** Where each hour in flight is, for the run log. */
   readonly progress?: ProgressBoard;
 }
@@ -159,9 +161,17 @@ async function loadOpened(
       await clock.time('commit', () => load.commit());
       // The rollups take this hour's changes now, unless another loader's fold is at it (it, or the next
       // one, will); the hour is committed whatever happens here, and the rollups read exact either way.
-      await clock.time('rollups', () => foldRollups(context.pool, context.project, false).catch(() => false));
+      await clock.time('rollups', () =>
+        foldRollups(context.pool, context.project, false).catch((error: Error) =>
+          context.notice(`${label}: the rollups' pending changes stay for the next fold: ${error.message}`),
+        ),
+      );
       // Like the fold, an afterthought that cannot undo the committed hour: vacuum does it later if this fails.
-      await clock.time('brin', () => summarizeNewRanges(context.pool, context.project.schema, load.monthsWritten).catch(() => undefined));
+      await clock.time('brin', () =>
+        summarizeNewRanges(context.pool, context.project.schema, load.monthsWritten).catch((error: Error) =>
+          context.notice(`${label}: summarizing the BRIN ranges it filled failed (vacuum will): ${error.message}`),
+        ),
+      );
       return { status, counters, stages: clock.seconds, skipped };
     } catch (error) {
       await load.abort(error);

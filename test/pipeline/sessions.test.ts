@@ -115,3 +115,27 @@ test('sessions that span the calendar, hundreds on one day, are summed without o
   assert.deepEqual(rows, [{ sessions: 700, exact: true }]);
   await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
 });
+
+test('a fold that fails after its hour committed says so in the run log, and a later run folds what it left', async () => {
+  const holder = await fixtures.db.pool.connect();
+  let output: string;
+  try {
+    // Another session keeps the folded sessions from being written (reads still pass).
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE amplitude_loader.sessions_folded IN EXCLUSIVE MODE');
+    const hour = '20240305T08';
+    fixtures.api.archive(hour, await hourArchive(hour, [ndjson([event(ANNA, '08:00:00', '08:00:00', 'session_start'), event(ANNA, '08:00:00', '08:03:00', 'page_view')])]));
+    const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', hour, '--lock-wait', '1']);
+    output = result.stdout + result.stderr;
+    assert.equal(result.code, 0, output);
+  } finally {
+    await holder.query('ROLLBACK');
+    holder.release();
+  }
+  assert.match(output, /20240305T08: the rollups' pending changes stay for the next fold: .*lock timeout/);
+  const pending = async () => (await fixtures.db.pool.query(`SELECT count(*)::int AS n FROM amplitude_loader.sessions_pending`)).rows[0].n as number;
+  assert.ok((await pending()) > 0);
+  await load('20240305T09', [event(BEN, '09:00:00', '09:00:00', 'session_start')]);
+  assert.equal(await pending(), 0);
+  await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
+});
