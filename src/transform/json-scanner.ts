@@ -511,29 +511,28 @@ export function toStorableJson(raw: string): string {
 }
 
 /**
- * toStorableJson's text of source[from, to) escaped for a COPY text field, in the same pass. `growth`
- * is what the scan counted the rewriting adds. A long ASCII result comes as bytes, never copied into a
- * string.
+ * toStorableJson's text of source[from, to) escaped for a COPY text field, in the same pass, as the
+ * UTF-8 bytes COPY sends (a long result is never turned into a string). `growth` is what the scan
+ * counted the rewriting adds.
  */
 export function toCopyJson(source: string, from = 0, to = source.length, growth = (to - from) >> 3): string | Buffer {
   return rewriteJson(source, from, to, true, to - from + growth + 16);
 }
 
-// What the rewrite does with a character below 0x100: a table lookup instead of a chain of tests,
-// one per character, inside a string and outside one.
+// What the rewrite does with an ASCII character: a table lookup instead of a chain of tests, one per
+// character, inside a string and outside one.
 const KEEP = 0;
 const STRING_QUOTE = 1;
 const STRING_ESCAPE = 2;
 const RAW_CONTROL = 3;
 const NUMBER_START = 4;
 const COPY_WHITESPACE = 5; // a tab or carriage return between tokens: COPY escapes it
-const LATIN1 = 6; // kept, but the text is no longer ASCII
-const INSIDE_STRING = new Uint8Array(256);
-const OUTSIDE_STRING = new Uint8Array(256);
-INSIDE_STRING.fill(RAW_CONTROL, 0, 0x20).fill(LATIN1, 0x80);
+const INSIDE_STRING = new Uint8Array(128);
+const OUTSIDE_STRING = new Uint8Array(128);
+INSIDE_STRING.fill(RAW_CONTROL, 0, 0x20);
 INSIDE_STRING[QUOTE] = STRING_QUOTE;
 INSIDE_STRING[BACKSLASH] = STRING_ESCAPE;
-OUTSIDE_STRING.fill(LATIN1, 0x80)[QUOTE] = STRING_QUOTE;
+OUTSIDE_STRING[QUOTE] = STRING_QUOTE;
 OUTSIDE_STRING.fill(NUMBER_START, 48, 58)[45] = NUMBER_START;
 OUTSIDE_STRING[9] = OUTSIDE_STRING[13] = COPY_WHITESPACE;
 
@@ -545,46 +544,60 @@ const MOST_PER_STEP = 14;
 // Short results are built here and copied out as strings; long ones get a buffer of their own.
 const scratch = new Uint8Array(64 * 1024);
 
-/** `buffer` with room for `needed` characters, its first `used` kept; two bytes a character with `wide`. */
-function withRoom(buffer: Uint8Array | Uint16Array, used: number, needed: number, wide: boolean): Uint8Array | Uint16Array {
-  if (needed <= buffer.length && wide === buffer instanceof Uint16Array) return buffer;
-  const size = needed <= buffer.length ? buffer.length : Math.max(Math.ceil(buffer.length * 1.5), needed);
-  const grown = wide ? new Uint16Array(size) : new Uint8Array(size);
+/** `buffer` with room for `needed` bytes, its first `used` kept. */
+function withRoom(buffer: Uint8Array, used: number, needed: number): Uint8Array {
+  if (needed <= buffer.length) return buffer;
+  const grown = new Uint8Array(Math.max(Math.ceil(buffer.length * 1.5), needed));
   grown.set(buffer.subarray(0, used));
   return grown;
 }
 
-function putBytes(buffer: Uint8Array | Uint16Array, at: number, bytes: Uint8Array): number {
+function putBytes(buffer: Uint8Array, at: number, bytes: Uint8Array): number {
   for (let k = 0; k < bytes.length; k++) buffer[at + k] = bytes[k] as number;
   return at + bytes.length;
 }
 
 /**
  * The rewrite of raw[from, to) in one pass (read in place: a slice would be read through its parent
- * at every character), escaping for COPY as it goes (`forCopy`): characters are written one byte
- * each into a buffer sized from `capacity`, two from the first that needs them.
+ * at every character), escaping for COPY as it goes (`forCopy`), written as UTF-8 into one byte buffer
+ * sized from `capacity`: the same buffer type at every store, whatever the characters.
  */
 function rewriteJson(raw: string, from: number, to: number, forCopy: boolean, capacity: number): string | Buffer {
   scanWork.characters += to - from;
   const copy = forCopy ? 1 : 0;
   const replacementEscape = REPLACEMENT_ESCAPE_BYTES[copy] as Buffer;
-  let out: Uint8Array | Uint16Array = capacity <= scratch.length ? scratch : new Uint8Array(capacity);
-  let wide = false;
+  let out: Uint8Array = capacity <= scratch.length ? scratch : new Uint8Array(capacity);
   let ascii = true;
   let n = 0;
   let inString = false;
   for (let i = from; i < to; i++) {
-    if (n + MOST_PER_STEP > out.length) out = withRoom(out, n, n + MOST_PER_STEP, wide);
+    if (n + MOST_PER_STEP > out.length) out = withRoom(out, n, n + MOST_PER_STEP);
     const c = raw.charCodeAt(i);
-    if (c >= 0x100) {
-      if (!wide) out = withRoom(out, n, out.length, (wide = true));
-      if (c < 0xd800 || c > 0xdfff) {
-        out[n++] = c;
-      } else if (isHighSurrogate(c) && isLowSurrogate(raw.charCodeAt(i + 1))) {
-        out[n++] = c;
-        out[n++] = raw.charCodeAt(++i);
+    if (c >= 0x80) {
+      // Only inside a string (the scan refused any other place).
+      ascii = false;
+      if (c < 0x800) {
+        out[n++] = 0xc0 | (c >> 6);
+        out[n++] = 0x80 | (c & 0x3f);
+      } else if (c < 0xd800 || c > 0xdfff) {
+        out[n++] = 0xe0 | (c >> 12);
+        out[n++] = 0x80 | ((c >> 6) & 0x3f);
+        out[n++] = 0x80 | (c & 0x3f);
       } else {
-        out[n++] = REPLACEMENT_CODE;
+        const low = raw.charCodeAt(i + 1);
+        if (c <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) {
+          const point = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00);
+          out[n++] = 0xf0 | (point >> 18);
+          out[n++] = 0x80 | ((point >> 12) & 0x3f);
+          out[n++] = 0x80 | ((point >> 6) & 0x3f);
+          out[n++] = 0x80 | (point & 0x3f);
+          i++;
+        } else {
+          // An unpaired surrogate: U+FFFD.
+          out[n++] = 0xef;
+          out[n++] = 0xbf;
+          out[n++] = 0xbd;
+        }
       }
       continue;
     }
@@ -594,10 +607,6 @@ function rewriteJson(raw: string, from: number, to: number, forCopy: boolean, ca
       continue;
     }
     switch (action) {
-      case LATIN1:
-        ascii = false;
-        out[n++] = c;
-        break;
       case STRING_QUOTE:
         inString = !inString;
         out[n++] = c;
@@ -627,7 +636,7 @@ function rewriteJson(raw: string, from: number, to: number, forCopy: boolean, ca
       case NUMBER_START: {
         const end = scanNumberToken(raw, i);
         const quoted = (numberHasExponent || end - i > 64) && !fitsNumeric(raw, i, end);
-        out = withRoom(out, n, n + end - i + 2 + MOST_PER_STEP, wide);
+        out = withRoom(out, n, n + end - i + 2 + MOST_PER_STEP);
         if (quoted) out[n++] = QUOTE;
         for (let k = i; k < end; k++) out[n++] = raw.charCodeAt(k);
         if (quoted) out[n++] = QUOTE;
@@ -664,7 +673,7 @@ function rewriteJson(raw: string, from: number, to: number, forCopy: boolean, ca
       }
     }
   }
-  if (wide) return Buffer.from(out.buffer, out.byteOffset, n * 2).toString('utf16le');
   const bytes = Buffer.from(out.buffer, out.byteOffset, n);
-  return forCopy && ascii && out !== scratch ? bytes : bytes.toString('latin1');
+  if (forCopy && out !== scratch) return bytes;
+  return bytes.toString(ascii ? 'latin1' : 'utf8');
 }
