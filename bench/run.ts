@@ -4,6 +4,7 @@
  *
  *   npm run bench                          # quick: 150k events in 6 hours, about a minute
  *   npm run bench -- --events 1000000      # the full run
+ *   npm run bench -- --transform-threads 2 # the loader with its lines encoded on two worker threads
  *   npm run bench -- --hour-mb 2000        # one 2 GB hour, for the loader's memory
  *   npm run bench -- --history 3000000     # 120 hours of 25k in order: does an hour cost more as history grows?
  *   npm run bench -- --queries 1000000     # analysts' questions with and without the secondary indexes, and what they cost the load
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     hours: { type: 'string' },
     'hour-mb': { type: 'string' },
     concurrency: { type: 'string', default: '4' },
+    'transform-threads': { type: 'string' },
     json: { type: 'string' },
     only: { type: 'string' },
     history: { type: 'string' },
@@ -483,6 +485,7 @@ async function main(): Promise<void> {
   const hours = hourMb ? 1 : Number(args.hours ?? Math.max(1, Math.min(48, Math.ceil(events / 25_000))));
   const concurrency = Number(args.concurrency);
   const only = new Set((args.only ?? 'loader,ceiling,elt').split(','));
+  const threadFlags = args['transform-threads'] === undefined ? [] : ['--transform-threads', args['transform-threads']];
 
   const { generated, api, url, pool } = await setUp(events, hours);
   const results: Measured[] = [];
@@ -491,12 +494,12 @@ async function main(): Promise<void> {
   try {
     if (only.has('loader')) {
       process.stderr.write('loader...\n');
-      loader = await runLoader(api, url, generated, concurrency);
+      loader = await runLoader(api, url, generated, concurrency, threadFlags);
       results.push(loader);
       stored = await storage(pool, 'amplitude');
       // The same archives again: a reload of unchanged hours should cost about a load.
       process.stderr.write('reload...\n');
-      results.push(await runLoader(api, url, generated, concurrency, ['--reload'], 'reload'));
+      results.push(await runLoader(api, url, generated, concurrency, [...threadFlags, '--reload'], 'reload'));
     }
     if (only.has('ceiling')) {
       process.stderr.write('ceiling...\n');
@@ -516,7 +519,7 @@ async function main(): Promise<void> {
   const lines = [
     `amplitude-pg bench, ${new Date().toISOString().slice(0, 10)}: ${generated.events} events in ${generated.archives.size} hour(s), ` +
       `${mb.toFixed(1)} MB NDJSON (${((generated.ndjsonBytes / generated.events) / 1000).toFixed(2)} KB/event); ` +
-      `${cpus().length} cores, loader --concurrency ${concurrency}`,
+      `${cpus().length} cores, loader --concurrency ${concurrency}${threadFlags.length > 0 ? ` --transform-threads ${threadFlags[1]}` : ''}`,
     '',
     row(['', 'seconds', 'events/s', 'MB/s', 'Postgres CPU s'], widths),
     ...results.map((r) =>

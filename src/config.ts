@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ConfigError, UsageError } from './errors.js';
@@ -52,6 +52,8 @@ export interface LoaderConfig {
   readonly exportUrl: string;
   readonly database: DatabaseConfig;
   readonly concurrency: number;
+  /** Worker threads for the transform; 0: it runs on the main thread. */
+  readonly transformThreads: number;
   readonly retries: number;
   readonly retryDelayMs: number;
   readonly insertIdWindowDays: number;
@@ -230,6 +232,17 @@ function hourSelection(flags: LoaderFlags): HourSelection {
 }
 
 /** Validates flags and environment into the frozen configuration of one load run. */
+/**
+ * The transform's threads: as given, or, on a machine with more than two cores, one per hour in flight
+ * leaving a core to the main thread; two cores have none to spare (Node and Postgres share them).
+ */
+export function transformThreads(text: string | undefined, concurrency: number, cores: number): number {
+  if (text === undefined) return cores > 2 ? Math.min(concurrency, cores - 1) : 0;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 32) throw new UsageError(`--transform-threads must be a whole number from 0 to 32, not "${text}"`);
+  return value;
+}
+
 export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig {
   const hours = hourSelection(flags);
   const logFormat = flags['log-format'];
@@ -274,6 +287,7 @@ export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig
     exportUrl,
     database: databaseConfig(flags, env),
     concurrency: integerFlag(flags, 'concurrency'),
+    transformThreads: transformThreads(flags['transform-threads'], integerFlag(flags, 'concurrency'), availableParallelism()),
     retries: integerFlag(flags, 'retries'),
     retryDelayMs: integerFlag(flags, 'retry-delay-ms'),
     insertIdWindowDays,

@@ -150,7 +150,12 @@ export class ArchiveError extends LoaderError {
  * line's length). Fails the hour: the same archive would exceed it again.
  */
 export class LimitExceededError extends LoaderError {
-  constructor(context: ErrorContext & { hour: string }, what: string, flag: string, limit: number) {
+  constructor(
+    context: ErrorContext & { hour: string },
+    readonly what: string,
+    readonly flag: string,
+    readonly limit: number,
+  ) {
     const where = [`hour ${context.hour}`, context.entry ? `entry ${context.entry}` : '', context.line ? `line ${context.line}` : '']
       .filter(Boolean)
       .join(', ');

@@ -78,6 +78,13 @@ export const FLAGS = {
   },
   'shared-schema': { type: 'boolean', section: 'options', help: 'allow a schema that already holds tables the loader did not create' },
   concurrency: { type: 'string', value: 'N', integer: { default: 4, min: 1, max: 32 }, section: 'options', help: 'hours in flight at once (Amplitude allows about 5 requests)' },
+  'transform-threads': {
+    type: 'string',
+    value: 'N',
+    defaultText: 'on more than 2 cores, one per hour in flight up to cores - 1; else 0',
+    section: 'options',
+    help: 'worker threads that scan and encode the lines, on cores Postgres leaves free; 0 runs the transform on the main thread',
+  },
   retries: { type: 'string', value: 'N', integer: { default: 5, min: 0, max: 100 }, section: 'options', help: 'attempts after the first for a retryable failure' },
   'retry-delay-ms': { type: 'string', value: 'MS', integer: { default: 1000, min: 0, max: 600_000 }, section: 'options', help: 'first backoff step, doubled each attempt' },
   'insert-id-window': { type: 'string', value: 'DAYS', defaultText: '7', section: 'options', help: '$insert_id dedup window, 0 to 3650 days; 0 turns the rule off' },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EXPORT_URLS, loaderConfig } from '../src/config.js';
+import { EXPORT_URLS, loaderConfig, transformThreads } from '../src/config.js';
 
 const keys = { AMPLITUDE_API_KEY: 'k', AMPLITUDE_SECRET_KEY: 's' };
 
@@ -31,4 +31,15 @@ test('settings out of range are refused', () => {
   assert.throws(() => loaderConfig({ range: '20240301', 'export-url': 'ftp://x' }, keys), /http or https/);
   assert.throws(() => loaderConfig({ range: '20240301', 'export-url': 'https://k:s@example.com/' }, keys), /must not carry credentials/);
   assert.throws(() => loaderConfig({ range: '20240301', concurrency: '0' }, keys), /--concurrency/);
+  assert.throws(() => loaderConfig({ range: '20240301', 'transform-threads': '-1' }, keys), /--transform-threads must be a whole number from 0 to 32/);
+});
+
+test('the transform gets threads only on cores two cannot spare: one per hour in flight, a core left over', () => {
+  assert.equal(transformThreads(undefined, 4, 1), 0);
+  assert.equal(transformThreads(undefined, 4, 2), 0);
+  assert.equal(transformThreads(undefined, 4, 3), 2);
+  assert.equal(transformThreads(undefined, 4, 16), 4);
+  assert.equal(transformThreads(undefined, 1, 16), 1);
+  assert.equal(transformThreads('0', 4, 16), 0);
+  assert.equal(transformThreads('6', 4, 2), 6);
 });

@@ -18,6 +18,7 @@ import { peekWarehouse, withWarehouse } from './database-target.js';
 import { EXIT_HOURS_FAILED, EXIT_OK, EXIT_SIGNAL, exitCodeOf } from './exit-codes.js';
 import { registerProject } from '../state/projects.js';
 import { describeSummary } from './report.js';
+import { TransformThreads, transformInProcess } from '../transform/transform-threads.js';
 import { printable } from './printable.js';
 import { createRunLog, describePlan, type RunLog } from './run-log.js';
 
@@ -173,6 +174,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
   }
   const target = { schema: config.database.schema, project: config.database.project };
   const claims = new ClaimSession({ connectionString, target, leaseSeconds: CLAIM_LEASE_SECONDS, session: config.database.session });
+  const threads = config.transformThreads > 0 ? new TransformThreads(config.transformThreads) : undefined;
   try {
     await mkdir(config.tempDir, { recursive: true });
     const stale = await removeStaleTempFiles(config.tempDir);
@@ -193,6 +195,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
       limits: config.limits,
       onRetry: (hour, attempt, delayMs, error) => runLog.retry(hour, attempt, delayMs, error),
       notice: (message) => runLog.notice(message),
+      transform: threads?.transform ?? transformInProcess,
       progress: new ProgressBoard(),
     };
     runLog.watch(context.progress as ProgressBoard);
@@ -245,5 +248,6 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     runLog.close();
     await claims.close();
     await exportClient.close();
+    await threads?.close();
   }
 }

@@ -7,7 +7,8 @@ import { analystTable, loaderTable } from '../db/loader-schema.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { classifyDatabaseError, LoaderError } from '../errors.js';
 import type { ArchiveEntry } from '../extract/archive-entries.js';
-import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, encodeEntryLines, type EncodedBatch } from '../transform/entry-lines.js';
+import { EVENTS_COPY_COLUMNS, KEYS_COPY_COLUMNS, REJECTS_COPY_COLUMNS, type EncodedBatch } from '../transform/entry-lines.js';
+import type { EntryTransform } from '../transform/transform-threads.js';
 import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { PartitionManager } from './partitions.js';
@@ -132,7 +133,7 @@ export class HourLoad {
    * rows fall in a month without a partition (it is created) or the keys and rejects held back fill
    * up (they are COPYed); then a new one goes on.
    */
-  async copyEntry(entry: ArchiveEntry, maxLineBytes: number, counters: LineCounters): Promise<void> {
+  async copyEntry(entry: ArchiveEntry, maxLineBytes: number, counters: LineCounters, transform: EntryTransform): Promise<void> {
     this.entryNames.push(entry.name);
     const source = {
       hourLabel: this.options.hourLabel,
@@ -149,7 +150,7 @@ export class HourLoad {
     const copyKeys = `COPY ${this.dedup.keysTable} (${KEYS_COPY_COLUMNS.map(quoteIdentifier).join(', ')}) FROM STDIN`;
     const partitions = this.options.partitions;
     await this.run(`loading entry ${entry.name}`, async () => {
-      const batches = encodeEntryLines(entry.chunks(), source, counters)[Symbol.asyncIterator]();
+      const batches = transform(entry.chunks(), source, counters)[Symbol.asyncIterator]();
       const pull = async () => {
         const next = await batches.next();
         return next.done ? undefined : next.value;

@@ -14,6 +14,7 @@ import { completeClaim } from '../state/hour-claims.js';
 import { hourHasRows, recordHourDone, recordHourFailed } from '../state/hour-records.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { HourProgress, ProgressBoard } from './hour-progress.js';
+import type { EntryTransform } from '../transform/transform-threads.js';
 
 export interface HourContext {
   readonly pool: pg.Pool;
@@ -28,6 +29,8 @@ export interface HourContext {
   readonly retries: number;
   readonly retryDelayMs: number;
   readonly limits: DecompressionLimits & { readonly maxLineBytes: number };
+  /** Where each entry's lines are encoded: on this thread or on the transform's threads. */
+  readonly transform: EntryTransform;
   readonly onRetry: (hour: UploadHour, attempt: number, delayMs: number, error: LoaderError) => void;
   /** Told what failed after an hour committed (its fold, its BRIN summaries): the hour stands, but someone should know. */
   readonly notice: (message: string) => void;
@@ -139,7 +142,7 @@ async function loadOpened(
             continue;
           }
           const entry = progress === undefined ? item : { name: item.name, chunks: () => counted(item.chunks(), progress) };
-          await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, counters));
+          await clock.time('copy', () => load.copyEntry(entry, context.limits.maxLineBytes, counters, context.transform));
         }
         counters.archiveEntries = load.entries.length;
         // Recorded as loaded, such an hour would never be asked for again.

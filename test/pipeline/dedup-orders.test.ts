@@ -165,8 +165,8 @@ test('backwards, and in a shuffled order, the same', async () => {
   await assertNoHalfLoadedHours(fixtures.db.pool, 'shuffled');
 });
 
-test('four hours at a time, and two loaders at once, the same', async () => {
-  await load('parallel', `${HOURS[0]}..${HOURS[7]}`, ['--concurrency', '4']);
+test('four hours at a time (their lines encoded on worker threads), and two loaders at once, the same', async () => {
+  await load('parallel', `${HOURS[0]}..${HOURS[7]}`, ['--concurrency', '4', '--transform-threads', '3']);
   assert.deepEqual(await decided('parallel'), want);
   const env = loaderEnv(fixtures.api.url, fixtures.db.url);
   const runs = [startCli(['load', '--schema', 'two', '--range', `${HOURS[0]}..${HOURS[7]}`, '--concurrency', '3'], env), startCli(['load', '--schema', 'two', '--range', `${HOURS[7]}..${HOURS[7]}`], env)];

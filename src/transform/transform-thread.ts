@@ -1,0 +1,96 @@
+/**
+ * A worker thread that runs encodeEntryLines for one archive entry at a time (transform-threads.ts
+ * sends the entries). Its input and output are windowed: it asks for a chunk only as it reads one and
+ * stops after OUTPUT_WINDOW batches nobody has taken, so an hour's size never piles up on either side.
+ */
+import { parentPort } from 'node:worker_threads';
+import { zeroCounters, type LineCounters } from '../counters.js';
+import { LimitExceededError } from '../errors.js';
+import { encodeEntryLines, type EntrySource } from './entry-lines.js';
+import { OUTPUT_WINDOW, type FromThread, type ThreadFailure, type ToThread } from './thread-messages.js';
+
+const port = parentPort;
+if (port === null) throw new Error('transform-thread.js runs as a worker thread');
+
+let chunks: Buffer[] = [];
+let inputEnded = false;
+let wakeInput: (() => void) | undefined;
+let batchesUntaken = 0;
+let wakeOutput: (() => void) | undefined;
+
+function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
+  (port as NonNullable<typeof port>).postMessage(message, transfer);
+}
+
+async function* input(): AsyncGenerator<Buffer> {
+  for (;;) {
+    const chunk = chunks.shift();
+    if (chunk !== undefined) {
+      post({ type: 'chunkRead' });
+      yield chunk;
+    } else if (inputEnded) {
+      return;
+    } else {
+      await new Promise<void>((resolve) => (wakeInput = resolve));
+    }
+  }
+}
+
+/** The counts since the last report, reset. */
+function takeCounts(counters: LineCounters): LineCounters {
+  const counted = { eventsRead: counters.eventsRead, rejectedLines: counters.rejectedLines, sanitizedValues: counters.sanitizedValues };
+  counters.eventsRead = counters.rejectedLines = counters.sanitizedValues = 0;
+  return counted;
+}
+
+function failure(error: unknown): ThreadFailure {
+  if (error instanceof LimitExceededError) {
+    return { kind: 'limit', context: { hour: error.hour as string, entry: error.entry, line: error.line }, what: error.what, flag: error.flag, limit: error.limit };
+  }
+  return { kind: 'other', message: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+}
+
+async function encode(source: EntrySource): Promise<void> {
+  const counters = zeroCounters();
+  try {
+    for await (const batch of encodeEntryLines(input(), source, counters)) {
+      // One buffer of the rows' UTF-8 bytes, of its own (not a slice of Node's pool), handed over without a copy.
+      const pieces = batch.events.map((piece) => (typeof piece === 'string' ? Buffer.from(piece) : piece));
+      const events = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+      let at = 0;
+      for (const piece of pieces) {
+        events.set(piece, at);
+        at += piece.length;
+      }
+      batchesUntaken++;
+      post({ type: 'batch', events, keys: batch.keys, rejects: batch.rejects, months: [...batch.months], counted: takeCounts(counters) }, [events.buffer]);
+      while (batchesUntaken >= OUTPUT_WINDOW) await new Promise<void>((resolve) => (wakeOutput = resolve));
+    }
+    post({ type: 'done', counted: takeCounts(counters) });
+  } catch (error) {
+    post({ type: 'failed', failure: failure(error), counted: takeCounts(counters) });
+  }
+}
+
+port.on('message', (message: ToThread) => {
+  switch (message.type) {
+    case 'start':
+      chunks = [];
+      inputEnded = false;
+      batchesUntaken = 0;
+      void encode(message.source);
+      break;
+    case 'chunk':
+      chunks.push(Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength));
+      wakeInput?.();
+      break;
+    case 'end':
+      inputEnded = true;
+      wakeInput?.();
+      break;
+    case 'batchTaken':
+      batchesUntaken--;
+      wakeOutput?.();
+      break;
+  }
+});
