@@ -4,16 +4,9 @@ import { zeroCounters } from '../../src/counters.js';
 import { hostileLine, LINE_KINDS, type LineKind } from '../../src/demo/hostile-lines.js';
 import { encodeEntryLines } from '../../src/transform/entry-lines.js';
 import { scanWork } from '../../src/transform/json-scanner.js';
+import { entrySource } from '../helpers/entry-source.js';
 
-const SOURCE = {
-  hourLabel: '20240301T05',
-  project: 'default',
-  uploadHour: '2024-03-01T05:00:00.000Z',
-  loadedAt: '2026-12-05 00:00:00+00',
-  entryName: 'p/p_2024-03-01_5#0.json.gz',
-  entryNumber: 1,
-  maxLineBytes: 64 * 1024 ** 2,
-};
+const SOURCE = entrySource();
 
 /** The scanner's work to encode `lines`, and what became of them. */
 async function encode(lines: Buffer[]): Promise<{ work: number; rows: number; rejects: number; bytes: number }> {

@@ -3,19 +3,11 @@ import { after, test } from 'node:test';
 import { zeroCounters, type LineCounters } from '../../src/counters.js';
 import { hostileLine, LINE_KINDS } from '../../src/demo/hostile-lines.js';
 import { LimitExceededError } from '../../src/errors.js';
-import type { EntrySource } from '../../src/transform/entry-lines.js';
 import { TransformThreads, transformInProcess, type EntryTransform } from '../../src/transform/transform-threads.js';
+import { entrySource } from '../helpers/entry-source.js';
 import { makeEvent } from '../helpers/events.js';
 
-const SOURCE: EntrySource = {
-  hourLabel: '20240301T05',
-  project: 'default',
-  uploadHour: '2024-03-01T05:00:00.000Z',
-  loadedAt: '2026-12-05 00:00:00+00',
-  entryName: 'p/p_2024-03-01_5#0.json.gz',
-  entryNumber: 1,
-  maxLineBytes: 1024 * 1024,
-};
+const SOURCE = entrySource({ maxLineBytes: 1024 * 1024 });
 
 const ENTRY = entryBytes();
 
@@ -38,13 +30,13 @@ async function* chunksOf(bytes: Buffer, size = 4099): AsyncGenerator<Buffer> {
   for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
 }
 
-async function encodeAll(transform: EntryTransform, bytes: Buffer, source = SOURCE) {
+async function encodeAll(transform: EntryTransform, bytes: Buffer) {
   const counters = zeroCounters();
   const events: Buffer[] = [];
   let keys = '';
   let rejects = '';
   const months = new Set<number>();
-  for await (const batch of transform(chunksOf(bytes), source, counters)) {
+  for await (const batch of transform(chunksOf(bytes), SOURCE, counters)) {
     for (const piece of batch.events) events.push(typeof piece === 'string' ? Buffer.from(piece) : piece);
     keys += batch.keys;
     rejects += batch.rejects;
