@@ -21,7 +21,10 @@ export const REJECTS_COPY_COLUMNS: readonly string[] = ['project', 'upload_hour'
 
 /** About 64 KB of COPY text: rows for `events`, their dedup keys, rows for `rejects`, and the months the events fall in. */
 export interface EncodedBatch {
-  /** In pieces: a long value may come as bytes, never copied into a string. */
+  /**
+   * In pieces: a long value may come as bytes, never copied into a string. Such bytes are a view of
+   * memory of their own, shared with nothing else, so they can be handed to another thread as they are.
+   */
   readonly events: readonly (string | Buffer)[];
   readonly keys: string;
   readonly rejects: string;

@@ -26,8 +26,8 @@ export type FromThread =
   | { readonly type: 'chunkRead' }
   | {
       readonly type: 'batch';
-      /** The rows' COPY text as UTF-8. */
-      readonly events: Uint8Array;
+      /** The rows' COPY text as UTF-8, in pieces. */
+      readonly events: readonly Uint8Array[];
       readonly keys: string;
       readonly rejects: string;
       readonly months: readonly MonthIndex[];

@@ -50,16 +50,41 @@ function failure(error: unknown): ThreadFailure {
   return { kind: 'other', message: error instanceof Error ? (error.stack ?? error.message) : String(error) };
 }
 
+/**
+ * A batch's rows as UTF-8 in buffers that can be handed over without a copy: runs of text written
+ * into one buffer of their own (not a slice of Node's shared pool), a long value's bytes as they are
+ * (their memory is theirs alone, EncodedBatch says), so a line of many megabytes is never copied here.
+ */
+function eventBytes(pieces: readonly (string | Buffer)[]): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  let text = '';
+  const endText = () => {
+    if (text.length === 0) return;
+    const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+    bytes.write(text);
+    parts.push(bytes);
+    text = '';
+  };
+  for (const piece of pieces) {
+    if (typeof piece === 'string') {
+      text += piece;
+    } else {
+      endText();
+      parts.push(piece);
+    }
+  }
+  endText();
+  return parts;
+}
+
 async function encode(source: EntrySource): Promise<void> {
   const counters = zeroCounters();
   try {
     for await (const batch of encodeEntryLines(input(), source, counters)) {
-      // One buffer of the rows' UTF-8 bytes, of its own (not a slice of Node's pool), handed over without a copy.
-      const events = Buffer.allocUnsafeSlow(batch.events.reduce((sum, piece) => sum + (typeof piece === 'string' ? Buffer.byteLength(piece) : piece.length), 0));
-      let at = 0;
-      for (const piece of batch.events) at += typeof piece === 'string' ? events.write(piece, at) : piece.copy(events, at);
+      const events = eventBytes(batch.events);
       batchesUntaken++;
-      post({ type: 'batch', events, keys: batch.keys, rejects: batch.rejects, months: [...batch.months], counted: takeCounts(counters) }, [events.buffer as ArrayBuffer]);
+      const transfer = events.map((bytes) => bytes.buffer as ArrayBuffer);
+      post({ type: 'batch', events, keys: batch.keys, rejects: batch.rejects, months: [...batch.months], counted: takeCounts(counters) }, transfer);
       while (batchesUntaken >= OUTPUT_WINDOW) await new Promise<void>((resolve) => (wakeOutput = resolve));
     }
     post({ type: 'done', counted: takeCounts(counters) });

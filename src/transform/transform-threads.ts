@@ -141,8 +141,8 @@ export class TransformThreads {
         addCounts(counters, message.counted);
         if (message.type === 'failed') throw errorOf(message.failure);
         if (message.type === 'done') break;
-        const events = Buffer.from(message.events.buffer, message.events.byteOffset, message.events.byteLength);
-        yield { events: [events], keys: message.keys, rejects: message.rejects, months: new Set(message.months) };
+        const events = message.events.map((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        yield { events, keys: message.keys, rejects: message.rejects, months: new Set(message.months) };
         thread.post({ type: 'batchTaken' });
       }
       finished = true;

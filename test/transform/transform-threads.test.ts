@@ -20,7 +20,8 @@ function entryBytes(): Buffer {
   for (let i = 0; i < 3000; i++) {
     const month = i % 3 === 0 ? '2024-02-29' : '2024-03-01';
     lines.push(Buffer.from(JSON.stringify(makeEvent({ uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, event_time: `${month} 05:00:0${i % 10}.123456`, $insert_id: `insert-${n++}`, event_properties: { i, text: 'é中😀' } }))));
-    if (i % 500 === 0) for (const kind of LINE_KINDS) lines.push(hostileLine(kind, 2000, i));
+    // Short, and long enough that values come as bytes of their own.
+    if (i % 500 === 0) for (const kind of LINE_KINDS) lines.push(hostileLine(kind, i % 1000 === 0 ? 2000 : 200_000, i));
     if (i % 700 === 0) lines.push(Buffer.from('{"not": "an event"'), Buffer.from(''), Buffer.from([0x7b, 0xff, 0x7d]));
   }
   return Buffer.concat(lines.flatMap((line) => [line, Buffer.from('\n')]));
@@ -53,6 +54,9 @@ test('on threads an entry becomes the same COPY bytes, keys, rejects, months and
   const bytes = ENTRY;
   const expected = await encodeAll(transformInProcess, bytes);
   assert.ok(expected.counted.eventsRead > 3000 && expected.counted.rejectedLines > 0 && expected.counted.sanitizedValues > 0 && expected.months.length === 2);
+  let bytePieces = 0;
+  for await (const batch of transformInProcess(chunksOf(bytes), SOURCE, zeroCounters())) bytePieces += batch.events.filter(Buffer.isBuffer).length;
+  assert.ok(bytePieces >= 3, 'long values came as bytes');
   // Three entries at once on two threads: the third waits for a free one.
   const results = await Promise.all([0, 1, 2].map(() => encodeAll(threads.transform, bytes)));
   for (const result of results) assert.deepEqual(result, expected);
