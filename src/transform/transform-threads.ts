@@ -102,12 +102,17 @@ export class TransformThreads {
     const next = this.waiting.shift();
     if (next !== undefined) next(thread.alive ? thread : new TransformThread());
     else if (this.closed) void thread.worker.terminate();
-    else this.idle.push(thread);
+    else {
+      // An idle thread does not keep the process alive.
+      thread.worker.unref();
+      this.idle.push(thread);
+    }
   }
 
   private async *encode(chunks: AsyncIterable<Buffer>, source: EntrySource, counters: LineCounters): AsyncGenerator<EncodedBatch> {
     const thread = await this.acquire();
     thread.inbox = new Inbox();
+    thread.worker.ref();
     let finished = false;
     let stopped = false;
     let chunksUnread = 0;
