@@ -8,7 +8,7 @@ import { ExportApiSource } from '../extract/hour-source.js';
 import { LocalArchives } from '../extract/local-archives.js';
 import { formatHour, hourCount, hourFromDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
 import { lockTableWarning, PartitionManager } from '../load/partitions.js';
-import { foldRollups } from '../load/rollups.js';
+import { foldRollups, vacuumPending } from '../load/rollups.js';
 import { dueRange, follow } from '../pipeline/follow.js';
 import { ProgressBoard } from '../pipeline/hour-progress.js';
 import { backoffDelay, type HourContext, type HourOutcome } from '../pipeline/load-hour.js';
@@ -234,7 +234,11 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
     }
     // What a fold under way when an hour committed left pending, folded now: the rollups read exact
     // either way, the views only cost a little more while changes wait.
-    await foldRollups(pool, context.project, true).catch((error: Error) => runLog.notice(`the rollups' pending changes stay for the next fold: ${error.message}`));
+    const folded = await foldRollups(pool, context.project, true).catch((error: Error) => {
+      runLog.notice(`the rollups' pending changes stay for the next fold: ${error.message}`);
+      return false;
+    });
+    if (folded) await vacuumPending(pool, config.database.schema).catch((error: Error) => runLog.notice(`vacuuming the rollups' pending tables failed (autovacuum will): ${error.message}`));
     runLog.summary(summary);
     runLog.close();
     process.stdout.write(`${describeSummary(summary)}\n`);

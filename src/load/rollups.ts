@@ -202,6 +202,20 @@ export async function foldRollups(pool: pg.Pool, project: RegisteredProject, wai
   }
 }
 
+// The tables the hours append to and the folds delete from.
+const PENDING_TABLES = ['event_counts_pending', 'daily_users_pending', 'users_pending', 'users_pending_hours', 'sessions_pending', 'device_users_pending'];
+
+/**
+ * Vacuums and analyzes the pending tables once a run's last fold has emptied them. Every fold deletes
+ * what it applied, so right after a run they hold the dead rows of all its hours, until autovacuum
+ * comes round; meanwhile the planner takes them for large and reads the analysts' views of folded +
+ * pending (sessions, users) by sorting and merging instead of one index probe per row. A table another
+ * vacuum holds is passed over.
+ */
+export async function vacuumPending(pool: pg.Pool, schema: string): Promise<void> {
+  await pool.query(`VACUUM (ANALYZE, SKIP_LOCKED) ${PENDING_TABLES.map((name) => loaderTable(schema, name)).join(', ')}`);
+}
+
 async function applyPending(client: pg.ClientBase, project: RegisteredProject): Promise<void> {
   const folded = (name: string) => loaderTable(project.schema, `${name}_folded`);
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);

@@ -139,3 +139,15 @@ test('a fold that fails after its hour committed says so in the run log, and a l
   assert.equal(await pending(), 0);
   await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
 });
+
+test('a run leaves the pending tables vacuumed, so the views of folded + pending are not planned over its dead rows', async () => {
+  await load('20240306T08', [event(ANNA, '08:00:00', '08:00:00', 'session_start'), event(BEN, '08:10:00', '08:10:00', 'session_start')]);
+  const { rows } = await fixtures.db.pool.query(
+    `SELECT relname, vacuum_count > 0 AS vacuumed, analyze_count > 0 AS analyzed FROM pg_stat_user_tables
+      WHERE schemaname = 'amplitude_loader' AND relname LIKE '%pending%' ORDER BY relname`,
+  );
+  assert.deepEqual(
+    rows.map((r) => `${r.relname} ${r.vacuumed} ${r.analyzed}`),
+    ['daily_users_pending', 'device_users_pending', 'event_counts_pending', 'sessions_pending', 'users_pending', 'users_pending_hours'].map((t) => `${t} true true`),
+  );
+});
