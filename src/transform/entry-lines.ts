@@ -128,16 +128,15 @@ export async function* encodeEntryLines(
     }
   };
 
+  // Each line is decoded on its own: a string of its own is read faster than a slice of the block's
+  // (every character read goes through the slice to its parent), and keeps no other line alive.
   const addLines = (block: Buffer) => {
-    if (isUtf8(block)) {
-      for (const line of block.toString('utf8').split('\n')) addLine(line);
-      return;
-    }
+    const valid = isUtf8(block);
     let start = 0;
     for (;;) {
       const end = block.indexOf(NEWLINE, start);
       const bytes = block.subarray(start, end < 0 ? block.length : end);
-      if (isUtf8(bytes)) {
+      if (valid || isUtf8(bytes)) {
         addLine(bytes.toString('utf8'));
       } else {
         const decoded = decodeUtf8Lossy(bytes);
