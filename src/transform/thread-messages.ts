@@ -19,7 +19,7 @@ export type ToThread =
 /** An error of the transform, as it crosses threads: a limit keeps its class (its hour, entry and line). */
 export type ThreadFailure =
   | { readonly kind: 'limit'; readonly context: ErrorContext & { hour: string }; readonly what: string; readonly flag: string; readonly limit: number }
-  | { readonly kind: 'other'; readonly message: string };
+  | { readonly kind: 'other'; readonly message: string; readonly stack: string | undefined };
 
 export type FromThread =
   /** A chunk was read. */

@@ -47,7 +47,7 @@ function failure(error: unknown): ThreadFailure {
   if (error instanceof LimitExceededError) {
     return { kind: 'limit', context: { hour: error.hour as string, entry: error.entry, line: error.line }, what: error.what, flag: error.flag, limit: error.limit };
   }
-  return { kind: 'other', message: error instanceof Error ? (error.stack ?? error.message) : String(error) };
+  return error instanceof Error ? { kind: 'other', message: error.message, stack: error.stack } : { kind: 'other', message: String(error), stack: undefined };
 }
 
 /**

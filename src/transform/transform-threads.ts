@@ -25,7 +25,10 @@ function addCounts(counters: LineCounters, counted: LineCounters): void {
 
 function errorOf(failure: ThreadFailure): Error {
   if (failure.kind === 'limit') return new LimitExceededError(failure.context, failure.what, failure.flag, failure.limit);
-  return new Error(`the transform thread failed: ${failure.message}`);
+  // The message as the run log prints it, one line; the thread's stack kept for whoever debugs it.
+  const error = new Error(`the transform thread failed: ${failure.message}`);
+  if (failure.stack !== undefined) error.stack = failure.stack;
+  return error;
 }
 
 /** One thread's messages, in order, to await one at a time. */
