@@ -285,28 +285,32 @@ export class HourDedup {
     // flattened into a join): it runs once per key of this hour, through the one index its conditions
     // fit, and the planner cannot hash or sort the history instead (a partition growing faster than
     // autovacuum analyzes it misleads the estimates). Joins among this hour's own keys stay free to hash.
-    // A probe finds one key or none: a plain index scan, not a bitmap built for each of them.
+    // A probe finds one key or none: a plain index scan, not a bitmap built for each of them. The keys
+    // are probed, and inserted, in their index's order: each leaf page of a btree larger than
+    // shared_buffers is then read once an hour, not once for each of its keys.
     await this.query('SET LOCAL enable_bitmapscan = off');
     await this.query(
       `INSERT INTO contested_uuids
          SELECT uuid FROM stage_keys GROUP BY uuid HAVING count(*) > 1
-         UNION SELECT s.uuid FROM stage_keys s, LATERAL (SELECT 1 FROM ${this.keys} k WHERE ${keyOf('k', 's.uuid')} LIMIT 1) stored`,
+         UNION SELECT s.uuid FROM (SELECT uuid FROM stage_keys ORDER BY uuid_hash(uuid)) s,
+                LATERAL (SELECT 1 FROM ${this.keys} k WHERE ${keyOf('k', 's.uuid')} LIMIT 1) stored`,
     );
     if (this.options.windowMicros !== null) {
       // Before this hour's keys go in, so a probe finds only other hours' representatives.
       await this.query(
         `INSERT INTO contested_points
-           SELECT s.grp, s.event_time FROM stage_keys s,
+           SELECT s.grp, s.event_time
+             FROM (SELECT grp, grp_hash, event_time, event_hour FROM stage_keys WHERE grp IS NOT NULL ORDER BY grp_hash, event_hour) s,
                   LATERAL (SELECT 1 FROM ${this.keys} k
                             WHERE k.group_hash = s.grp_hash
                               AND k.event_hour BETWEEN s.event_hour - ${this.windowHours} AND s.event_hour + ${this.windowHours} LIMIT 1) stored
-            WHERE s.grp IS NOT NULL
            UNION ALL SELECT grp, event_time FROM stage_keys WHERE grp IN (SELECT grp FROM stage_keys GROUP BY grp HAVING count(*) > 1)`,
       );
     }
     await this.query(
       `INSERT INTO ${this.keys} (uuid, event_hour, group_hash)
-         SELECT s.uuid, s.event_hour, s.grp_hash FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM contested_uuids c WHERE c.uuid = s.uuid)`,
+         SELECT s.uuid, s.event_hour, s.grp_hash FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM contested_uuids c WHERE c.uuid = s.uuid)
+          ORDER BY uuid_hash(s.uuid)`,
     );
     await this.query('RESET enable_bitmapscan');
 

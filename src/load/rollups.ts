@@ -268,6 +268,9 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
       WHERE f.device_key = s.device_key AND f.amplitude_id = s.amplitude_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
   );
 
+  // Each upsert goes through its table's unique index in that index's order (the DISTINCT ON sorts
+  // give it, an ORDER BY elsewhere): a folded table larger than shared_buffers is then read a page
+  // at a time, not a page for each changed row.
   // Rows the changes bring to zero are deleted by their keys, as the upserts return them: a join of the
   // changes with the folded table would read all of the project's rows of those days, which grow with
   // the history. Usually there are none.
@@ -301,6 +304,7 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
     `WITH upserted AS (
        INSERT INTO ${folded('daily_users')} AS u (project, day, amplitude_id, platform, events, sessionless_events)
        SELECT $1, day, amplitude_id, platform, n, sessionless FROM fold_days WHERE n <> 0 OR sessionless <> 0
+        ORDER BY day, amplitude_id, platform_key
        ON CONFLICT (project, day, amplitude_id, platform_key) DO UPDATE
          SET events = u.events + excluded.events, sessionless_events = u.sessionless_events + excluded.sessionless_events
        RETURNING u.day, u.amplitude_id, u.platform_key, u.platform, xmax = 0 AS created, u.events = 0 AS emptied),
@@ -400,7 +404,7 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   await run(
     `INSERT INTO ${folded('device_users')} AS d (project, device_id, amplitude_id, first_seen, first_identified_at)
      SELECT $1, min(device_id), amplitude_id, min(first_seen), min(first_identified_at) FROM fold_devices WHERE first_seen IS NOT NULL
-      GROUP BY device_key, amplitude_id
+      GROUP BY device_key, amplitude_id ORDER BY device_key, amplitude_id
      ON CONFLICT (project, device_key, amplitude_id) DO UPDATE SET
        first_seen = least(d.first_seen, excluded.first_seen), first_identified_at = least(d.first_identified_at, excluded.first_identified_at)
      WHERE excluded.first_seen < d.first_seen OR excluded.first_identified_at < d.first_identified_at
