@@ -46,11 +46,32 @@ async function encodeFile(path: string): Promise<LineRun> {
   return { seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, rows: counters.eventsRead - counters.rejectedLines, rejects: counters.rejectedLines };
 }
 
+/**
+ * The least a rewrite in JavaScript costs: one pass over the line's characters that only writes each
+ * as a byte (backslashes doubled, as COPY wants them), after decoding it as the transform does. Any
+ * kind whose values must be rewritten pays at least this on top of what a plain line costs.
+ */
+function copyPassSeconds(path: string): number {
+  const line = readFileSync(path).toString('utf8');
+  const out = new Uint8Array(line.length * 2);
+  const started = performance.now();
+  let n = 0;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    out[n++] = c;
+    if (c === 92) out[n++] = c;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (n < line.length) throw new Error('the pass wrote less than it read');
+  return seconds;
+}
+
 /** Every kind at both sizes; prints the table. */
 export async function runLineCosts(largeMb: number): Promise<void> {
   const folder = await mkdtemp(join(tmpdir(), 'amplitude-pg-lines-'));
   const sizes = [1, largeMb];
   const results = new Map<string, LineRun[]>();
+  let copyPass = 0;
   try {
     for (const kind of LINE_KINDS) {
       const runs: LineRun[] = [];
@@ -63,6 +84,9 @@ export async function runLineCosts(largeMb: number): Promise<void> {
       }
       results.set(kind, runs);
     }
+    const file = join(folder, 'line.json');
+    await writeFile(file, Buffer.concat([hostileLine('string escapes', largeMb * 1e6, 1), Buffer.from('\n')]));
+    copyPass = Number(execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--copy-pass', file], { encoding: 'utf8' }));
   } finally {
     await rm(folder, { recursive: true, force: true });
   }
@@ -89,10 +113,14 @@ export async function runLineCosts(largeMb: number): Promise<void> {
     `ratio: ${largeMb} MB time over 1 MB time (linear is about ${largeMb}; target ≤ ${Math.round(largeMb * 1.2)})`,
     `worst kind: ${worst.kind}, ${worst.mbPerSecond.toFixed(1)} MB/s = ${(worst.mbPerSecond / plainRate).toFixed(2)} of plain text's ${plainRate.toFixed(1)} MB/s (target ≥ 0.33)`,
     `peak RSS: target ≤ 2 × plain text's ${((plain[1] as LineRun).peakRssBytes / 1e6).toFixed(0)} MB for every kind`,
+    `copy pass: one JavaScript pass that only writes each character of the ${largeMb} MB string escapes line as a byte, ` +
+      `backslashes doubled: ${copyPass.toFixed(2)} s; a plain line's transform plus that one pass would run at ` +
+      `${((plain[1] as LineRun).seconds / ((plain[1] as LineRun).seconds + copyPass)).toFixed(2)} of plain text's MB/s`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] !== undefined) {
-  process.stdout.write(JSON.stringify(await encodeFile(process.argv[2])));
+  if (process.argv[2] === '--copy-pass') process.stdout.write(String(copyPassSeconds(process.argv[3] as string)));
+  else process.stdout.write(JSON.stringify(await encodeFile(process.argv[2])));
 }
