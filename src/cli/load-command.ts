@@ -8,9 +8,9 @@ import { ExportApiSource } from '../extract/hour-source.js';
 import { LocalArchives } from '../extract/local-archives.js';
 import { formatHour, hourCount, hourFromDate, hoursOf, lastAvailableHour, type HourRange, type UploadHour } from '../hour.js';
 import { lockTableWarning, PartitionManager } from '../load/partitions.js';
-import { foldRollups, vacuumPending } from '../load/rollups.js';
 import { dueRange, follow } from '../pipeline/follow.js';
 import { ProgressBoard } from '../pipeline/hour-progress.js';
+import { foldAndVacuumPending } from '../pipeline/pending-upkeep.js';
 import { backoffDelay, type HourContext, type HourOutcome } from '../pipeline/load-hour.js';
 import { emptySummary, loadRange, planHours, type HourPlan, type RunSummary, type WarehouseContext } from '../pipeline/load-range.js';
 import { ClaimSession } from '../state/hour-claims.js';
@@ -232,13 +232,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
         );
       }
     }
-    // What a fold under way when an hour committed left pending, folded now: the rollups read exact
-    // either way, the views only cost a little more while changes wait.
-    const folded = await foldRollups(pool, context.project, true).catch((error: Error) => {
-      runLog.notice(`the rollups' pending changes stay for the next fold: ${error.message}`);
-      return false;
-    });
-    if (folded) await vacuumPending(pool, config.database.schema).catch((error: Error) => runLog.notice(`vacuuming the rollups' pending tables failed (autovacuum will): ${error.message}`));
+    await foldAndVacuumPending(pool, context.project, (message) => runLog.notice(message));
     runLog.summary(summary);
     runLog.close();
     process.stdout.write(`${describeSummary(summary)}\n`);

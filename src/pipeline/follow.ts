@@ -5,6 +5,7 @@ import type { ClaimSession } from '../state/hour-claims.js';
 import { resumeHour } from '../state/hour-records.js';
 import { backoffDelay, type HourContext } from './load-hour.js';
 import { addSummary, emptySummary, loadRange, type RangeObserver, type RunSummary, type WarehouseContext } from './load-range.js';
+import { foldAndVacuumPending } from './pending-upkeep.js';
 
 const MS_PER_HOUR = 3_600_000;
 // Once a new hour is due, ask a little after it turns, not on the dot.
@@ -69,6 +70,9 @@ export async function follow(
         if (passEnded) pass.stoppedBy = undefined;
         addSummary(total, pass);
         if (pass.stoppedBy) break;
+        // A follower never reaches the end of a run: each pass that loaded hours leaves the rollups as
+        // a run's end does.
+        if (pass.hoursLoaded > 0) await foldAndVacuumPending(context.pool, context.project, context.notice);
         if (passEnded || pass.hoursFailed > 0) trouble = passEnded?.message ?? `${pass.hoursFailed} hour(s) failed`;
       }
     } catch (error) {

@@ -104,6 +104,14 @@ test('--follow loads new hours, retries failed ones with backoff, rides out a da
   await serve(h3);
   await waitFor('the hour to load after the outage', async () => (await statuses('follow'))[iso(h3)] === 'loaded');
   assert.equal((await statuses('follow'))[iso(h4)], 'loaded');
+  // Still running: each pass that loaded hours has left the rollups' pending tables vacuumed, as the
+  // end of a run does (vacuum_count counts only vacuums asked for, not autovacuum's).
+  await waitFor('the pending tables to be vacuumed', async () => {
+    const { rows } = await fixtures.db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_user_tables WHERE schemaname = 'follow_loader' AND relname LIKE '%pending%' AND vacuum_count > 0`,
+    );
+    return rows[0].n === 6;
+  });
   run.child.kill('SIGTERM');
   const result = await run.result;
   assert.equal(result.code, 143, result.stderr);
