@@ -61,9 +61,7 @@ function copyPassSeconds(path: string): number {
     out[n++] = c;
     if (c === 92) out[n++] = c;
   }
-  const seconds = (performance.now() - started) / 1000;
-  if (n < line.length) throw new Error('the pass wrote less than it read');
-  return seconds;
+  return (performance.now() - started) / 1000;
 }
 
 /** Every kind at both sizes; prints the table. */

@@ -268,9 +268,9 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
       WHERE f.device_key = s.device_key AND f.amplitude_id = s.amplitude_id AND f.merge_seq <= s.since AND NOT (f.complete AND f.merge_seq = s.since)`,
   );
 
-  // Each upsert goes through its table's unique index in that index's order (the DISTINCT ON sorts
-  // give it, an ORDER BY elsewhere): a folded table larger than shared_buffers is then read a page
-  // at a time, not a page for each changed row.
+  // The upserts into tables that grow with the history (counts, daily users, users, sessions, users'
+  // devices) go through their unique index in its order: a folded table larger than shared_buffers is
+  // then read a page at a time, not a page for each changed row.
   // Rows the changes bring to zero are deleted by their keys, as the upserts return them: a join of the
   // changes with the folded table would read all of the project's rows of those days, which grow with
   // the history. Usually there are none.
@@ -285,7 +285,7 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
   const counts = await run(
     `WITH upserted AS (
        INSERT INTO ${folded('event_counts')} AS c (project, day, event_type, events)
-       SELECT $1, day, event_type, n FROM fold_counts WHERE n <> 0
+       SELECT $1, day, event_type, n FROM fold_counts WHERE n <> 0 ORDER BY day, event_type_key
        ON CONFLICT (project, day, event_type_key) DO UPDATE SET events = c.events + excluded.events
        RETURNING c.day, c.event_type_key, c.events = 0 AS emptied),
      noted AS (INSERT INTO emptied_counts SELECT day, event_type_key FROM upserted WHERE emptied RETURNING 1)
@@ -386,6 +386,7 @@ async function applyPending(client: pg.ClientBase, project: RegisteredProject): 
          FROM fold_sessions WHERE session_start IS NOT NULL ORDER BY amplitude_id, session_id, session_end DESC, last_event_uuid DESC)
      INSERT INTO ${folded('sessions')} AS s (project, amplitude_id, session_id, ${[...FIRST, ...LAST].join(', ')}, events)
      SELECT $1, amplitude_id, session_id, ${[...FIRST, ...LAST].join(', ')}, events FROM firsts JOIN lasts USING (amplitude_id, session_id)
+      ORDER BY amplitude_id, session_id
      ON CONFLICT (project, amplitude_id, session_id) DO UPDATE SET
        ${[...FIRST.map((c) => pick(earlier, c)), ...LAST.map((c) => pick(later, c))].join(',\n       ')},
        events = s.events + excluded.events`,
