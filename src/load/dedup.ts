@@ -254,7 +254,10 @@ export class HourDedup {
       await this.query('RESET enable_bitmapscan');
     }
     await this.query('RESET enable_seqscan');
-    await this.query(`INSERT INTO contested_uuids SELECT uuid FROM removed WHERE status <> 'uuid' ON CONFLICT DO NOTHING`);
+    await this.query(
+      `WITH added AS (INSERT INTO contested_uuids SELECT uuid FROM removed WHERE status <> 'uuid' ON CONFLICT DO NOTHING RETURNING uuid)
+       INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM added)`,
+    );
     await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM removed WHERE grp IS NOT NULL AND status <> 'uuid'`);
   }
 
@@ -313,6 +316,10 @@ export class HourDedup {
           ORDER BY uuid_hash(s.uuid)`,
     );
     await this.query('RESET enable_bitmapscan');
+    // This hour's copies of what the probe contests, apart, before the lock: settling joins these few,
+    // and under the lock only what a catch-up adds is copied out of stage_keys.
+    await this.query(`INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`);
+    await this.stageMembers();
 
     const { rows } = await this.query<{ id: string }>(
       `INSERT INTO ${this.recentMerges} (project, upload_hour, uuid_hashes, group_hashes)
@@ -338,6 +345,7 @@ export class HourDedup {
     const deadline = Date.now() + this.options.lockWaitSeconds * 1000;
     for (;;) {
       await this.catchUp();
+      await this.stageMembers();
       const { rowCount } = await this.query(`SELECT 1 FROM ${projects} WHERE project = $1 FOR UPDATE SKIP LOCKED`, [project]);
       if (rowCount) return;
       const left = deadline - Date.now();
@@ -385,10 +393,6 @@ export class HourDedup {
       for (const key of Object.keys(part) as (keyof DedupCounters)[]) counts[key] += part[key];
     };
 
-    // This hour's copies of contested uuids, apart: each chunk joins these few, not all of the hour's keys.
-    await this.query(
-      `INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`,
-    );
     // Each contested uuid's home: the group of its representative (none without the insert_id rule).
     for (let at = 0; at < contested.length; at += SETTLE_CHUNK) {
       const uuids = contested.slice(at, at + SETTLE_CHUNK);
@@ -412,9 +416,7 @@ export class HourDedup {
                   (row_number() OVER (ORDER BY grp) - 1) / ${SETTLE_CHUNK} AS chunk
              FROM contested_points GROUP BY grp`,
       );
-      await this.query(
-        `INSERT INTO staged_members SELECT * FROM stage_keys WHERE grp IN (SELECT grp FROM contested_groups)`,
-      );
+      await this.stageMembers();
       const { rows: chunkCount } = await this.query<{ n: number }>(`SELECT coalesce(max(chunk) + 1, 0)::int AS n FROM contested_groups`);
       const contestedSet = new Set(contested);
       for (let chunk = 0; chunk < (chunkCount[0]?.n ?? 0); chunk++) {
@@ -487,16 +489,14 @@ export class HourDedup {
     this.probeSeq = newest;
     if (BigInt(oldest) > BigInt(since) + 1n) {
       // Merges since the probe may have been pruned: contest every key of this hour.
-      await this.query(`INSERT INTO contested_uuids SELECT DISTINCT uuid FROM stage_keys ON CONFLICT DO NOTHING`);
+      await this.contestStaged('SELECT * FROM stage_keys');
       await this.query(`INSERT INTO contested_points SELECT grp, event_time FROM stage_keys WHERE grp IS NOT NULL`);
       return;
     }
     const merged = `merge_seq > $1 AND merge_seq <= $3`;
-    await this.query(
-      `INSERT INTO contested_uuids
-         SELECT DISTINCT s.uuid FROM stage_keys s
-           JOIN (SELECT DISTINCT unnest(uuid_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND ${merged}) r ON r.h = uuid_hash(s.uuid)
-       ON CONFLICT DO NOTHING`,
+    await this.contestStaged(
+      `SELECT s.* FROM stage_keys s
+         JOIN (SELECT DISTINCT unnest(uuid_hashes) AS h FROM ${this.recentMerges} WHERE project = $2 AND ${merged}) r ON r.h = uuid_hash(s.uuid)`,
       [since, project, newest],
     );
     if (this.options.windowMicros !== null) {
@@ -508,6 +508,32 @@ export class HourDedup {
         [since, project, newest],
       );
     }
+  }
+
+  /**
+   * Contests the uuids of `hits`, rows of stage_keys that hold every copy of each of their uuids, and
+   * copies the hour's rows of those newly contested to staged_contested: one pass over stage_keys.
+   */
+  private contestStaged(hits: string, values?: unknown[]): Promise<unknown> {
+    return this.query(
+      `WITH hit AS MATERIALIZED (${hits}),
+            added AS (INSERT INTO contested_uuids SELECT DISTINCT uuid FROM hit ON CONFLICT DO NOTHING RETURNING uuid)
+       INSERT INTO staged_contested SELECT * FROM hit WHERE uuid IN (SELECT uuid FROM added)`,
+      values,
+    );
+  }
+
+  /**
+   * Copies the hour's members of each contested group not looked for yet to staged_members. Before the
+   * lock for what the probe and the catch-ups contested, under it only for the groups settling adds;
+   * with none, stage_keys is not read (the hash join ends on its empty side).
+   */
+  private async stageMembers(): Promise<void> {
+    if (this.options.windowMicros === null) return;
+    await this.query(
+      `WITH wanted AS (INSERT INTO member_groups SELECT DISTINCT grp FROM contested_points ON CONFLICT DO NOTHING RETURNING grp)
+       INSERT INTO staged_members SELECT * FROM stage_keys WHERE grp IN (SELECT grp FROM wanted)`,
+    );
   }
 
   private rowsFor(outer: string, table: string, alias: string, condition: string): string {

@@ -17,8 +17,9 @@ function keyColumn(name: string): string {
  * when the hour begins, so no step depends on another having created its tables, and dropped at
  * commit. `stage_keys` takes the keys COPY's own column list (`KEYS_COPY_COLUMNS`), typed as events
  * types them; the tables of contested keys copy its columns. Who fills each:
- * - stage_keys: the COPY of the hour's keys; staged_contested and staged_members: settling, the hour's
- *   copies of contested uuids and of the members of contested groups.
+ * - stage_keys: the COPY of the hour's keys; staged_contested and staged_members: the hour's copies of
+ *   contested uuids and of the members of contested groups, as each is contested (member_groups: the
+ *   groups whose members were copied).
  * - unchanged, earlier_changed, removed: a reload (the earlier rows written the same, those that
  *   changed, and those it removed).
  * - contested_uuids, contested_points: the probe, the catch-ups and a reload; contested_homes,
@@ -37,6 +38,7 @@ export function createHourTables(schema: string): string {
     // LIKE copies the columns without their generation: the rows keep the values stage_keys computed.
     staged_contested: 'LIKE stage_keys',
     staged_members: 'LIKE stage_keys',
+    member_groups: 'grp text PRIMARY KEY',
     unchanged: 'uuid uuid, archive_entry integer, archive_line integer, place text, PRIMARY KEY (uuid, archive_entry, archive_line)',
     earlier_changed: 'n bigint, place text, uuid uuid, t text, archive_entry integer, archive_line integer',
     removed: 'uuid uuid, event_time timestamptz, grp text, status text',
