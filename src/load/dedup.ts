@@ -320,6 +320,8 @@ export class HourDedup {
     // and under the lock only what a catch-up adds is copied out of stage_keys.
     await this.query(`INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`);
     await this.stageMembers();
+    // What settling may move out of events is counted by the rollups only once it has stayed (rollups.ts).
+    await this.query(`INSERT INTO held_back SELECT * FROM staged_contested UNION ALL SELECT * FROM staged_members ON CONFLICT DO NOTHING`);
 
     const { rows } = await this.query<{ id: string }>(
       `INSERT INTO ${this.recentMerges} (project, upload_hour, uuid_hashes, group_hashes)
@@ -633,9 +635,22 @@ export class HourDedup {
                          WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour IS NOT DISTINCT FROM m.upload_hour
                            AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = m.project
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
-              ${recordRollupChanges(this.options.project.schema, 'moved', -1)}
+              -- This hour's rows held back were never counted: they leave the rollups nothing to take back.
+              held AS (SELECT m.archive_entry, m.archive_line FROM moved m JOIN held_back h USING (archive_entry, archive_line)
+                        WHERE m.upload_hour = $8 AND m.loaded_at = $9),
+              released AS (DELETE FROM held_back h USING held WHERE h.archive_entry = held.archive_entry AND h.archive_line = held.archive_line),
+              counted AS (SELECT * FROM moved m WHERE NOT (m.upload_hour = $8 AND m.loaded_at = $9 AND (m.archive_entry, m.archive_line) IN (SELECT * FROM held))),
+              ${recordRollupChanges(this.options.project.schema, 'counted', -1, 'moved')}
          INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
-        [copies.map((c) => c.uuid), copies.map((c) => String(c.eventTime)), ...identify(copies), leaving.map(([, s]) => s), copies.map(() => project)],
+        [
+          copies.map((c) => c.uuid),
+          copies.map((c) => String(c.eventTime)),
+          ...identify(copies),
+          leaving.map(([, s]) => s),
+          copies.map(() => project),
+          this.options.hour,
+          this.options.loadedAt,
+        ],
       );
     }
     if (returning.length > 0) {

@@ -189,17 +189,20 @@ export class HourLoad {
   }
 
   /**
-   * Probes the history for the hour's keys, appends the hour's rows to the rollups' pending changes,
-   * takes the dedup lock and settles what is contested (its moves append their own changes). The lock
-   * is held from here until commit or rollback; nothing derived is computed under it.
+   * Probes the history for the hour's keys, appends the hour's uncontested rows to the rollups' pending
+   * changes, takes the dedup lock and settles what is contested (its moves append their own changes),
+   * then appends the contested rows that stayed. The lock is held from here until commit or rollback.
    */
   async deduplicate(): Promise<{ counts: DedupCounters; mergeSeq: string }> {
     const clock = this.options.clock;
     if (this.options.replacing) await clock.time('probe', () => this.run('finding the rows an earlier load wrote the same', () => this.dedup.keepUnchanged()));
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
-    await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt)));
+    await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt, false)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
+    await clock.time('settle', () =>
+      this.run('summing the rows settling kept for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt, true)),
+    );
     await clock.time('settle', () =>
       this.run('reading again the users and sessions that lost a row', () => replaceLostStates(this.client, this.options.project, settled.mergeSeq)),
     );

@@ -19,7 +19,8 @@ function keyColumn(name: string): string {
  * types them; the tables of contested keys copy its columns. Who fills each:
  * - stage_keys: the COPY of the hour's keys; staged_contested and staged_members: the hour's copies of
  *   contested uuids and of the members of contested groups, as each is contested (member_groups: the
- *   groups whose members were copied).
+ *   groups whose members were copied); held_back: the probe, what the rollups count only once it has
+ *   stayed through settling (rollups.ts), less what settling moves out.
  * - unchanged, earlier_changed, removed: a reload (the earlier rows written the same, those that
  *   changed, and those it removed).
  * - contested_uuids, contested_points: the probe, the catch-ups and a reload; contested_homes,
@@ -39,6 +40,7 @@ export function createHourTables(schema: string): string {
     staged_contested: 'LIKE stage_keys',
     staged_members: 'LIKE stage_keys',
     member_groups: 'grp text PRIMARY KEY',
+    held_back: 'LIKE stage_keys, PRIMARY KEY (archive_entry, archive_line)',
     unchanged: 'uuid uuid, archive_entry integer, archive_line integer, place text, PRIMARY KEY (uuid, archive_entry, archive_line)',
     earlier_changed: 'n bigint, place text, uuid uuid, t text, archive_entry integer, archive_line integer',
     removed: 'uuid uuid, event_time timestamptz, grp text, status text',

@@ -7,8 +7,9 @@ import { deviceUserStatesOf, rowsFor, sessionStatesOf, userStatesOf } from './lo
 /**
  * The rollups (event_counts, daily_users, daily_active_users[_by_platform], users, sessions), kept without the
  * dedup lock (migration 0013). An hour only appends signed changes to `*_pending`: its own rows
- * (`recordHourRollups`, before the lock) and every row deduplication or a reload moves out of events
- * (-1) or back in (+1), in the statement that moves it (`recordRollupChanges`). Appends never wait for
+ * (`recordHourRollups`: before the lock, those settling cannot move; after it, the contested ones that
+ * stayed) and every other row deduplication or a reload moves out of events (-1) or back in (+1), in
+ * the statement that moves it (`recordRollupChanges`). Appends never wait for
  * each other. After the hour commits, `foldRollups` applies what is pending to `*_folded`, one fold at a
  * time per project, by whichever loader comes next; nobody waits for it. Analysts read views of folded
  * + pending, so the rollups equal a recomputation from events at every commit, folded or not.
@@ -28,9 +29,10 @@ const SESSION_COLUMNS =
  * CTEs, for a data-modifying statement, appending to the pending changes the rows of `relation`
  * (columns of events) as entering (1) or leaving (-1) events. A user, session or user's device that
  * loses a row is noted in the hour's `users_lost`, `sessions_lost` or `device_users_lost`, for
- * `replaceLostStates`. A row that states a merge enters or leaves `stated_merges` with it.
+ * `replaceLostStates`. A row of `statements` (by default the same rows) that states a merge enters or
+ * leaves `stated_merges` with it.
  */
-export function recordRollupChanges(schema: string, relation: string, delta: 1 | -1): string {
+export function recordRollupChanges(schema: string, relation: string, delta: 1 | -1, statements: string = relation): string {
   const pending = (name: string) => loaderTable(schema, `${name}_pending`);
   return `changed_counts AS (INSERT INTO ${pending('event_counts')} (project, day, event_type, events)
                              SELECT project, ${DAY}, event_type, ${delta} FROM ${relation}),
@@ -50,32 +52,37 @@ export function recordRollupChanges(schema: string, relation: string, delta: 1 |
                                      SELECT project, device_id, amplitude_id, event_time, CASE WHEN user_id IS NOT NULL THEN event_time END, false
                                        FROM ${relation} WHERE amplitude_id IS NOT NULL),
                  changed_statements AS (INSERT INTO ${loaderTable(schema, 'stated_merges')}
-                                        SELECT ${STATED_MERGE_COLUMNS} FROM ${relation} WHERE ${STATES_MERGE})`
+                                        SELECT ${STATED_MERGE_COLUMNS} FROM ${statements} WHERE ${STATES_MERGE})`
               : `changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
                  changed_sessions AS (INSERT INTO sessions_lost SELECT amplitude_id, session_id FROM ${relation} WHERE ${IN_SESSION}),
                  changed_devices AS (INSERT INTO device_users_lost SELECT device_id, amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
-                 changed_statements AS (DELETE FROM ${loaderTable(schema, 'stated_merges')} m USING (SELECT * FROM ${relation} WHERE ${STATES_MERGE}) r
+                 changed_statements AS (DELETE FROM ${loaderTable(schema, 'stated_merges')} m USING (SELECT * FROM ${statements} WHERE ${STATES_MERGE}) r
                                          WHERE m.project = r.project AND m.upload_hour = r.upload_hour AND m.archive_entry = r.archive_entry
                                            AND m.archive_line = r.archive_line AND m.loaded_at = r.loaded_at)`
           }`;
 }
 
 /**
- * Outside any lock, after the COPY: the hour's own rows (`stage_keys`) as pending changes, summed by
- * what each rollup counts, each user's newest row with its user_properties, each session's first
- * and last row with its count, when each user was first seen, and first identified, on each device,
- * and the rows that state a merge.
+ * The hour's rows as pending changes, summed by what each rollup counts, each user's newest row with
+ * its user_properties, each session's first and last row with its count, when each user was first
+ * seen, and first identified, on each device. Outside any lock, after the COPY: the rows of stage_keys
+ * but those held back (settling may move them out of events) and the hour's rows that state a merge
+ * (`heldBack` false); under the lock, after settling, the held-back rows that stayed (true). A row
+ * held back and moved out is then never counted, and nobody who lost it needs reading again.
  */
-export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, loadedAt: string): Promise<void> {
+export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, loadedAt: string, heldBack: boolean): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
+  const rows = heldBack
+    ? 'held_back'
+    : `(SELECT * FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = s.archive_entry AND h.archive_line = s.archive_line)) s`;
   await client.query(
-    `INSERT INTO ${pending('event_counts')} (project, day, event_type, events) SELECT $1, ${DAY}, event_type, count(*) FROM stage_keys GROUP BY 2, 3`,
+    `INSERT INTO ${pending('event_counts')} (project, day, event_type, events) SELECT $1, ${DAY}, event_type, count(*) FROM ${rows} GROUP BY 2, 3`,
     [project.project],
   );
   await client.query(
     `INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events, sessionless_events)
      SELECT $1, ${DAY}, amplitude_id, platform, count(*), count(*) FILTER (WHERE ${OUTSIDE_SESSION})
-       FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY 2, 3, 4`,
+       FROM ${rows} WHERE amplitude_id IS NOT NULL GROUP BY 2, 3, 4`,
     [project.project],
   );
   await client.query(
@@ -83,36 +90,39 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
      SELECT $1, f.amplitude_id, f.session_id, f.event_time, f.uuid, f.event_type, f.app, f.device_id, f.platform, f.country,
             l.event_time, l.uuid, l.event_type, l.user_id, l.events, false
        FROM (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country
-               FROM stage_keys WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time, uuid) f
+               FROM ${rows} WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time, uuid) f
        JOIN (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, user_id,
                     count(*) OVER (PARTITION BY amplitude_id, session_id) AS events
-               FROM stage_keys WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id)`,
+               FROM ${rows} WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id)`,
     [project.project],
   );
   await client.query(
     `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
      SELECT $1, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL), false
-       FROM stage_keys WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
+       FROM ${rows} WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
     [project.project],
   );
-  // The hour's rows that state a merge, through the partial index of those rows (the partitions just
-  // written have no statistics, and a sequential scan of them would look as cheap).
-  await client.query('SET LOCAL enable_seqscan = off');
-  await client.query(
-    `INSERT INTO ${loaderTable(project.schema, 'stated_merges')}
-     SELECT ${STATED_MERGE_COLUMNS} FROM ${analystTable(project.schema, 'events')} WHERE loaded_at = $2 AND project = $1 AND ${STATES_MERGE}`,
-    [project.project, loadedAt],
-  );
-  await client.query('RESET enable_seqscan');
-  // A uuid repeated within the hour gives two rows of one time; either's properties will do: if the
-  // two differ, deduplication moves one away, and that user is read from events again.
+  // The hour's rows that state a merge, held back or not (a move takes its statement with it), through
+  // the partial index of those rows (the partitions just written have no statistics, and a sequential
+  // scan of them would look as cheap).
+  if (!heldBack) {
+    await client.query('SET LOCAL enable_seqscan = off');
+    await client.query(
+      `INSERT INTO ${loaderTable(project.schema, 'stated_merges')}
+       SELECT ${STATED_MERGE_COLUMNS} FROM ${analystTable(project.schema, 'events')} WHERE loaded_at = $2 AND project = $1 AND ${STATES_MERGE}`,
+      [project.project, loadedAt],
+    );
+    await client.query('RESET enable_seqscan');
+  }
+  // A uuid the hour repeats is contested, so held back; counted after settling, only its kept copy is
+  // left: the row found in events is the row counted.
   await client.query(
     `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
      SELECT DISTINCT ON (l.amplitude_id) $1, l.amplitude_id, l.first_seen, l.event_time, l.uuid, l.user_id, e.user_properties, false
        FROM ${rowsFor(
          project.distributed,
          `(SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id, min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
-             FROM stage_keys WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l`,
+             FROM ${rows} WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l`,
          analystTable(project.schema, 'events'),
          'e',
          'e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.loaded_at = $2',
@@ -127,8 +137,9 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
  * merge_seq), and gives the users, sessions and users' devices that lost a row their whole state as events now has it
  * (as this hour will commit it), which replaces their folded row and the changes of every hour before:
  * a row taken away cannot come back through a change that counted it. Deletes nothing, so it waits for
- * no fold. A few descents of an index per user or session that lost a row, a few per hour; the only
- * rollup work under the lock, since it must see the moves.
+ * no fold. A few descents of an index per user or session that lost a row counted before: rows of
+ * other hours, or of this one contested only after the probe; under the lock, since it must see the
+ * moves.
  */
 export async function replaceLostStates(client: pg.ClientBase, project: RegisteredProject, mergeSeq: string): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
