@@ -533,7 +533,8 @@ export class HourDedup {
   private async stageMembers(): Promise<void> {
     if (this.options.windowMicros === null) return;
     await this.query(
-      `WITH wanted AS (INSERT INTO member_groups SELECT DISTINCT grp FROM contested_points ON CONFLICT DO NOTHING RETURNING grp)
+      `WITH wanted AS (INSERT INTO member_groups SELECT DISTINCT grp FROM contested_points p WHERE NOT EXISTS (SELECT 1 FROM member_groups m WHERE m.grp = p.grp)
+                       RETURNING grp)
        INSERT INTO staged_members SELECT * FROM stage_keys WHERE grp IN (SELECT grp FROM wanted)`,
     );
   }

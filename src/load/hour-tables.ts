@@ -39,7 +39,8 @@ export function createHourTables(schema: string): string {
     // LIKE copies the columns without their generation: the rows keep the values stage_keys computed.
     staged_contested: 'LIKE stage_keys',
     staged_members: 'LIKE stage_keys',
-    member_groups: 'grp text PRIMARY KEY',
+    // No index on a group: it is as long as the event's device_id, user_id and insert_id together.
+    member_groups: 'grp text NOT NULL',
     held_back: 'LIKE stage_keys, PRIMARY KEY (archive_entry, archive_line)',
     unchanged: 'uuid uuid, archive_entry integer, archive_line integer, place text, PRIMARY KEY (uuid, archive_entry, archive_line)',
     earlier_changed: 'n bigint, place text, uuid uuid, t text, archive_entry integer, archive_line integer',
