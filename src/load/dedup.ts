@@ -321,7 +321,11 @@ export class HourDedup {
     await this.query(`INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`);
     await this.stageMembers();
     // What settling may move out of events is counted by the rollups only once it has stayed (rollups.ts).
-    await this.query(`INSERT INTO held_back SELECT * FROM staged_contested UNION ALL SELECT * FROM staged_members ON CONFLICT DO NOTHING`);
+    // Not on Citus yet: there the rollups came out wrong in its dedup tests (cause not found), so every
+    // row is counted before the lock, and a moved one taken back, as before.
+    if (!this.options.project.distributed) {
+      await this.query(`INSERT INTO held_back SELECT * FROM staged_contested UNION ALL SELECT * FROM staged_members ON CONFLICT DO NOTHING`);
+    }
 
     const { rows } = await this.query<{ id: string }>(
       `INSERT INTO ${this.recentMerges} (project, upload_hour, uuid_hashes, group_hashes)
@@ -639,7 +643,6 @@ export class HourDedup {
               -- This hour's rows held back were never counted: they leave the rollups nothing to take back.
               held AS (SELECT m.archive_entry, m.archive_line FROM moved m JOIN held_back h USING (archive_entry, archive_line)
                         WHERE m.upload_hour = $8 AND m.loaded_at = $9),
-              released AS (DELETE FROM held_back h USING held WHERE h.archive_entry = held.archive_entry AND h.archive_line = held.archive_line),
               counted AS (SELECT * FROM moved m WHERE NOT (m.upload_hour = $8 AND m.loaded_at = $9 AND (m.archive_entry, m.archive_line) IN (SELECT * FROM held))),
               ${recordRollupChanges(this.options.project.schema, 'counted', -1, 'moved')}
          INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
@@ -689,6 +692,13 @@ export class HourDedup {
     }
     await this.query('RESET enable_hashjoin; RESET enable_mergejoin');
     const stagedLeaving = leaving.filter(([c]) => c.place === 'staged');
+    // What left is not counted after settling either.
+    if (stagedLeaving.length > 0) {
+      await this.query(
+        `DELETE FROM held_back h USING unnest($1::int[], $2::int[]) AS g(entry, line) WHERE h.archive_entry = g.entry AND h.archive_line = g.line`,
+        [stagedLeaving.map(([c]) => c.entry), stagedLeaving.map(([c]) => c.line)],
+      );
+    }
     return {
       // This hour's rows were all inserted by the COPY; those that leave again are subtracted.
       rowsInserted: -stagedLeaving.length,
