@@ -640,10 +640,13 @@ export class HourDedup {
                          WHERE e.uuid = m.uuid AND e.event_time = m.event_time AND e.upload_hour IS NOT DISTINCT FROM m.upload_hour
                            AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = m.project
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
-              -- This hour's rows held back were never counted: they leave the rollups nothing to take back.
-              held AS (SELECT m.archive_entry, m.archive_line FROM moved m JOIN held_back h USING (archive_entry, archive_line)
-                        WHERE m.upload_hour = $8 AND m.loaded_at = $9),
-              counted AS (SELECT * FROM moved m WHERE NOT (m.upload_hour = $8 AND m.loaded_at = $9 AND (m.archive_entry, m.archive_line) IN (SELECT * FROM held))),
+              -- This hour's rows held back were never counted: they leave the rollups nothing to take back,
+              -- and are not counted after settling either (both CTEs see held_back as it was before).
+              counted AS (SELECT * FROM moved m
+                           WHERE NOT (m.upload_hour = $8 AND m.loaded_at = $9
+                                      AND EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = m.archive_entry AND h.archive_line = m.archive_line))),
+              released AS (DELETE FROM held_back h USING moved m
+                            WHERE m.upload_hour = $8 AND m.loaded_at = $9 AND h.archive_entry = m.archive_entry AND h.archive_line = m.archive_line),
               ${recordRollupChanges(this.options.project.schema, 'counted', -1, 'moved')}
          INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
         [
@@ -692,13 +695,6 @@ export class HourDedup {
     }
     await this.query('RESET enable_hashjoin; RESET enable_mergejoin');
     const stagedLeaving = leaving.filter(([c]) => c.place === 'staged');
-    // What left is not counted after settling either.
-    if (stagedLeaving.length > 0) {
-      await this.query(
-        `DELETE FROM held_back h USING unnest($1::int[], $2::int[]) AS g(entry, line) WHERE h.archive_entry = g.entry AND h.archive_line = g.line`,
-        [stagedLeaving.map(([c]) => c.entry), stagedLeaving.map(([c]) => c.line)],
-      );
-    }
     return {
       // This hour's rows were all inserted by the COPY; those that leave again are subtracted.
       rowsInserted: -stagedLeaving.length,
