@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { DedupCounters } from '../counters.js';
 import { analystTable, loaderSchemaOf, loaderTable } from '../db/loader-schema.js';
 import { rowsFor, unchangedRowsOf } from './lookups.js';
-import { recordRollupChanges } from './rollups.js';
+import { recordRowsEntering, recordRowsLeaving, type HourTransaction } from './rollups.js';
 import { quoteIdentifier } from '../db/pool.js';
 import { DatabaseError } from '../errors.js';
 import type { RegisteredProject } from '../state/projects.js';
@@ -42,8 +42,8 @@ export interface DedupOptions {
   readonly hourLabel: string;
   /** The upload hour as an ISO timestamp. */
   readonly hour: string;
-  /** This load's `loaded_at`: a reload tells the rows it wrote from an earlier load's by it. */
-  readonly loadedAt: string;
+  /** This load's transaction: its `loaded_at` tells the rows it wrote from an earlier load's (a reload); its id, its rollup changes. */
+  readonly transaction: HourTransaction;
   /** The insert_id window in microseconds; null turns the rule off. */
   readonly windowMicros: bigint | null;
   /** True when an earlier load of this hour committed: its rows are replaced. */
@@ -147,7 +147,7 @@ export class HourDedup {
     const same = (fresh: string, earlier: string) =>
       [...EVENTS_TABLE_COLUMNS].map((c) => `${earlier}.${quoteIdentifier(c)} IS NOT DISTINCT FROM ${fresh}.${quoteIdentifier(c)}`).join(' AND ');
     const columns = ['uuid', 'archive_entry', 'archive_line', ...EVENTS_TABLE_COLUMNS.filter((c) => c !== 'uuid')].map(quoteIdentifier).join(', ');
-    const params = [this.options.hour, this.options.project.project, this.options.loadedAt];
+    const params = [this.options.hour, this.options.project.project, this.options.transaction.loadedAt];
     // The hour's rows are found through the upload_hour BRIN: a partition filled moments ago has no
     // statistics yet, and a sequential scan of all of it then looks as cheap.
     await this.query('SET LOCAL enable_seqscan = off');
@@ -192,11 +192,11 @@ export class HourDedup {
     if (this.earlier.unchanged === this.earlier.rows) return;
     // Under the lock above all, the hour's rows are read through the upload_hour BRIN (keepUnchanged).
     await this.query('SET LOCAL enable_seqscan = off');
-    const params = [this.options.hour, this.options.project.project, this.options.loadedAt];
+    const params = [this.options.hour, this.options.project.project, this.options.transaction.loadedAt];
     const removeEvents = (which: string, values: unknown[]) =>
       this.query(
         `WITH gone AS (DELETE FROM ${this.events} e ${which} RETURNING e.*),
-              ${recordRollupChanges(this.options.project.schema, 'gone', -1)}
+              ${recordRowsLeaving(this.options.project.schema, 'gone')}
          INSERT INTO removed SELECT uuid, event_time, ${this.group('gone')}, 'kept' FROM gone`,
         values,
       );
@@ -570,7 +570,7 @@ export class HourDedup {
        UNION ALL
        SELECT ${this.copyColumns('d', 'duplicates', 'd.rule', 'd.upload_hour')}, ${this.group('d')}
          FROM ${this.rowsFor('c', this.duplicates, 'd', 'd.uuid = c.uuid AND d.project = $3')}`,
-      [this.options.hour, uuids, this.options.project.project, this.options.loadedAt],
+      [this.options.hour, uuids, this.options.project.project, this.options.transaction.loadedAt],
     );
     return rows.map(toCopy);
   }
@@ -599,7 +599,7 @@ export class HourDedup {
        UNION ALL
        SELECT ${this.copyColumns('s', 'staged', 'NULL', '$1::timestamptz')}, g.grp
          FROM g JOIN staged_members s ON s.grp = g.grp AND s.event_time BETWEEN g.lo AND g.hi`,
-      [this.options.hour, groups, from, to, this.options.project.project, this.options.loadedAt],
+      [this.options.hour, groups, from, to, this.options.project.project, this.options.transaction.loadedAt],
     );
     return rows.map(toCopy);
   }
@@ -647,7 +647,7 @@ export class HourDedup {
                                       AND EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = m.archive_entry AND h.archive_line = m.archive_line))),
               released AS (DELETE FROM held_back h USING moved m
                             WHERE m.upload_hour = $8 AND m.loaded_at = $9 AND h.archive_entry = m.archive_entry AND h.archive_line = m.archive_line),
-              ${recordRollupChanges(this.options.project.schema, 'counted', -1, 'moved')}
+              ${recordRowsLeaving(this.options.project.schema, 'counted', 'moved')}
          INSERT INTO ${this.duplicates} (${columns}, rule) SELECT * FROM moved`,
         [
           copies.map((c) => c.uuid),
@@ -656,7 +656,7 @@ export class HourDedup {
           leaving.map(([, s]) => s),
           copies.map(() => project),
           this.options.hour,
-          this.options.loadedAt,
+          this.options.transaction.loadedAt,
         ],
       );
     }
@@ -669,9 +669,9 @@ export class HourDedup {
                          WHERE d.project = $4 AND d.upload_hour = m.h AND d.archive_entry = m.entry AND d.archive_line = m.line
                            AND d.uuid = m.uuid
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `d.${quoteIdentifier(c)}`).join(', ')}),
-              ${recordRollupChanges(this.options.project.schema, 'moved', 1)}
+              ${recordRowsEntering(this.options.project.schema, 'moved', '$6::xid8')}
          INSERT INTO ${this.events} (${columns}) SELECT * FROM moved`,
-        [...identify(returning), project, returning.map((c) => c.uuid)],
+        [...identify(returning), project, returning.map((c) => c.uuid), this.options.transaction.xid],
       );
     }
     if (relabelled.length > 0) {

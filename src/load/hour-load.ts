@@ -13,7 +13,7 @@ import { HourDedup } from './dedup.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { PartitionManager } from './partitions.js';
 import { utcMonthOf, type MonthIndex } from '../transform/utc-calendar.js';
-import { recordHourRollups, replaceLostStates } from './rollups.js';
+import { recordHourRollups, replaceLostStates, type HourTransaction } from './rollups.js';
 import type { StageClock } from './stage-clock.js';
 
 export interface HourLoadOptions {
@@ -72,14 +72,14 @@ export class HourLoad {
   private constructor(
     private readonly client: pg.PoolClient,
     private readonly options: HourLoadOptions,
-    /** The transaction's start, as Postgres prints a timestamptz: every row of this load carries it as `loaded_at`. */
-    private readonly loadedAt: string,
+    /** Its start, as Postgres prints a timestamptz (every row of this load carries it as `loaded_at`), and its id. */
+    private readonly transaction: HourTransaction,
   ) {
     this.dedup = new HourDedup(client, {
       project: options.project,
       hourLabel: options.hourLabel,
       hour: options.hourTimestamp,
-      loadedAt,
+      transaction,
       windowMicros: options.insertIdWindowMicros,
       replacing: options.replacing,
       lockWaitSeconds: options.lockWaitSeconds,
@@ -101,16 +101,16 @@ export class HourLoad {
     } catch (error) {
       throw classifyDatabaseError(error, { hour: options.hourLabel, doing: 'connecting to the database' });
     }
-    let loadedAt: string;
+    let transaction: HourTransaction;
     try {
       await client.query('BEGIN');
-      const { rows } = await client.query<{ now: string }>('SELECT now()::text AS now');
-      loadedAt = rows[0]?.now as string;
+      const { rows } = await client.query<{ loaded_at: string; xid: string }>('SELECT now()::text AS loaded_at, pg_current_xact_id()::text AS xid');
+      transaction = { loadedAt: rows[0]?.loaded_at as string, xid: rows[0]?.xid as string };
     } catch (error) {
       client.release(error instanceof Error ? error : undefined);
       throw classifyDatabaseError(error, { hour: options.hourLabel, doing: 'starting the hour' });
     }
-    const load = new HourLoad(client, options, loadedAt);
+    const load = new HourLoad(client, options, transaction);
     try {
       await load.run('starting the hour', async () => {
         await load.dedup.createTables();
@@ -139,7 +139,7 @@ export class HourLoad {
       hourLabel: this.options.hourLabel,
       project: this.options.project.project,
       uploadHour: this.options.hourTimestamp,
-      loadedAt: this.loadedAt,
+      loadedAt: this.transaction.loadedAt,
       entryName: entry.name,
       entryNumber: this.entryNames.length,
       maxLineBytes,
@@ -197,14 +197,14 @@ export class HourLoad {
     const clock = this.options.clock;
     if (this.options.replacing) await clock.time('probe', () => this.run('finding the rows an earlier load wrote the same', () => this.dedup.keepUnchanged()));
     await clock.time('probe', () => this.run('probing the history for duplicates', () => this.dedup.probe()));
-    await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt, false)));
+    await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.transaction, false)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
     await clock.time('settle', () =>
-      this.run('summing the rows settling kept for the rollups', () => recordHourRollups(this.client, this.options.project, this.loadedAt, true)),
+      this.run('summing the rows settling kept for the rollups', () => recordHourRollups(this.client, this.options.project, this.transaction, true)),
     );
     await clock.time('settle', () =>
-      this.run('reading again the users and sessions that lost a row', () => replaceLostStates(this.client, this.options.project, settled.mergeSeq)),
+      this.run('reading again the users and sessions that lost a row', () => replaceLostStates(this.client, this.options.project, this.transaction, settled.mergeSeq)),
     );
     return settled;
   }

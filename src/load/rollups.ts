@@ -9,7 +9,7 @@ import { deviceUserStatesOf, rowsFor, sessionStatesOf, userStatesOf } from './lo
  * dedup lock (migration 0013). An hour only appends signed changes to `*_pending`: its own rows
  * (`recordHourRollups`: before the lock, those settling cannot move; after it, the contested ones that
  * stayed) and every other row deduplication or a reload moves out of events (-1) or back in (+1), in
- * the statement that moves it (`recordRollupChanges`). Appends never wait for
+ * the statement that moves it (`recordRowsEntering`, `recordRowsLeaving`). Appends never wait for
  * each other. After the hour commits, `foldRollups` applies what is pending to `*_folded`, one fold at a
  * time per project, by whichever loader comes next; nobody waits for it. Analysts read views of folded
  * + pending, so the rollups equal a recomputation from events at every commit, folded or not.
@@ -26,40 +26,63 @@ const SESSION_COLUMNS =
   'project, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country, session_end, last_event_uuid, last_event_type, user_id, events, complete';
 
 /**
- * CTEs, for a data-modifying statement, appending to the pending changes the rows of `relation`
- * (columns of events) as entering (1) or leaving (-1) events. A user, session or user's device that
- * loses a row is noted in the hour's `users_lost`, `sessions_lost` or `device_users_lost`, for
- * `replaceLostStates`. A row of `statements` (by default the same rows) that states a merge enters or
- * leaves `stated_merges` with it.
+ * The hour's transaction as its rows and rollup changes name it: the `loaded_at` its rows carry, and its
+ * id on this server (`pg_current_xact_id()`, taken when the hour began), which users_pending_hours
+ * orders its changes by. The id is written by every statement that appends a change, never left to the
+ * column's default: on Citus an INSERT whose SELECT reads the distributed events computes a default on
+ * the workers, in transactions of their own, and the fold would find no hour for those changes.
  */
-export function recordRollupChanges(schema: string, relation: string, delta: 1 | -1, statements: string = relation): string {
+export interface HourTransaction {
+  readonly loadedAt: string;
+  readonly xid: string;
+}
+
+/** The changes to the counts and the daily users of the rows of `relation` (columns of events) entering (1) or leaving (-1) events. */
+function countChanges(schema: string, relation: string, delta: 1 | -1): string {
   const pending = (name: string) => loaderTable(schema, `${name}_pending`);
   return `changed_counts AS (INSERT INTO ${pending('event_counts')} (project, day, event_type, events)
                              SELECT project, ${DAY}, event_type, ${delta} FROM ${relation}),
           changed_days AS (INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events, sessionless_events)
                            SELECT project, ${DAY}, amplitude_id, platform, ${delta}, CASE WHEN ${OUTSIDE_SESSION} THEN ${delta} ELSE 0 END
-                             FROM ${relation} WHERE amplitude_id IS NOT NULL),
-          ${
-            delta > 0
-              ? `changed_users AS (INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
-                                   SELECT project, amplitude_id, event_time, event_time, uuid, user_id, user_properties, false
-                                     FROM ${relation} WHERE amplitude_id IS NOT NULL),
-                 changed_sessions AS (INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS})
-                                      SELECT project, amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country,
-                                             event_time, uuid, event_type, user_id, 1, false
-                                        FROM ${relation} WHERE ${IN_SESSION}),
-                 changed_devices AS (INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
-                                     SELECT project, device_id, amplitude_id, event_time, CASE WHEN user_id IS NOT NULL THEN event_time END, false
-                                       FROM ${relation} WHERE amplitude_id IS NOT NULL),
-                 changed_statements AS (INSERT INTO ${loaderTable(schema, 'stated_merges')}
-                                        SELECT ${STATED_MERGE_COLUMNS} FROM ${statements} WHERE ${STATES_MERGE})`
-              : `changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
-                 changed_sessions AS (INSERT INTO sessions_lost SELECT amplitude_id, session_id FROM ${relation} WHERE ${IN_SESSION}),
-                 changed_devices AS (INSERT INTO device_users_lost SELECT device_id, amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
-                 changed_statements AS (DELETE FROM ${loaderTable(schema, 'stated_merges')} m USING (SELECT * FROM ${statements} WHERE ${STATES_MERGE}) r
-                                         WHERE m.project = r.project AND m.upload_hour = r.upload_hour AND m.archive_entry = r.archive_entry
-                                           AND m.archive_line = r.archive_line AND m.loaded_at = r.loaded_at)`
-          }`;
+                             FROM ${relation} WHERE amplitude_id IS NOT NULL)`;
+}
+
+/**
+ * CTEs, for a data-modifying statement, appending to the pending changes the rows of `relation`
+ * (columns of events) entering events, as changes of the transaction `xid` (an SQL expression of type
+ * xid8); a row that states a merge enters `stated_merges` with it.
+ */
+export function recordRowsEntering(schema: string, relation: string, xid: string): string {
+  const pending = (name: string) => loaderTable(schema, `${name}_pending`);
+  return `${countChanges(schema, relation, 1)},
+          changed_users AS (INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete, xid)
+                            SELECT project, amplitude_id, event_time, event_time, uuid, user_id, user_properties, false, ${xid}
+                              FROM ${relation} WHERE amplitude_id IS NOT NULL),
+          changed_sessions AS (INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
+                               SELECT project, amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country,
+                                      event_time, uuid, event_type, user_id, 1, false, ${xid}
+                                 FROM ${relation} WHERE ${IN_SESSION}),
+          changed_devices AS (INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
+                              SELECT project, device_id, amplitude_id, event_time, CASE WHEN user_id IS NOT NULL THEN event_time END, false, ${xid}
+                                FROM ${relation} WHERE amplitude_id IS NOT NULL),
+          changed_statements AS (INSERT INTO ${loaderTable(schema, 'stated_merges')}
+                                 SELECT ${STATED_MERGE_COLUMNS} FROM ${relation} WHERE ${STATES_MERGE})`;
+}
+
+/**
+ * CTEs, for a data-modifying statement, taking back from the pending changes the rows of `relation`
+ * (columns of events) leaving events. A user, session or user's device that loses a row is noted in
+ * the hour's `users_lost`, `sessions_lost` or `device_users_lost`, for `replaceLostStates`. A row of
+ * `statements` (by default the same rows) that states a merge leaves `stated_merges` with it.
+ */
+export function recordRowsLeaving(schema: string, relation: string, statements: string = relation): string {
+  return `${countChanges(schema, relation, -1)},
+          changed_users AS (INSERT INTO users_lost SELECT amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
+          changed_sessions AS (INSERT INTO sessions_lost SELECT amplitude_id, session_id FROM ${relation} WHERE ${IN_SESSION}),
+          changed_devices AS (INSERT INTO device_users_lost SELECT device_id, amplitude_id FROM ${relation} WHERE amplitude_id IS NOT NULL),
+          changed_statements AS (DELETE FROM ${loaderTable(schema, 'stated_merges')} m USING (SELECT * FROM ${statements} WHERE ${STATES_MERGE}) r
+                                  WHERE m.project = r.project AND m.upload_hour = r.upload_hour AND m.archive_entry = r.archive_entry
+                                    AND m.archive_line = r.archive_line AND m.loaded_at = r.loaded_at)`;
 }
 
 /**
@@ -70,7 +93,7 @@ export function recordRollupChanges(schema: string, relation: string, delta: 1 |
  * (`heldBack` false); under the lock, after settling, the held-back rows that stayed (true). A row
  * held back and moved out is then never counted, and nobody who lost it needs reading again.
  */
-export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, loadedAt: string, heldBack: boolean): Promise<void> {
+export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, transaction: HourTransaction, heldBack: boolean): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
   const rows = heldBack
     ? 'held_back'
@@ -86,21 +109,21 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
     [project.project],
   );
   await client.query(
-    `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS})
+    `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
      SELECT $1, f.amplitude_id, f.session_id, f.event_time, f.uuid, f.event_type, f.app, f.device_id, f.platform, f.country,
-            l.event_time, l.uuid, l.event_type, l.user_id, l.events, false
+            l.event_time, l.uuid, l.event_type, l.user_id, l.events, false, $2::xid8
        FROM (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country
                FROM ${rows} WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time, uuid) f
        JOIN (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, user_id,
                     count(*) OVER (PARTITION BY amplitude_id, session_id) AS events
                FROM ${rows} WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id)`,
-    [project.project],
+    [project.project, transaction.xid],
   );
   await client.query(
-    `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
-     SELECT $1, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL), false
+    `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
+     SELECT $1, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL), false, $2::xid8
        FROM ${rows} WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
-    [project.project],
+    [project.project, transaction.xid],
   );
   // The hour's rows that state a merge, held back or not (a move takes its statement with it), through
   // the partial index of those rows (the partitions just written have no statistics, and a sequential
@@ -110,15 +133,15 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
     await client.query(
       `INSERT INTO ${loaderTable(project.schema, 'stated_merges')}
        SELECT ${STATED_MERGE_COLUMNS} FROM ${analystTable(project.schema, 'events')} WHERE loaded_at = $2 AND project = $1 AND ${STATES_MERGE}`,
-      [project.project, loadedAt],
+      [project.project, transaction.loadedAt],
     );
     await client.query('RESET enable_seqscan');
   }
   // A uuid the hour repeats is contested, so held back; counted after settling, only its kept copy is
   // left: the row found in events is the row counted.
   await client.query(
-    `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
-     SELECT DISTINCT ON (l.amplitude_id) $1, l.amplitude_id, l.first_seen, l.event_time, l.uuid, l.user_id, e.user_properties, false
+    `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete, xid)
+     SELECT DISTINCT ON (l.amplitude_id) $1, l.amplitude_id, l.first_seen, l.event_time, l.uuid, l.user_id, e.user_properties, false, $3::xid8
        FROM ${rowsFor(
          project.distributed,
          `(SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id, min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
@@ -128,7 +151,7 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
          'e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.loaded_at = $2',
        )}
       ORDER BY l.amplitude_id`,
-    [project.project, loadedAt],
+    [project.project, transaction.loadedAt, transaction.xid],
   );
 }
 
@@ -141,40 +164,40 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
  * other hours, or of this one contested only after the probe; under the lock, since it must see the
  * moves.
  */
-export async function replaceLostStates(client: pg.ClientBase, project: RegisteredProject, mergeSeq: string): Promise<void> {
+export async function replaceLostStates(client: pg.ClientBase, project: RegisteredProject, transaction: HourTransaction, mergeSeq: string): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
   const events = analystTable(project.schema, 'events');
   const { rowCount: users } = await client.query(
-    `WITH this_hour AS (INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES (pg_current_xact_id(), $1, $2))
+    `WITH this_hour AS (INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES ($3::xid8, $1, $2))
      INSERT INTO users_replaced SELECT DISTINCT amplitude_id FROM users_lost`,
-    [project.project, mergeSeq],
+    [project.project, mergeSeq, transaction.xid],
   );
   // None found: the user has no event left, said by a complete state without times.
   if (users) {
     await client.query(
-      `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
-       SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, true
+      `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete, xid)
+       SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, true, $2::xid8
          FROM (${userStatesOf(project.distributed, 'users_replaced', events, '$1')}) s`,
-      [project.project],
+      [project.project, transaction.xid],
     );
   }
   const { rowCount: sessions } = await client.query(`INSERT INTO sessions_replaced SELECT DISTINCT amplitude_id, session_id FROM sessions_lost`);
   if (sessions) {
     await client.query(
-      `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS})
+      `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
        SELECT $1, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country,
-              session_end, last_event_uuid, last_event_type, user_id, events, true
+              session_end, last_event_uuid, last_event_type, user_id, events, true, $2::xid8
          FROM (${sessionStatesOf(project.distributed, 'sessions_replaced', events, loaderTable(project.schema, 'sessions_folded'), pending('sessions'), '$1')}) s`,
-      [project.project],
+      [project.project, transaction.xid],
     );
   }
   const { rowCount: devices } = await client.query(`INSERT INTO device_users_replaced SELECT DISTINCT device_id, amplitude_id FROM device_users_lost`);
   if (devices) {
     await client.query(
-      `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete)
-       SELECT $1, device_id, amplitude_id, first_seen, first_identified_at, true
+      `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
+       SELECT $1, device_id, amplitude_id, first_seen, first_identified_at, true, $2::xid8
          FROM (${deviceUserStatesOf(project.distributed, 'device_users_replaced', events, '$1')}) s`,
-      [project.project],
+      [project.project, transaction.xid],
     );
   }
 }

@@ -5,14 +5,16 @@ import { runCli, runLoad } from '../helpers/cli.js';
 import { databaseUrl } from '../helpers/database.js';
 import { useLoaderFixtures } from '../helpers/fixtures.js';
 import { assertNoHalfLoadedHours, assertRollups } from '../helpers/invariants.js';
-import { serveWorkload, snapshotSchema } from '../helpers/workload.js';
+import { servePeopleWorkload, serveWorkload, snapshotSchema } from '../helpers/workload.js';
 
 // Runs only under npm run test:citus, against a coordinator and two workers.
 const NODES = (process.env.TEST_CITUS_NODES ?? '').split(',');
 
 let range = '';
+let peopleRange = '';
 const fixtures = useLoaderFixtures(async ({ api }) => {
   range = await serveWorkload(api, { day: '20240905', hours: 4, eventsPerHour: 400 });
+  peopleRange = await servePeopleWorkload(api, { day: '20240906', hours: 4 });
 });
 
 test('events and duplicates are distributed by uuid and co-located; the loader\'s state and the rollups stay on the coordinator', async () => {
@@ -109,4 +111,30 @@ test('a warehouse loaded on one server moves onto the cluster in place: npm run 
       await client.end();
     }
   }
+});
+
+test('migration 0018 recomputes a users rollup that lost the changes an earlier loader named by the workers\' transactions', async () => {
+  const load = await runLoad(fixtures.api.url, fixtures.db.url, ['--schema', 'repaired', '--range', peopleRange]);
+  assert.equal(load.code, 0, load.stdout + load.stderr);
+  await assertRollups(fixtures.db.pool, 'repaired');
+  // What an earlier loader left on a cluster: the default computed on the workers, users whose changes
+  // the fold dropped (no hour had their transaction), and a change no hour names.
+  await fixtures.db.pool.query(`
+    ALTER TABLE repaired_loader.users_pending ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
+    ALTER TABLE repaired_loader.sessions_pending ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
+    ALTER TABLE repaired_loader.device_users_pending ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
+    DELETE FROM repaired_loader.kysely_migration WHERE name = '0018_pending_changes_name_their_hour';
+    DELETE FROM repaired_loader.users_folded WHERE amplitude_id % 2 = 0;
+    INSERT INTO repaired_loader.users_pending (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete)
+    SELECT project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, false FROM repaired_loader.users_folded LIMIT 1;`);
+  await assert.rejects(assertRollups(fixtures.db.pool, 'repaired'), /users differs/);
+
+  const migrated = await runCli(['migrate', '--schema', 'repaired'], { DATABASE_URL: fixtures.db.url });
+  assert.equal(migrated.code, 0, migrated.stderr);
+  await assertRollups(fixtures.db.pool, 'repaired');
+  const { rows } = await fixtures.db.pool.query(
+    `SELECT table_name AS name, column_default AS "default" FROM information_schema.columns
+      WHERE table_schema = 'repaired_loader' AND column_name = 'xid' AND table_name LIKE '%_pending' ORDER BY 1`,
+  );
+  assert.deepEqual(rows, ['device_users_pending', 'sessions_pending', 'users_pending'].map((name) => ({ name, default: null })));
 });

@@ -9,7 +9,8 @@ import { citusBinaries, startCitusCluster } from '../../src/db/local-citus-clust
 
 const TESTS = fileURLToPath(new URL('..', import.meta.url));
 // Order-free dedup in every order, reloads and two loaders at once; --reload exactness; two projects
-// at once; kill -9 then rerun; several loaders sharing hours; and the distribution itself.
+// at once; kill -9 then rerun; several loaders sharing hours; the rollups of sessions and people on
+// users with many events an hour, most of which no other hour contests; and the distribution itself.
 const FILES = [
   'citus/distribution.test.js',
   'pipeline/dedup-orders.test.js',
@@ -17,6 +18,8 @@ const FILES = [
   'pipeline/projects.test.js',
   'pipeline/crash-resume.test.js',
   'pipeline/cooperating-loaders.test.js',
+  'pipeline/sessions.test.js',
+  'pipeline/people.test.js',
 ];
 
 const bin = citusBinaries();
