@@ -321,11 +321,7 @@ export class HourDedup {
     await this.query(`INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`);
     await this.stageMembers();
     // What settling may move out of events is counted by the rollups only once it has stayed (rollups.ts).
-    // Not on Citus yet: there the rollups came out wrong in its dedup tests (cause not found), so every
-    // row is counted before the lock, and a moved one taken back, as before.
-    if (!this.options.project.distributed) {
-      await this.query(`INSERT INTO held_back SELECT * FROM staged_contested UNION ALL SELECT * FROM staged_members ON CONFLICT DO NOTHING`);
-    }
+    await this.query(`INSERT INTO held_back SELECT * FROM staged_contested UNION ALL SELECT * FROM staged_members ON CONFLICT DO NOTHING`);
 
     const { rows } = await this.query<{ id: string }>(
       `INSERT INTO ${this.recentMerges} (project, upload_hour, uuid_hashes, group_hashes)
