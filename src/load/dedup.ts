@@ -105,6 +105,8 @@ export class HourDedup {
   private readonly windowHours: number;
   private probeSeq = '0';
   private stagedRows = 0;
+  /** Whether the probe held any of the hour's rows back from the rollups until settling has decided them. */
+  heldBack = false;
   private mergeRow = '';
 
   constructor(
@@ -321,7 +323,10 @@ export class HourDedup {
     await this.query(`INSERT INTO staged_contested SELECT * FROM stage_keys WHERE uuid IN (SELECT uuid FROM contested_uuids)`);
     await this.stageMembers();
     // What settling may move out of events is counted by the rollups only once it has stayed (rollups.ts).
-    await this.query(`INSERT INTO held_back SELECT * FROM staged_contested UNION ALL SELECT * FROM staged_members ON CONFLICT DO NOTHING`);
+    const { rowCount: heldBack } = await this.query(
+      `INSERT INTO held_back SELECT * FROM staged_contested UNION ALL SELECT * FROM staged_members ON CONFLICT DO NOTHING`,
+    );
+    this.heldBack = (heldBack ?? 0) > 0;
 
     const { rows } = await this.query<{ id: string }>(
       `INSERT INTO ${this.recentMerges} (project, upload_hour, uuid_hashes, group_hashes)
@@ -403,23 +408,24 @@ export class HourDedup {
       const representatives = [...statuses].filter(([, status]) => status === 'kept').map(([copy]) => copy);
       const homes = new Map<string, string | null>(uuids.map((u) => [u, null]));
       if (window !== null) for (const copy of representatives) homes.set(copy.uuid, copy.group);
-      await this.query(`INSERT INTO contested_homes SELECT * FROM unnest($1::uuid[], $2::text[])`, [[...homes.keys()], [...homes.values()]]);
       const grouped = copies.filter((c) => c.group !== null && window !== null);
-      await this.query(`INSERT INTO contested_points SELECT grp, ${fromMicros('t')} FROM unnest($1::text[], $2::text[]) AS p(grp, t)`, [
-        grouped.map((c) => c.group),
-        grouped.map((c) => String(c.eventTime)),
-      ]);
+      await this.query(
+        `WITH homes AS (INSERT INTO contested_homes SELECT * FROM unnest($1::uuid[], $2::text[]))
+         INSERT INTO contested_points SELECT grp, ${fromMicros('t')} FROM unnest($3::text[], $4::text[]) AS p(grp, t)`,
+        [[...homes.keys()], [...homes.values()], grouped.map((c) => c.group), grouped.map((c) => String(c.eventTime))],
+      );
     }
 
     if (window !== null) {
-      await this.query(
-        `INSERT INTO contested_groups (grp, first, last, chunk)
-           SELECT grp, ${micros('min(event_time)')} AS first, ${micros('max(event_time)')} AS last,
-                  (row_number() OVER (ORDER BY grp) - 1) / ${SETTLE_CHUNK} AS chunk
-             FROM contested_points GROUP BY grp`,
+      const { rows: chunkCount } = await this.query<{ n: number }>(
+        `WITH g AS (INSERT INTO contested_groups (grp, first, last, chunk)
+                      SELECT grp, ${micros('min(event_time)')} AS first, ${micros('max(event_time)')} AS last,
+                             (row_number() OVER (ORDER BY grp) - 1) / ${SETTLE_CHUNK} AS chunk
+                        FROM contested_points GROUP BY grp
+                      RETURNING chunk)
+         SELECT coalesce(max(chunk) + 1, 0)::int AS n FROM g`,
       );
       await this.stageMembers();
-      const { rows: chunkCount } = await this.query<{ n: number }>(`SELECT coalesce(max(chunk) + 1, 0)::int AS n FROM contested_groups`);
       const contestedSet = new Set(contested);
       for (let chunk = 0; chunk < (chunkCount[0]?.n ?? 0); chunk++) {
         const { rows: groupRows } = await this.query<{ grp: string; first: string; last: string }>(
@@ -682,11 +688,12 @@ export class HourDedup {
     }
     if (contestedUuids.size > 0) {
       const reps = [...representatives.values()];
-      await this.query(`DELETE FROM ${this.keys} k USING unnest($1::uuid[]) AS c(uuid) WHERE ${keyOf('k', 'c.uuid')}`, [[...contestedUuids]]);
+      // One statement: its DELETE sees the keys as they were before it, not the ones it inserts.
       await this.query(
-        `INSERT INTO ${this.keys} (uuid, event_hour, group_hash)
+        `WITH gone AS (DELETE FROM ${this.keys} k USING unnest($4::uuid[]) AS c(uuid) WHERE ${keyOf('k', 'c.uuid')})
+         INSERT INTO ${this.keys} (uuid, event_hour, group_hash)
          SELECT uuid, ${hourOf(fromMicros('t'))}, hashtext(grp) FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(uuid, t, grp)`,
-        [reps.map((c) => c.uuid), reps.map((c) => String(c.eventTime)), reps.map((c) => c.group)],
+        [reps.map((c) => c.uuid), reps.map((c) => String(c.eventTime)), reps.map((c) => c.group), [...contestedUuids]],
       );
     }
     await this.query('RESET enable_hashjoin; RESET enable_mergejoin');

@@ -200,9 +200,11 @@ export class HourLoad {
     await clock.time('tally', () => this.run('summing the hour for the rollups', () => recordHourRollups(this.client, this.options.project, this.transaction, false)));
     await clock.time('lock', () => this.run('waiting for the dedup lock', () => this.dedup.lock()));
     const settled = await clock.time('settle', () => this.run('settling contested duplicates', () => this.dedup.settle()));
-    await clock.time('settle', () =>
-      this.run('summing the rows settling kept for the rollups', () => recordHourRollups(this.client, this.options.project, this.transaction, true)),
-    );
+    if (this.dedup.heldBack) {
+      await clock.time('settle', () =>
+        this.run('summing the rows settling kept for the rollups', () => recordHourRollups(this.client, this.options.project, this.transaction, true)),
+      );
+    }
     await clock.time('settle', () =>
       this.run('reading again the users and sessions that lost a row', () => replaceLostStates(this.client, this.options.project, this.transaction, settled.mergeSeq)),
     );

@@ -25,8 +25,8 @@ function keyColumn(name: string): string {
  *   changed, and those it removed).
  * - contested_uuids, contested_points: the probe, the catch-ups and a reload; contested_homes,
  *   contested_groups: settling.
- * - users_lost, sessions_lost, device_users_lost: every move out of events (rollups.ts); the
- *   *_replaced tables: those read again.
+ * - users_lost, sessions_lost, device_users_lost: every move out of events (rollups.ts), read again
+ *   under the lock.
  */
 export function createHourTables(schema: string): string {
   const group = `${loaderTable(schema, 'insert_group')}(app, device_id, user_id, insert_id)`;
@@ -50,11 +50,8 @@ export function createHourTables(schema: string): string {
     contested_homes: 'uuid uuid PRIMARY KEY, grp text',
     contested_groups: 'grp text, first text, last text, chunk bigint',
     users_lost: 'amplitude_id bigint',
-    users_replaced: 'amplitude_id bigint',
     sessions_lost: 'amplitude_id bigint, session_id bigint',
-    sessions_replaced: 'amplitude_id bigint, session_id bigint',
     device_users_lost: 'device_id text, amplitude_id bigint',
-    device_users_replaced: 'device_id text, amplitude_id bigint',
   };
   return Object.entries(tables)
     .map(([name, columns]) => `CREATE TEMP TABLE ${name} (${columns}) ON COMMIT DROP;`)

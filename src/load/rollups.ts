@@ -96,33 +96,27 @@ export function recordRowsLeaving(schema: string, relation: string, statements: 
 export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, transaction: HourTransaction, heldBack: boolean): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
   const rows = heldBack
-    ? 'held_back'
-    : `(SELECT * FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = s.archive_entry AND h.archive_line = s.archive_line)) s`;
+    ? 'SELECT * FROM held_back'
+    : 'SELECT * FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = s.archive_entry AND h.archive_line = s.archive_line)';
+  // What reads only the hour's temporary tables, in one statement (one round trip, under the lock for
+  // the held-back rows), over the rows taken once.
   await client.query(
-    `INSERT INTO ${pending('event_counts')} (project, day, event_type, events) SELECT $1, ${DAY}, event_type, count(*) FROM ${rows} GROUP BY 2, 3`,
-    [project.project],
-  );
-  await client.query(
-    `INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events, sessionless_events)
-     SELECT $1, ${DAY}, amplitude_id, platform, count(*), count(*) FILTER (WHERE ${OUTSIDE_SESSION})
-       FROM ${rows} WHERE amplitude_id IS NOT NULL GROUP BY 2, 3, 4`,
-    [project.project],
-  );
-  await client.query(
-    `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
-     SELECT $1, f.amplitude_id, f.session_id, f.event_time, f.uuid, f.event_type, f.app, f.device_id, f.platform, f.country,
-            l.event_time, l.uuid, l.event_type, l.user_id, l.events, false, $2::xid8
-       FROM (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country
-               FROM ${rows} WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time, uuid) f
-       JOIN (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, user_id,
-                    count(*) OVER (PARTITION BY amplitude_id, session_id) AS events
-               FROM ${rows} WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id)`,
-    [project.project, transaction.xid],
-  );
-  await client.query(
-    `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
+    `WITH r AS MATERIALIZED (${rows}),
+          counts AS (INSERT INTO ${pending('event_counts')} (project, day, event_type, events) SELECT $1, ${DAY}, event_type, count(*) FROM r GROUP BY 2, 3),
+          days AS (INSERT INTO ${pending('daily_users')} (project, day, amplitude_id, platform, events, sessionless_events)
+                   SELECT $1, ${DAY}, amplitude_id, platform, count(*), count(*) FILTER (WHERE ${OUTSIDE_SESSION})
+                     FROM r WHERE amplitude_id IS NOT NULL GROUP BY 2, 3, 4),
+          sessions AS (INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
+                       SELECT $1, f.amplitude_id, f.session_id, f.event_time, f.uuid, f.event_type, f.app, f.device_id, f.platform, f.country,
+                              l.event_time, l.uuid, l.event_type, l.user_id, l.events, false, $2::xid8
+                         FROM (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country
+                                 FROM r WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time, uuid) f
+                         JOIN (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, user_id,
+                                      count(*) OVER (PARTITION BY amplitude_id, session_id) AS events
+                                 FROM r WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id))
+     INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
      SELECT $1, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL), false, $2::xid8
-       FROM ${rows} WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
+       FROM r WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
     [project.project, transaction.xid],
   );
   // The hour's rows that state a merge, held back or not (a move takes its statement with it), through
@@ -138,14 +132,15 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
     await client.query('RESET enable_seqscan');
   }
   // A uuid the hour repeats is contested, so held back; counted after settling, only its kept copy is
-  // left: the row found in events is the row counted.
+  // left: the row found in events is the row counted. Its own statement: on Citus it reads the
+  // distributed events.
   await client.query(
     `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete, xid)
      SELECT DISTINCT ON (l.amplitude_id) $1, l.amplitude_id, l.first_seen, l.event_time, l.uuid, l.user_id, e.user_properties, false, $3::xid8
        FROM ${rowsFor(
          project.distributed,
          `(SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id, min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
-             FROM ${rows} WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l`,
+             FROM (${rows}) r WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l`,
          analystTable(project.schema, 'events'),
          'e',
          'e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.loaded_at = $2',
@@ -157,49 +152,34 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
 
 /**
  * Under the dedup lock, after the moves: notes the hour's place in the order hours commit (its
- * merge_seq), and gives the users, sessions and users' devices that lost a row their whole state as events now has it
- * (as this hour will commit it), which replaces their folded row and the changes of every hour before:
- * a row taken away cannot come back through a change that counted it. Deletes nothing, so it waits for
- * no fold. A few descents of an index per user or session that lost a row counted before: rows of
- * other hours, or of this one contested only after the probe; under the lock, since it must see the
- * moves.
+ * merge_seq), and gives the users, sessions and users' devices that lost a row their whole state as
+ * events now has it (as this hour will commit it), which replaces their folded row and the changes of
+ * every hour before: a row taken away cannot come back through a change that counted it. Deletes
+ * nothing, so it waits for no fold. A few descents of an index per user or session that lost a row
+ * counted before: rows of other hours, or of this one contested only after the probe; under the lock,
+ * since it must see the moves. One statement, one round trip under the lock.
  */
 export async function replaceLostStates(client: pg.ClientBase, project: RegisteredProject, transaction: HourTransaction, mergeSeq: string): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
   const events = analystTable(project.schema, 'events');
-  const { rowCount: users } = await client.query(
-    `WITH this_hour AS (INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES ($3::xid8, $1, $2))
-     INSERT INTO users_replaced SELECT DISTINCT amplitude_id FROM users_lost`,
+  // None found: the user has no event left, said by a complete state without times; likewise a session or device.
+  await client.query(
+    `WITH this_hour AS (INSERT INTO ${loaderTable(project.schema, 'users_pending_hours')} (xid, project, merge_seq) VALUES ($3::xid8, $1, $2)),
+          users_replaced AS MATERIALIZED (SELECT DISTINCT amplitude_id FROM users_lost),
+          sessions_replaced AS MATERIALIZED (SELECT DISTINCT amplitude_id, session_id FROM sessions_lost),
+          device_users_replaced AS MATERIALIZED (SELECT DISTINCT device_id, amplitude_id FROM device_users_lost),
+          users AS (INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete, xid)
+                    SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, true, $3::xid8
+                      FROM (${userStatesOf(project.distributed, 'users_replaced', events, '$1')}) s),
+          sessions AS (INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
+                       SELECT $1, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country,
+                              session_end, last_event_uuid, last_event_type, user_id, events, true, $3::xid8
+                         FROM (${sessionStatesOf(project.distributed, 'sessions_replaced', events, loaderTable(project.schema, 'sessions_folded'), pending('sessions'), '$1')}) s)
+     INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
+     SELECT $1, device_id, amplitude_id, first_seen, first_identified_at, true, $3::xid8
+       FROM (${deviceUserStatesOf(project.distributed, 'device_users_replaced', events, '$1')}) s`,
     [project.project, mergeSeq, transaction.xid],
   );
-  // None found: the user has no event left, said by a complete state without times.
-  if (users) {
-    await client.query(
-      `INSERT INTO ${pending('users')} (project, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, complete, xid)
-       SELECT $1, amplitude_id, first_seen, last_seen, last_event_uuid, user_id, user_properties, true, $2::xid8
-         FROM (${userStatesOf(project.distributed, 'users_replaced', events, '$1')}) s`,
-      [project.project, transaction.xid],
-    );
-  }
-  const { rowCount: sessions } = await client.query(`INSERT INTO sessions_replaced SELECT DISTINCT amplitude_id, session_id FROM sessions_lost`);
-  if (sessions) {
-    await client.query(
-      `INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
-       SELECT $1, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country,
-              session_end, last_event_uuid, last_event_type, user_id, events, true, $2::xid8
-         FROM (${sessionStatesOf(project.distributed, 'sessions_replaced', events, loaderTable(project.schema, 'sessions_folded'), pending('sessions'), '$1')}) s`,
-      [project.project, transaction.xid],
-    );
-  }
-  const { rowCount: devices } = await client.query(`INSERT INTO device_users_replaced SELECT DISTINCT device_id, amplitude_id FROM device_users_lost`);
-  if (devices) {
-    await client.query(
-      `INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
-       SELECT $1, device_id, amplitude_id, first_seen, first_identified_at, true, $2::xid8
-         FROM (${deviceUserStatesOf(project.distributed, 'device_users_replaced', events, '$1')}) s`,
-      [project.project, transaction.xid],
-    );
-  }
 }
 
 /**
