@@ -231,7 +231,6 @@ function hourSelection(flags: LoaderFlags): HourSelection {
   return { kind: 'since', since, follow: flags.follow === true };
 }
 
-/** Validates flags and environment into the frozen configuration of one load run. */
 /**
  * The transform's threads: as given, or, on a machine with more than two cores, one per hour in flight
  * leaving a core to the main thread; two cores have none to spare (Node and Postgres share them).
@@ -243,6 +242,7 @@ export function transformThreads(text: string | undefined, concurrency: number, 
   return value;
 }
 
+/** Validates flags and environment into the frozen configuration of one load run. */
 export function loaderConfig(flags: LoaderFlags, env: Environment): LoaderConfig {
   const hours = hourSelection(flags);
   const logFormat = flags['log-format'];
