@@ -643,8 +643,10 @@ export class HourDedup {
                            AND e.archive_entry = m.entry AND e.archive_line = m.line AND e.project = m.project
                          RETURNING ${EVENTS_COPY_COLUMNS.map((c) => `e.${quoteIdentifier(c)}`).join(', ')}, m.rule),
               -- This hour's rows held back were never counted: they leave the rollups nothing to take back,
-              -- and are not counted after settling either (both CTEs see held_back as it was before).
-              counted AS (SELECT * FROM moved m
+              -- and are not counted after settling either. counted reads held_back before released changes
+              -- it: one snapshot on one server; on Citus, which runs a statement's CTEs one after another,
+              -- each seeing the writes of those before, by coming first and never being inlined.
+              counted AS MATERIALIZED (SELECT * FROM moved m
                            WHERE NOT (m.upload_hour = $8 AND m.loaded_at = $9
                                       AND EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = m.archive_entry AND h.archive_line = m.archive_line))),
               released AS (DELETE FROM held_back h USING moved m
