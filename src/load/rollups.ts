@@ -22,6 +22,8 @@ const OUTSIDE_SESSION = `(session_id IS NULL OR session_id = -1)`;
 /** Rows whose data states a merge (migration 0017): `data.merged_amplitude_id`, a whole number that fits a bigint. */
 const STATES_MERGE = `data ? 'merged_amplitude_id' AND data->>'merged_amplitude_id' ~ '^[0-9]{1,18}$' AND amplitude_id IS NOT NULL`;
 const STATED_MERGE_COLUMNS = `project, upload_hour, archive_entry, archive_line, loaded_at, amplitude_id, (data->>'merged_amplitude_id')::bigint, event_time, device_id`;
+/** The columns of the hour's rows that its tally reads. */
+const TALLIED_COLUMNS = 'uuid, event_time, event_type, user_id, device_id, app, amplitude_id, session_id, platform, country';
 const SESSION_COLUMNS =
   'project, amplitude_id, session_id, session_start, first_event_uuid, first_event_type, app, device_id, platform, country, session_end, last_event_uuid, last_event_type, user_id, events, complete';
 
@@ -95,9 +97,10 @@ export function recordRowsLeaving(schema: string, relation: string, statements: 
  */
 export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, transaction: HourTransaction, heldBack: boolean): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
+  // Only the columns the rollups read: the rows are materialized once and read by five inserts.
   const rows = heldBack
-    ? 'SELECT * FROM held_back'
-    : 'SELECT * FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = s.archive_entry AND h.archive_line = s.archive_line)';
+    ? `SELECT ${TALLIED_COLUMNS} FROM held_back`
+    : `SELECT ${TALLIED_COLUMNS} FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = s.archive_entry AND h.archive_line = s.archive_line)`;
   // What reads only the hour's temporary tables, in one statement (one round trip, under the lock for
   // the held-back rows), over the rows taken once.
   await client.query(
@@ -107,13 +110,12 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
                    SELECT $1, ${DAY}, amplitude_id, platform, count(*), count(*) FILTER (WHERE ${OUTSIDE_SESSION})
                      FROM r WHERE amplitude_id IS NOT NULL GROUP BY 2, 3, 4),
           sessions AS (INSERT INTO ${pending('sessions')} (${SESSION_COLUMNS}, xid)
-                       SELECT $1, f.amplitude_id, f.session_id, f.event_time, f.uuid, f.event_type, f.app, f.device_id, f.platform, f.country,
-                              l.event_time, l.uuid, l.event_type, l.user_id, l.events, false, $2::xid8
-                         FROM (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country
-                                 FROM r WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time, uuid) f
-                         JOIN (SELECT DISTINCT ON (amplitude_id, session_id) amplitude_id, session_id, event_time, uuid, event_type, user_id,
-                                      count(*) OVER (PARTITION BY amplitude_id, session_id) AS events
-                                 FROM r WHERE ${IN_SESSION} ORDER BY amplitude_id, session_id, event_time DESC, uuid DESC) l USING (amplitude_id, session_id))
+                       SELECT DISTINCT ON (amplitude_id, session_id) $1, amplitude_id, session_id, event_time, uuid, event_type, app, device_id, platform, country,
+                              last_value(event_time) OVER w, last_value(uuid) OVER w, last_value(event_type) OVER w, last_value(user_id) OVER w,
+                              count(*) OVER w, false, $2::xid8
+                         FROM r WHERE ${IN_SESSION}
+                       WINDOW w AS (PARTITION BY amplitude_id, session_id ORDER BY event_time, uuid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+                        ORDER BY amplitude_id, session_id, event_time, uuid)
      INSERT INTO ${pending('device_users')} (project, device_id, amplitude_id, first_seen, first_identified_at, complete, xid)
      SELECT $1, device_id, amplitude_id, min(event_time), min(event_time) FILTER (WHERE user_id IS NOT NULL), false, $2::xid8
        FROM r WHERE amplitude_id IS NOT NULL GROUP BY device_id, amplitude_id`,
@@ -139,8 +141,10 @@ export async function recordHourRollups(client: pg.ClientBase, project: Register
      SELECT DISTINCT ON (l.amplitude_id) $1, l.amplitude_id, l.first_seen, l.event_time, l.uuid, l.user_id, e.user_properties, false, $3::xid8
        FROM ${rowsFor(
          project.distributed,
-         `(SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id, min(event_time) OVER (PARTITION BY amplitude_id) AS first_seen
-             FROM (${rows}) r WHERE amplitude_id IS NOT NULL ORDER BY amplitude_id, event_time DESC, uuid DESC) l`,
+         `(SELECT DISTINCT ON (amplitude_id) amplitude_id, uuid, event_time, user_id, min(event_time) OVER w AS first_seen
+             FROM (${rows}) r WHERE amplitude_id IS NOT NULL
+           WINDOW w AS (PARTITION BY amplitude_id ORDER BY event_time DESC, uuid DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+            ORDER BY amplitude_id, event_time DESC, uuid DESC) l`,
          analystTable(project.schema, 'events'),
          'e',
          'e.uuid = l.uuid AND e.event_time = l.event_time AND e.project = $1 AND e.loaded_at = $2',
@@ -204,6 +208,9 @@ export async function foldRollups(pool: pg.Pool, project: RegisteredProject, wai
         return false;
       }
     }
+    // The fold groups every change pending since the last one (several hours' under load): in memory,
+    // not spilled to temporary files at the default 4 MB. One fold at a time per project.
+    await client.query(`SET LOCAL work_mem = '64MB'`);
     await applyPending(client, project);
     await client.query('COMMIT');
     return true;
