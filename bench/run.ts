@@ -29,6 +29,7 @@ import { EVENTS_COPY_COLUMNS } from '../src/transform/entry-lines.js';
 import { EVENT_COLUMNS } from '../src/transform/event-columns.js';
 import { LocalExportApi } from '../src/demo/local-export-api.js';
 import { generateExport, type GeneratedExport } from './generate-export.js';
+import { runTransformScaling } from './transform-scaling.js';
 import { runLineCosts } from './line-cost.js';
 import { postgresCpuSeconds } from './postgres-cpu.js';
 
@@ -51,6 +52,7 @@ const { values: args } = parseArgs({
     queries: { type: 'string' },
     citus: { type: 'string' },
     lines: { type: 'boolean' },
+    'transform-scaling': { type: 'boolean' },
     'line-mb': { type: 'string', default: '50' },
   },
 });
@@ -476,6 +478,11 @@ async function runCitus(events: number): Promise<void> {
 
 async function main(): Promise<void> {
   if (args.lines) return runLineCosts(Number(args['line-mb']));
+  if (args['transform-scaling']) {
+    const events = Number(args.events);
+    const generated = await exportFor(events, Number(args.hours ?? Math.max(1, Math.min(48, Math.ceil(events / 25_000)))));
+    return runTransformScaling(generated.ndjsonPath, generated.events, Number(args.concurrency));
+  }
   if (args.history !== undefined) return runHistory(Number(args.history));
   if (args.citus !== undefined) return runCitus(Number(args.citus));
   if (args.queries !== undefined) return runQueries(Number(args.queries));
