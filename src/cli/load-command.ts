@@ -232,7 +232,7 @@ async function loadWith(config: LoaderConfig, runLog: RunLog, pool: pg.Pool, con
         );
       }
     }
-    await foldAndVacuumPending(pool, context.project, (message) => runLog.notice(message));
+    await foldAndVacuumPending(pool, context.project, (message) => runLog.notice(message), 'run');
     runLog.summary(summary);
     runLog.close();
     process.stdout.write(`${describeSummary(summary)}\n`);

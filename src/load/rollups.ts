@@ -227,14 +227,15 @@ export async function foldRollups(pool: pg.Pool, project: RegisteredProject, wai
 const PENDING_TABLES = ['event_counts_pending', 'daily_users_pending', 'users_pending', 'users_pending_hours', 'sessions_pending', 'device_users_pending'];
 
 /**
- * Vacuums and analyzes the pending tables once a run's last fold has emptied them. Every fold deletes
- * what it applied, so right after a run they hold the dead rows of all its hours, until autovacuum
- * comes round; meanwhile the planner takes them for large and reads the analysts' views of folded +
- * pending (sessions, users) by sorting and merging instead of one index probe per row. A table another
- * vacuum holds is passed over.
+ * Vacuums the pending tables once a fold has emptied them, and with `analyze` analyzes them. Every fold
+ * deletes what it applied; until a vacuum comes round, the next fold's taking reads those dead rows
+ * again, and the planner takes the tables for large and reads the analysts' views of folded + pending
+ * (sessions, users) by sorting and merging instead of one index probe per row. A table another vacuum
+ * holds is passed over.
  */
-export async function vacuumPending(pool: pg.Pool, schema: string): Promise<void> {
-  await pool.query(`VACUUM (ANALYZE, SKIP_LOCKED) ${PENDING_TABLES.map((name) => loaderTable(schema, name)).join(', ')}`);
+export async function vacuumPending(pool: pg.Pool, schema: string, analyze: boolean): Promise<void> {
+  const options = analyze ? 'ANALYZE, SKIP_LOCKED' : 'SKIP_LOCKED';
+  await pool.query(`VACUUM (${options}) ${PENDING_TABLES.map((name) => loaderTable(schema, name)).join(', ')}`);
 }
 
 async function applyPending(client: pg.ClientBase, project: RegisteredProject): Promise<void> {

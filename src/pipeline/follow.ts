@@ -72,7 +72,7 @@ export async function follow(
         if (pass.stoppedBy) break;
         // A follower never reaches the end of a run: each pass that loaded hours leaves the rollups as
         // a run's end does.
-        if (pass.hoursLoaded > 0) await foldAndVacuumPending(context.pool, context.project, context.notice);
+        if (pass.hoursLoaded > 0) await foldAndVacuumPending(context.pool, context.project, context.notice, 'run');
         if (passEnded || pass.hoursFailed > 0) trouble = passEnded?.message ?? `${pass.hoursFailed} hour(s) failed`;
       }
     } catch (error) {

@@ -6,7 +6,6 @@ import type { HourSource, OpenedHour } from '../extract/hour-source.js';
 import { formatHour, hourToDate, type UploadHour } from '../hour.js';
 import { addCounters, zeroCounters, type HourCounters } from '../counters.js';
 import { HourLoad } from '../load/hour-load.js';
-import { foldRollups } from '../load/rollups.js';
 import { summarizeNewRanges } from '../load/partitions.js';
 import type { PartitionManager } from '../load/partitions.js';
 import { StageClock, type StageSeconds } from '../load/stage-clock.js';
@@ -14,6 +13,7 @@ import { completeClaim } from '../state/hour-claims.js';
 import { hourHasRows, recordHourDone, recordHourFailed } from '../state/hour-records.js';
 import type { RegisteredProject } from '../state/projects.js';
 import type { HourProgress, ProgressBoard } from './hour-progress.js';
+import { foldAndVacuumPending } from './pending-upkeep.js';
 import type { EntryTransform } from '../transform/transform-threads.js';
 
 export interface HourContext {
@@ -164,11 +164,7 @@ async function loadOpened(
       await clock.time('commit', () => load.commit());
       // The rollups take this hour's changes now, unless another loader's fold is at it (it, or the next
       // one, will); the hour is committed whatever happens here, and the rollups read exact either way.
-      await clock.time('rollups', () =>
-        foldRollups(context.pool, context.project, false).catch((error: Error) =>
-          context.notice(`${label}: the rollups' pending changes stay for the next fold: ${error.message}`),
-        ),
-      );
+      await clock.time('rollups', () => foldAndVacuumPending(context.pool, context.project, (message) => context.notice(`${label}: ${message}`), 'hour'));
       // Like the fold, an afterthought that cannot undo the committed hour: vacuum does it later if this fails.
       await clock.time('brin', () =>
         summarizeNewRanges(context.pool, context.project.schema, load.monthsWritten).catch((error: Error) =>

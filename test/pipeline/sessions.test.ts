@@ -151,3 +151,24 @@ test('a run leaves the pending tables vacuumed, so the views of folded + pending
     ['daily_users_pending', 'device_users_pending', 'event_counts_pending', 'sessions_pending', 'users_pending', 'users_pending_hours'].map((t) => `${t} true true`),
   );
 });
+
+test('each hour\'s fold leaves the pending tables vacuumed, so a long run\'s folds do not read the rows earlier folds deleted', async () => {
+  const counts = async () =>
+    (
+      await fixtures.db.pool.query(
+        `SELECT vacuum_count::int AS vacuumed, analyze_count::int AS analyzed FROM pg_stat_user_tables WHERE schemaname = 'amplitude_loader' AND relname = 'sessions_pending'`,
+      )
+    ).rows[0] as { vacuumed: number; analyzed: number };
+  const before = await counts();
+  const hours = ['20240307T08', '20240307T09', '20240307T10'];
+  for (const [i, hour] of hours.entries()) {
+    const at = `${String(8 + i).padStart(2, '0')}:00:00`;
+    fixtures.api.archive(hour, await hourArchive(hour, [ndjson([event(ANNA, at, at, 'session_start'), event(BEN, at, at, 'session_start')])]));
+  }
+  const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240307T08..20240307T10', '--concurrency', '1']);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const after = await counts();
+  // One vacuum after each hour's fold and one after the run's last; only the last analyzes.
+  assert.deepEqual({ vacuums: after.vacuumed - before.vacuumed, analyzes: after.analyzed - before.analyzed }, { vacuums: 4, analyzes: 1 });
+  await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
+});
