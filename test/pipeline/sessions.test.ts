@@ -168,7 +168,10 @@ test('each hour\'s fold leaves the pending tables vacuumed, so a long run\'s fol
   const result = await runLoad(fixtures.api.url, fixtures.db.url, ['--range', '20240307T08..20240307T10', '--concurrency', '1']);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const after = await counts();
-  // One vacuum after each hour's fold and one after the run's last; only the last analyzes.
-  assert.deepEqual({ vacuums: after.vacuumed - before.vacuumed, analyzes: after.analyzed - before.analyzed }, { vacuums: 4, analyzes: 1 });
+  // One vacuum after each hour's fold and one after the run's last (before: only that one); only the
+  // last analyzes. SKIP_LOCKED passes over a table autovacuum holds: one of the four may be skipped.
+  const vacuums = after.vacuumed - before.vacuumed;
+  assert.ok(vacuums >= 3 && vacuums <= 4, `${vacuums} vacuums`);
+  assert.ok(after.analyzed - before.analyzed <= 1, `${after.analyzed - before.analyzed} analyzes`);
   await assertNoHalfLoadedHours(fixtures.db.pool, 'amplitude');
 });
