@@ -97,7 +97,7 @@ export function recordRowsLeaving(schema: string, relation: string, statements: 
  */
 export async function recordHourRollups(client: pg.ClientBase, project: RegisteredProject, transaction: HourTransaction, heldBack: boolean): Promise<void> {
   const pending = (name: string) => loaderTable(project.schema, `${name}_pending`);
-  // Only the columns the rollups read: the rows are materialized once and read by five inserts.
+  // Only the columns the rollups read: the rows are materialized once for four inserts, and read again by the users tally.
   const rows = heldBack
     ? `SELECT ${TALLIED_COLUMNS} FROM held_back`
     : `SELECT ${TALLIED_COLUMNS} FROM stage_keys s WHERE NOT EXISTS (SELECT 1 FROM held_back h WHERE h.archive_entry = s.archive_entry AND h.archive_line = s.archive_line)`;
